@@ -1,0 +1,162 @@
+// The authority map in Redis: who owns which area and player, under which epoch.
+// Every ownership change goes through one Lua compare-and-set in ./lua (see each file's header).
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import type { Keys } from '../shared/keys.js';
+import type { ServerInfo, ServerStatus } from '../shared/protocol.js';
+
+type Reply = Promise<unknown>;
+interface ScriptCommands {
+  areaAssign(...args: (string | number)[]): Reply;
+  playerJoin(...args: (string | number)[]): Reply;
+  playerAssign(...args: (string | number)[]): Reply;
+  playerLeave(...args: (string | number)[]): Reply;
+  serverRegister(...args: (string | number)[]): Reply;
+  serverReport(...args: (string | number)[]): Reply;
+  serverDisconnect(...args: (string | number)[]): Reply;
+}
+
+const SCRIPTS: [keyof ScriptCommands, string, number][] = [
+  ['areaAssign', 'area_assign.lua', 2],
+  ['playerJoin', 'player_join.lua', 1],
+  ['playerAssign', 'player_assign.lua', 4],
+  ['playerLeave', 'player_leave.lua', 2],
+  ['serverRegister', 'server_register.lua', 3],
+  ['serverReport', 'server_report.lua', 2],
+  ['serverDisconnect', 'server_disconnect.lua', 1],
+];
+
+export interface AreaOwner {
+  server: string;
+  epoch: number;
+}
+export interface PlayerRecord {
+  server: string;
+  area: string;
+  epoch: number;
+  seq: number;
+  node: string;
+  session: string;
+}
+export type CasOutcome = 'applied' | 'stale' | 'refused';
+const outcome = (code: number): CasOutcome => (code === 1 ? 'applied' : code === 0 ? 'stale' : 'refused');
+
+export class AuthorityMap {
+  private readonly scripts: ScriptCommands;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly nodeId: string,
+  ) {
+    for (const [name, file, numberOfKeys] of SCRIPTS) {
+      const lua = readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
+      redis.defineCommand(name, { numberOfKeys, lua });
+    }
+    this.scripts = redis as unknown as ScriptCommands;
+  }
+
+  /** CAS on the area epoch; server '' releases. `updateId` asks every node to ack the change. */
+  async assignArea(area: string, expectedEpoch: number, server: string, updateId = ''): Promise<{ outcome: CasOutcome } & AreaOwner> {
+    const k = this.keys;
+    const [code, owner, epoch] = (await this.scripts.areaAssign(
+      k.areas, k.server(server), area, expectedEpoch, server, k.authorityChannel, updateId, this.nodeId,
+    )) as [number, string, number];
+    return { outcome: outcome(code), server: owner, epoch };
+  }
+
+  /** Binds a session to the player; returns the record as it was before, and the join generation. */
+  async joinPlayer(player: string, session: string): Promise<{ before: PlayerRecord; gen: number }> {
+    const r = (await this.scripts.playerJoin(this.keys.player(player), player, this.nodeId, session, this.keys.authorityChannel)) as (string | number | null)[];
+    const str = (v: string | number | null | undefined) => (v === null || v === undefined ? '' : String(v));
+    return {
+      before: { server: str(r[0]), area: str(r[1]), epoch: Number(r[2] ?? 0), seq: Number(r[3] ?? 0), node: str(r[4]), session: str(r[5]) },
+      gen: Number(r[6]),
+    };
+  }
+
+  async assignPlayer(a: {
+    player: string; expectedEpoch: number; area: string; server: string; currentServer: string; seq: number; updateId?: string;
+  }): Promise<{ outcome: CasOutcome; epoch: number }> {
+    const k = this.keys;
+    const [code, epoch] = (await this.scripts.playerAssign(
+      k.player(a.player), k.areas, k.serverPlayers(a.currentServer), k.serverPlayers(a.server),
+      a.player, a.expectedEpoch, a.area, a.server, a.currentServer, a.seq, k.authorityChannel, a.updateId ?? '', this.nodeId,
+    )) as [number, number];
+    return { outcome: outcome(code), epoch };
+  }
+
+  async leavePlayer(player: string, session: string, server: string, seq: number | undefined): Promise<CasOutcome> {
+    const k = this.keys;
+    const code = (await this.scripts.playerLeave(
+      k.player(player), k.serverPlayers(server), player, session, server, seq ?? '', k.authorityChannel,
+    )) as number;
+    return outcome(code);
+  }
+
+  async registerServer(id: string, power: number, leaseMs: number): Promise<number> {
+    const k = this.keys;
+    return Number(await this.scripts.serverRegister(k.server(id), k.servers, k.leases, id, this.nodeId, power, leaseMs, k.authorityChannel));
+  }
+
+  async reportLoad(id: string, epoch: number, load: number, power: number | undefined, leaseMs: number): Promise<boolean> {
+    const k = this.keys;
+    return (await this.scripts.serverReport(k.server(id), k.leases, id, epoch, load, power ?? '', leaseMs, k.authorityChannel)) === 1;
+  }
+
+  async disconnectServer(id: string, epoch: number): Promise<boolean> {
+    return (await this.scripts.serverDisconnect(this.keys.server(id), id, epoch, this.keys.authorityChannel)) === 1;
+  }
+
+  async loadAreas(): Promise<Map<string, AreaOwner>> {
+    const raw = await this.redis.hgetall(this.keys.areas);
+    return new Map(Object.entries(raw).map(([area, v]) => [area, JSON.parse(v) as AreaOwner]));
+  }
+
+  async loadServers(): Promise<ServerInfo[]> {
+    const ids = await this.redis.zrange(this.keys.servers, '0', '-1');
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hgetall(this.keys.server(id));
+    const rows = (await pipe.exec()) ?? [];
+    return ids.map((id, i) => {
+      const h = (rows[i]?.[1] ?? {}) as Record<string, string>;
+      return {
+        id, power: Number(h.power ?? 1), load: Number(h.load ?? 0), status: (h.status ?? 'disconnected') as ServerStatus,
+        node: h.node ?? '', epoch: Number(h.epoch ?? 0),
+      };
+    });
+  }
+
+  async loadPlayers(ids: string[]): Promise<Map<string, PlayerRecord>> {
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hgetall(this.keys.player(id));
+    const rows = (await pipe.exec()) ?? [];
+    const out = new Map<string, PlayerRecord>();
+    ids.forEach((id, i) => {
+      const h = (rows[i]?.[1] ?? {}) as Record<string, string>;
+      out.set(id, {
+        server: h.server ?? '', area: h.area ?? '', epoch: Number(h.epoch ?? 0), seq: Number(h.seq ?? 0), node: h.node ?? '', session: h.session ?? '',
+      });
+    });
+    return out;
+  }
+
+  serverPlayers(id: string): Promise<string[]> {
+    return this.redis.smembers(this.keys.serverPlayers(id));
+  }
+
+  /** Live nodes: heartbeat deadline not passed (by Redis' clock). */
+  async liveNodes(): Promise<string[]> {
+    const [sec, micro] = await this.redis.time();
+    return this.redis.zrangebyscore(this.keys.nodes, String(Number(sec) * 1000 + Math.floor(Number(micro) / 1000)), '+inf');
+  }
+
+  async heartbeat(ttlMs: number): Promise<void> {
+    const [sec, micro] = await this.redis.time();
+    await this.redis.zadd(this.keys.nodes, String(Number(sec) * 1000 + Math.floor(Number(micro) / 1000) + ttlMs), this.nodeId);
+  }
+
+  async removeNode(): Promise<void> {
+    await this.redis.zrem(this.keys.nodes, this.nodeId);
+  }
+}

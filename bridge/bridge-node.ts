@@ -1,0 +1,180 @@
+// One bridge node: the composition root. Builds every part, wires them, and owns their lifecycle.
+// Nothing here is a module-level singleton, so tests run several nodes in one process.
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
+import { Server as IoServer } from 'socket.io';
+import type { Logger } from 'winston';
+import type { BridgeConfig } from '../shared/config.js';
+import { Keys } from '../shared/keys.js';
+import { CLIENT_NAMESPACE, SERVER_NAMESPACE } from '../shared/protocol.js';
+import { AuthorityCache } from './authority-cache.js';
+import { AuthorityMap } from './authority-map.js';
+import { TokenVerifier } from './auth.js';
+import { CacheBarrier } from './cache-barrier.js';
+import { ClientGateway } from './client-gateway.js';
+import { ClientSessions } from './client-sessions.js';
+import { createHttpApi } from './http-api.js';
+import { InputRouter } from './input-router.js';
+import { createLogger } from './logger.js';
+import { Metrics } from './metrics.js';
+import { NodeBus, type NodeMessage } from './node-bus.js';
+import { OwnershipCoordinator } from './ownership.js';
+import { Placement } from './placement.js';
+import { ServerGateway } from './server-gateway.js';
+import { ServerLinks } from './server-link.js';
+import { StateRouter } from './state-router.js';
+
+export class BridgeNode {
+  readonly id: string;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly keys: Keys;
+  readonly redis: Redis;
+  readonly cache: AuthorityCache;
+  readonly map: AuthorityMap;
+  readonly bus: NodeBus;
+  readonly links = new ServerLinks();
+  readonly sessions = new ClientSessions();
+  readonly ownership: OwnershipCoordinator;
+  readonly http: HttpServer;
+  readonly io: IoServer;
+  private readonly sub: Redis;
+  private readonly barrier = new CacheBarrier();
+  private readonly clients: ClientGateway;
+  private readonly servers: ServerGateway;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private ready = false;
+
+  constructor(readonly config: BridgeConfig, logger?: Logger) {
+    this.id = config.nodeId;
+    this.logger = logger ?? createLogger(this.id, config.logLevel);
+    this.metrics = new Metrics(this.id);
+    this.keys = new Keys(config.prefix, config.world);
+    const redisOptions = { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: true };
+    this.redis = new Redis(config.redisUrl, redisOptions);
+    this.sub = new Redis(config.redisUrl, redisOptions);
+    for (const [name, conn] of [['redis', this.redis], ['subscriber', this.sub]] as const) {
+      conn.on('error', (err: Error) => this.logger.warn(`${name} error`, { err: err.message }));
+    }
+    this.map = new AuthorityMap(this.redis, this.keys, this.id);
+    this.cache = new AuthorityCache(this.map);
+    this.bus = new NodeBus(this.redis, this.keys, this.id);
+
+    this.http = createServer();
+    this.io = new IoServer(this.http, { transports: ['websocket'], maxHttpBufferSize: config.maxMessageBytes, serveClient: false });
+    const clientNsp = this.io.of(CLIENT_NAMESPACE);
+    const verifier = new TokenVerifier(config);
+    const inputs = new InputRouter(this.id, this.cache, this.links, this.bus, this.metrics);
+    const state = new StateRouter(this.id, this.cache, this.sessions, this.bus, this.metrics, clientNsp);
+    this.ownership = new OwnershipCoordinator({
+      nodeId: this.id, cache: this.cache, map: this.map, barrier: this.barrier, bus: this.bus,
+      metrics: this.metrics, logger: this.logger, ackTimeoutMs: config.cacheAckTimeoutMs,
+    });
+    const placement = new Placement(this.cache, this.ownership, { cols: config.worldCols, rows: config.worldRows, spawnArea: config.spawnArea });
+    this.servers = new ServerGateway({
+      nodeId: this.id, config, nsp: this.io.of(SERVER_NAMESPACE), cache: this.cache, map: this.map, links: this.links, state, metrics: this.metrics, logger: this.logger,
+    });
+    this.clients = new ClientGateway({
+      nodeId: this.id, config, nsp: clientNsp, cache: this.cache, map: this.map, sessions: this.sessions, placement, inputs, bus: this.bus,
+      verifier, metrics: this.metrics, logger: this.logger,
+    });
+    this.http.on('request', createHttpApi({
+      nodeId: this.id, world: config.world, devLogin: config.devLogin, adminToken: config.adminToken, verifier, cache: this.cache,
+      metrics: this.metrics, ownership: this.ownership, logger: this.logger, isReady: () => this.isReady(), clientCount: () => this.sessions.size,
+    }));
+
+    this.bus.onMessage((m, from) => this.onNodeMessage(m, from, inputs, state));
+    this.bus.onRequest(async (req) => ({ seq: this.links.get(req.s)?.detach(req.player, 'moved') ?? null }));
+    this.wireCache();
+  }
+
+  isReady(): boolean {
+    return this.ready && this.redis.status === 'ready' && this.sub.status === 'ready';
+  }
+
+  /** Connects to Redis, fills the cache, and listens. Resolves with the HTTP port. */
+  async start(): Promise<number> {
+    await Promise.all([this.redis.connect(), this.sub.connect()]);
+    this.sub.on('message', (channel: string, message: string) => {
+      if (channel === this.keys.authorityChannel) this.cache.apply(message);
+      else this.bus.receive(message);
+    });
+    await this.sub.subscribe(this.keys.authorityChannel, this.keys.broadcastChannel, this.keys.nodeChannel(this.id));
+    // Updates published while the subscriber was away are gone: re-read the map after a reconnect.
+    this.sub.on('ready', () => { this.cache.reload().catch((err: Error) => this.logger.warn('cache reload failed', { err: err.message })); });
+    await this.cache.reload();
+    await this.map.heartbeat(this.config.nodeHeartbeatMs * 3);
+    this.heartbeat = setInterval(() => {
+      this.map.heartbeat(this.config.nodeHeartbeatMs * 3).catch(() => {});
+    }, this.config.nodeHeartbeatMs);
+    await new Promise<void>((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(this.config.port, this.config.host, () => resolve());
+    });
+    this.ready = true;
+    const port = (this.http.address() as AddressInfo).port;
+    this.logger.info('bridge node listening', { host: this.config.host, port });
+    return port;
+  }
+
+  /** Stops serving. Sessions stay in Redis: their clients resume on another node. */
+  async close(): Promise<void> {
+    this.ready = false;
+    clearInterval(this.heartbeat);
+    this.clients.close();
+    this.bus.flush();
+    await new Promise<void>((resolve) => this.io.close(() => resolve()));
+    await this.map.removeNode().catch(() => {});
+    this.redis.disconnect();
+    this.sub.disconnect();
+  }
+
+  private onNodeMessage(m: NodeMessage, from: string, inputs: InputRouter, state: StateRouter): void {
+    switch (m.t) {
+      case 'in':
+        inputs.deliverHere(m.s, m.i.player, m.i.seq, m.i.data);
+        break;
+      case 'st':
+        state.deliverHere(m.i);
+        break;
+      case 'attach':
+        this.links.get(m.s)?.attach({ player: m.player, area: m.area, epoch: m.epoch, seq: m.seq });
+        break;
+      case 'leave':
+        this.servers.leaveHere(m.s, m.player, m.session).catch((err: Error) => this.logger.warn('leave failed', { err: err.message }));
+        break;
+      case 'emit':
+        this.links.get(m.s)?.socket.emit(m.e, m.p);
+        break;
+      case 'ack':
+        this.barrier.ack(m.id, from);
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Reacts to authority changes: fence replaced sessions and links, follow players' areas, ack. */
+  private wireCache(): void {
+    this.cache.on('applied', (id, from) => {
+      if (from === this.id) this.barrier.ack(id, this.id);
+      else this.bus.send(from, { t: 'ack', id });
+    });
+    this.cache.on('session', (player, node, _session, gen) => {
+      const local = this.sessions.get(player);
+      if (local && node !== this.id && gen > local.gen) this.clients.replace(local);
+    });
+    this.cache.on('player', (player, rec) => {
+      const local = this.sessions.get(player);
+      if (local && rec.server !== '' && rec.epoch > local.epoch) {
+        local.moveTo(rec.server, rec.area, rec.epoch);
+        local.socket.emit('authority', { status: 'active', server: rec.server, area: rec.area, epoch: rec.epoch });
+      }
+    });
+    this.cache.on('server', (info) => {
+      const link = this.links.get(info.id);
+      if (link && info.epoch > link.epoch) this.servers.replace(link);
+    });
+  }
+}

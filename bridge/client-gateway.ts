@@ -1,0 +1,184 @@
+// The /client namespace: handshake (token -> player, join), inputs, and the end of a session.
+import { randomUUID } from 'node:crypto';
+import type { Namespace } from 'socket.io';
+import type { Logger } from 'winston';
+import type { BridgeConfig } from '../shared/config.js';
+import { ClientHandshakeSchema, ClientInputSchema, ErrorCode } from '../shared/protocol.js';
+import type { AuthorityCache } from './authority-cache.js';
+import type { AuthorityMap, PlayerRecord } from './authority-map.js';
+import type { TokenVerifier } from './auth.js';
+import { ClientSession, areaRoom, type ClientSessions, type ClientSocket } from './client-sessions.js';
+import { WireError } from './errors.js';
+import type { InputRouter } from './input-router.js';
+import type { Metrics } from './metrics.js';
+import type { NodeBus } from './node-bus.js';
+import type { Placement } from './placement.js';
+
+interface Joined {
+  player: string;
+  session: string;
+  gen: number;
+  server: string;
+  area: string;
+  epoch: number;
+  seq: number;
+}
+
+export interface ClientGatewayDeps {
+  nodeId: string;
+  config: BridgeConfig;
+  nsp: Namespace;
+  cache: AuthorityCache;
+  map: AuthorityMap;
+  sessions: ClientSessions;
+  placement: Placement;
+  inputs: InputRouter;
+  bus: NodeBus;
+  verifier: TokenVerifier;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+export class ClientGateway {
+  private readonly graceTimers = new Set<NodeJS.Timeout>();
+
+  constructor(private readonly d: ClientGatewayDeps) {
+    d.nsp.use((socket, next) => {
+      this.handshake(socket).then(
+        () => next(),
+        (err: unknown) => {
+          const wire = err instanceof WireError ? err : new WireError(ErrorCode.Internal, 'could not join');
+          if (!(err instanceof WireError)) d.logger.error('client join failed', { err: String(err) });
+          d.metrics.errors.inc({ code: wire.code, side: 'client' });
+          next(wire);
+        },
+      );
+    });
+    d.nsp.on('connection', (socket) => this.onConnection(socket));
+  }
+
+  close(): void {
+    for (const t of this.graceTimers) clearTimeout(t);
+    this.graceTimers.clear();
+  }
+
+  private async handshake(socket: ClientSocket): Promise<void> {
+    const hs = ClientHandshakeSchema.safeParse(socket.handshake.auth);
+    if (!hs.success) throw new WireError(ErrorCode.BadHandshake, 'auth must be { token, player? }');
+    let player: string;
+    try {
+      player = await this.d.verifier.verify(hs.data.token);
+    } catch (err) {
+      throw new WireError(ErrorCode.BadToken, `token refused: ${(err as Error).message}`);
+    }
+    if (hs.data.player !== undefined && hs.data.player !== player) {
+      throw new WireError(ErrorCode.PlayerMismatch, `token names ${player}, not ${hs.data.player}`);
+    }
+    socket.data.joined = await this.join(player);
+  }
+
+  /** Binds a new session to the player and makes sure it is attached to its area's owner. */
+  private async join(player: string): Promise<Joined> {
+    const { cache, map, placement } = this.d;
+    const session: string = randomUUID();
+    const { before, gen } = await map.joinPlayer(player, session);
+    let rec: PlayerRecord = { ...before, node: this.d.nodeId, session };
+    cache.rememberPlayer(player, rec);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const owner = rec.server ? cache.areas.get(rec.area) : undefined;
+      if (owner && owner.server === rec.server) {
+        return { player, session, gen, server: rec.server, area: rec.area, epoch: rec.epoch, seq: rec.seq };
+      }
+      const area = placement.areaFor(rec.area);
+      const target = await placement.ownerOf(area);
+      if (!target) throw new WireError(ErrorCode.NoServer, 'no game server can take this player now');
+      const r = await map.assignPlayer({ player, expectedEpoch: rec.epoch, area, server: target.server, currentServer: rec.server, seq: rec.seq });
+      if (r.outcome === 'applied') {
+        this.d.metrics.ownershipChanges.inc({ kind: 'player' });
+        cache.rememberPlayer(player, { ...rec, server: target.server, area, epoch: r.epoch });
+        this.sendAttach(target.server, { player, area, epoch: r.epoch, seq: rec.seq });
+        return { player, session, gen, server: target.server, area, epoch: r.epoch, seq: rec.seq };
+      }
+      const fresh = (await map.loadPlayers([player])).get(player);
+      if (!fresh || fresh.session !== session) throw new WireError(ErrorCode.SessionReplaced, 'a newer session took this player');
+      rec = fresh;
+    }
+    throw new WireError(ErrorCode.Internal, 'could not attach the player (too much contention)');
+  }
+
+  private sendAttach(server: string, a: { player: string; area: string; epoch: number; seq: number }): void {
+    // No node: the server is not connected; it gets the player from its set when it registers.
+    const node = this.d.cache.servers.get(server)?.node;
+    if (node) this.d.bus.send(node, { t: 'attach', s: server, ...a });
+  }
+
+  private onConnection(socket: ClientSocket): void {
+    const { sessions, metrics, config } = this.d;
+    const j = socket.data.joined as Joined;
+    const session = new ClientSession(j.player, j.session, j.gen, socket, j, { perSecond: config.inputsPerSecond, burst: config.inputBurst }, metrics);
+    const old = sessions.add(session);
+    if (old) this.replace(old);
+    void socket.join(areaRoom(j.area));
+    metrics.clients.set(sessions.size);
+    socket.emit('session', { player: j.player, server: j.server, area: j.area, epoch: j.epoch, ack: j.seq, node: this.d.nodeId });
+    socket.on('input', (input) => this.onInput(session, input));
+    socket.onAny((event: string) => {
+      if (event !== 'input') session.error(ErrorCode.UnknownEvent, `clients cannot send '${event}'`);
+    });
+    socket.on('disconnect', () => {
+      if (!sessions.remove(session)) return;
+      metrics.clients.set(sessions.size);
+      const t = setTimeout(() => {
+        this.graceTimers.delete(t);
+        void this.leave(session);
+      }, config.sessionGraceMs);
+      this.graceTimers.add(t);
+    });
+  }
+
+  /** Disconnects a local session that a newer join of the same player replaced. */
+  replace(s: ClientSession): void {
+    this.d.sessions.remove(s);
+    s.error(ErrorCode.SessionReplaced, 'this player connected again elsewhere');
+    s.socket.disconnect(true);
+  }
+
+  private onInput(s: ClientSession, input: unknown): void {
+    const { metrics, config } = this.d;
+    if (!s.takeInputToken()) {
+      metrics.inputsDropped.inc({ reason: 'rate_limited' });
+      return s.error(ErrorCode.RateLimited, `more than ${config.inputsPerSecond} inputs/s`);
+    }
+    if (typeof input === 'object' && input !== null && 'player' in input && input.player !== s.player) {
+      metrics.inputsDropped.inc({ reason: 'forbidden' });
+      return s.error(ErrorCode.ForbiddenPlayer, `this session speaks for ${s.player} only`);
+    }
+    const parsed = ClientInputSchema.safeParse(input);
+    if (!parsed.success) {
+      metrics.inputsDropped.inc({ reason: 'bad_input' });
+      return s.error(ErrorCode.BadInput, `input must be { seq: positive integer, data }: ${parsed.error.issues[0]?.message ?? ''}`);
+    }
+    const { seq, data } = parsed.data;
+    if (data !== undefined && Buffer.byteLength(JSON.stringify(data)) > config.maxInputBytes) {
+      metrics.inputsDropped.inc({ reason: 'too_large' });
+      return s.error(ErrorCode.InputTooLarge, `input data over ${config.maxInputBytes} bytes`);
+    }
+    this.d.inputs.route(s.server, s.player, seq, data);
+  }
+
+  /** After the grace period: end the session unless the player came back meanwhile. */
+  private async leave(s: ClientSession): Promise<void> {
+    const { cache, sessions, map, bus, logger } = this.d;
+    if (sessions.get(s.player)) return;
+    const rec = cache.players.get(s.player);
+    if (!rec || rec.session !== s.id) return;
+    try {
+      // The server's node ends it, as it knows the last seq applied; with no link anywhere, end it here.
+      const node = rec.server ? cache.servers.get(rec.server)?.node : undefined;
+      if (node) bus.send(node, { t: 'leave', s: rec.server, player: s.player, session: s.id });
+      else await map.leavePlayer(s.player, s.id, rec.server, undefined);
+    } catch (err) {
+      logger.warn('leave failed', { player: s.player, err: String(err) });
+    }
+  }
+}

@@ -1,0 +1,86 @@
+// The clients attached to this node, by player. A player has at most one session mesh-wide.
+import type { Socket } from 'socket.io';
+import type { BridgeToClientEvents, ClientToBridgeEvents, ErrorCode } from '../shared/protocol.js';
+import type { Metrics } from './metrics.js';
+
+export type ClientSocket = Socket<ClientToBridgeEvents, BridgeToClientEvents>;
+
+export const areaRoom = (area: string): string => `area:${area}`;
+
+export class ClientSession {
+  server: string;
+  area: string;
+  epoch: number;
+  private tokens: number;
+  private refilledAt = Date.now();
+
+  constructor(
+    readonly player: string,
+    readonly id: string,
+    /** Join generation: a session with a greater one elsewhere replaces this one. */
+    readonly gen: number,
+    readonly socket: ClientSocket,
+    placement: { server: string; area: string; epoch: number },
+    private readonly rate: { perSecond: number; burst: number },
+    private readonly metrics: Metrics,
+  ) {
+    this.server = placement.server;
+    this.area = placement.area;
+    this.epoch = placement.epoch;
+    this.tokens = rate.burst;
+  }
+
+  /** Token bucket: true if one more input is allowed now. */
+  takeInputToken(): boolean {
+    const now = Date.now();
+    this.tokens = Math.min(this.rate.burst, this.tokens + ((now - this.refilledAt) * this.rate.perSecond) / 1000);
+    this.refilledAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  moveTo(server: string, area: string, epoch: number): void {
+    if (area !== this.area) {
+      void this.socket.leave(areaRoom(this.area));
+      void this.socket.join(areaRoom(area));
+    }
+    this.server = server;
+    this.area = area;
+    this.epoch = epoch;
+  }
+
+  error(code: ErrorCode, message: string): void {
+    this.metrics.errors.inc({ code, side: 'client' });
+    this.socket.emit('error', { code, message });
+  }
+}
+
+export class ClientSessions {
+  private readonly byPlayer = new Map<string, ClientSession>();
+
+  get(player: string): ClientSession | undefined {
+    return this.byPlayer.get(player);
+  }
+
+  /** Adds the session; returns the one it replaces on this node, if any. */
+  add(s: ClientSession): ClientSession | undefined {
+    const old = this.byPlayer.get(s.player);
+    this.byPlayer.set(s.player, s);
+    return old;
+  }
+
+  remove(s: ClientSession): boolean {
+    if (this.byPlayer.get(s.player) !== s) return false;
+    this.byPlayer.delete(s.player);
+    return true;
+  }
+
+  all(): IterableIterator<ClientSession> {
+    return this.byPlayer.values();
+  }
+
+  get size(): number {
+    return this.byPlayer.size;
+  }
+}

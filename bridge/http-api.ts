@@ -1,0 +1,100 @@
+// HTTP surface of a node: health, readiness, metrics, dev login, the public network listing and
+// a small admin API. Every 4xx carries { error: { code, message } }.
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'winston';
+import { z } from 'zod';
+import { ErrorCode, IdSchema } from '../shared/protocol.js';
+import type { AuthorityCache } from './authority-cache.js';
+import type { TokenVerifier } from './auth.js';
+import { secretsEqual } from './auth.js';
+import { WireError } from './errors.js';
+import type { Metrics } from './metrics.js';
+import type { OwnershipCoordinator } from './ownership.js';
+
+export interface HttpDeps {
+  nodeId: string;
+  world: string;
+  devLogin: boolean;
+  adminToken: string | undefined;
+  verifier: TokenVerifier;
+  cache: AuthorityCache;
+  metrics: Metrics;
+  ownership: OwnershipCoordinator;
+  logger: Logger;
+  isReady: () => boolean;
+  clientCount: () => number;
+}
+
+const fail = (res: Response, status: number, code: string, message: string) => res.status(status).json({ error: { code, message } });
+
+export function createHttpApi(d: HttpDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: '16kb' }));
+
+  app.get('/healthz', (_req, res) => { res.json({ ok: true, node: d.nodeId }); });
+  app.get('/readyz', (_req, res) => {
+    if (d.isReady()) res.json({ ready: true, node: d.nodeId });
+    else fail(res, 503, ErrorCode.NotReady, 'redis not reachable or scripts not loaded');
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.set('content-type', d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
+  });
+
+  app.post('/v1/login', async (req, res) => {
+    if (!d.devLogin) return void fail(res, 404, 'DEV_LOGIN_DISABLED', 'development login is disabled (MESHBRIDGE_DEV_LOGIN)');
+    const player = IdSchema.safeParse(req.body?.player);
+    if (!player.success) return void fail(res, 400, ErrorCode.BadInput, 'body must be { "player": "<id>" } (letters, digits, _.,:@-)');
+    res.json({ token: await d.verifier.issue(player.data), player: player.data });
+  });
+
+  /** The network's one public listing (R12). */
+  app.get('/v1/network', (_req, res) => {
+    const servers = [...d.cache.servers.values()];
+    const areas = [...d.cache.areas.entries()].filter(([, o]) => o.server !== '');
+    res.json({
+      world: d.world,
+      servers: servers.map((s) => ({ ...s, areas: areas.filter(([, o]) => o.server === s.id).map(([a]) => a) })),
+      players: [...d.cache.players.values()].filter((p) => p.server !== '').length,
+      load: servers.reduce((sum, s) => sum + s.load, 0),
+    });
+  });
+
+  const admin = express.Router();
+  admin.use((req, res, next) => {
+    const header = req.get('authorization') ?? '';
+    if (!d.adminToken) return void fail(res, 404, 'ADMIN_DISABLED', 'admin API is disabled (set MESHBRIDGE_ADMIN_TOKEN)');
+    if (!header.startsWith('Bearer ') || !secretsEqual(header.slice(7), d.adminToken)) return void fail(res, 401, ErrorCode.BadToken, 'admin token required');
+    next();
+  });
+  admin.get('/areas', (_req, res) => { res.json(Object.fromEntries(d.cache.areas)); });
+  admin.get('/servers', (_req, res) => { res.json([...d.cache.servers.values()]); });
+  admin.get('/players/:id', (req, res) => {
+    const p = d.cache.players.get(req.params.id ?? '');
+    if (!p) return void fail(res, 404, 'UNKNOWN_PLAYER', 'this node has not seen that player');
+    res.json(p);
+  });
+  const MoveArea = z.object({ server: z.string() });
+  admin.post('/areas/:id/assign', async (req, res) => {
+    const body = MoveArea.safeParse(req.body);
+    if (!body.success) return void fail(res, 400, ErrorCode.BadInput, 'body must be { "server": "<id>" }');
+    res.json({ epoch: await d.ownership.assignArea(req.params.id ?? '', body.data.server) });
+  });
+  const MovePlayer = z.object({ area: z.string() });
+  admin.post('/players/:id/move', async (req, res) => {
+    const body = MovePlayer.safeParse(req.body);
+    if (!body.success) return void fail(res, 400, ErrorCode.BadInput, 'body must be { "area": "<id>" }');
+    res.json({ epoch: await d.ownership.movePlayer(req.params.id ?? '', body.data.area) });
+  });
+  app.use('/v1/admin', admin);
+
+  app.use((_req, res) => { fail(res, 404, 'NOT_FOUND', 'no such endpoint'); });
+  app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof WireError) return void fail(res, 409, err.code, err.message);
+    if (err.type === 'entity.parse.failed') return void fail(res, 400, ErrorCode.BadInput, 'body is not valid JSON');
+    if (err.type === 'entity.too.large') return void fail(res, 413, ErrorCode.BadInput, 'body too large');
+    d.logger.error('http error', { err: String(err) });
+    fail(res, 500, ErrorCode.Internal, 'internal error');
+  });
+  return app;
+}

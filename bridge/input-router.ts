@@ -1,0 +1,32 @@
+// Routes a client's input to the link of the server that owns the player: straight into the
+// link when it is on this node, else onto the node bus for the link's node. No Redis round trip:
+// the owner comes from the session (kept current by the authority cache).
+import type { AuthorityCache } from './authority-cache.js';
+import type { Metrics } from './metrics.js';
+import type { NodeBus } from './node-bus.js';
+import type { ServerLinks } from './server-link.js';
+
+export class InputRouter {
+  constructor(
+    private readonly nodeId: string,
+    private readonly cache: AuthorityCache,
+    private readonly links: ServerLinks,
+    private readonly bus: NodeBus,
+    private readonly metrics: Metrics,
+  ) {}
+
+  route(server: string, player: string, seq: number, data: unknown): void {
+    const node = this.cache.servers.get(server)?.node;
+    if (!node) return void this.metrics.inputsDropped.inc({ reason: 'no_server' });
+    this.metrics.inputsRouted.inc();
+    if (node === this.nodeId) this.deliverHere(server, player, seq, data);
+    else this.bus.send(node, { t: 'in', s: server, i: { player, seq, data } });
+  }
+
+  /** An input for a server linked to this node (from a local client or another node). */
+  deliverHere(server: string, player: string, seq: number, data: unknown): void {
+    const link = this.links.get(server);
+    if (link) link.deliver(player, seq, data);
+    else this.metrics.inputsDropped.inc({ reason: 'no_link' });
+  }
+}

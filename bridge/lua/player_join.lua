@@ -1,0 +1,15 @@
+-- player_join: bind a client session (on a bridge node) to a player's record.
+-- KEYS[1] player hash
+-- ARGV[1] player id     ARGV[2] node id     ARGV[3] session id     ARGV[4] authority channel
+-- Returns the record before the join, {server, area, epoch, seq, node, session} (false = unset),
+-- followed by this join's generation.
+-- Invariant: one session holds a player at a time. Each join gets a greater generation; the
+-- announcement tells any node holding an older generation to disconnect that session.
+local r = redis.call('HMGET', KEYS[1], 'server', 'area', 'epoch', 'seq', 'node', 'session')
+local gen = redis.call('HINCRBY', KEYS[1], 'gen', 1)
+redis.call('HSET', KEYS[1], 'node', ARGV[2], 'session', ARGV[3])
+redis.call('PUBLISH', ARGV[4], cjson.encode({
+  t = 'session', player = ARGV[1], node = ARGV[2], session = ARGV[3], gen = gen,
+}))
+r[7] = gen
+return r

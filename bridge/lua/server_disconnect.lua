@@ -1,0 +1,13 @@
+-- server_disconnect: a server's connection closed; it keeps its areas until its lease runs out.
+-- KEYS[1] server hash
+-- ARGV[1] server id     ARGV[2] session epoch     ARGV[3] authority channel
+-- Returns 1 when applied; 0 when a newer session exists (nothing to do).
+-- Invariant: a closing stale connection never marks the current session disconnected.
+if tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0') ~= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'disconnected')
+local s = redis.call('HMGET', KEYS[1], 'node', 'power', 'load')
+redis.call('PUBLISH', ARGV[3], cjson.encode({
+  t = 'server', id = ARGV[1], node = s[1], power = tonumber(s[2]), load = tonumber(s[3]),
+  status = 'disconnected', epoch = tonumber(ARGV[2]),
+}))
+return 1

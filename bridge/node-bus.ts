@@ -1,0 +1,120 @@
+// Traffic between bridge nodes over Redis pub/sub. Messages are queued per destination and
+// published once per event-loop turn, so a burst of inputs or state costs one PUBLISH per
+// destination node, not one per message. Order is kept per (sender, destination).
+import type { Redis } from 'ioredis';
+import type { Keys } from '../shared/keys.js';
+import type { InputItem, StateItem } from '../shared/protocol.js';
+
+export type NodeMessage =
+  /** An input for a server whose link is on the receiving node. */
+  | { t: 'in'; s: string; i: InputItem }
+  /** State for the receiving node's clients (players on it, or everyone for a broadcast). */
+  | { t: 'st'; i: StateItem }
+  /** Attach a player to a server linked on the receiving node. */
+  | { t: 'attach'; s: string; player: string; area: string; epoch: number; seq: number }
+  /** End a player's session; the server's node detaches it and records the last applied seq. */
+  | { t: 'leave'; s: string; player: string; session: string }
+  /** A node applied an authority update that asked for acknowledgement. */
+  | { t: 'ack'; id: string }
+  /** Emit an event to a server linked on the receiving node. */
+  | { t: 'emit'; s: string; e: 'area:assign' | 'area:release'; p: { area: string; epoch: number } }
+  | { t: 'req'; id: number; body: NodeRequest }
+  | { t: 'res'; id: number; body: unknown };
+
+/** Requests one node makes of another, answered with `res`. */
+export type NodeRequest =
+  /** Detach a player from a server linked there; answers { seq } (last delivered) or { seq: null }. */
+  { op: 'detach'; s: string; player: string };
+
+interface Envelope {
+  from: string;
+  m: NodeMessage[];
+}
+
+export class NodeBus {
+  private readonly queues = new Map<string, NodeMessage[]>();
+  private scheduled = false;
+  private handler: (msg: NodeMessage, from: string) => void = () => {};
+  private requestHandler: (body: NodeRequest) => Promise<unknown> = () => Promise.resolve(null);
+  private readonly waiting = new Map<number, (body: unknown) => void>();
+  private nextRequestId = 1;
+  published = 0;
+
+  constructor(
+    private readonly pub: Redis,
+    private readonly keys: Keys,
+    readonly nodeId: string,
+  ) {}
+
+  onMessage(handler: (msg: NodeMessage, from: string) => void): void {
+    this.handler = handler;
+  }
+
+  onRequest(handler: (body: NodeRequest) => Promise<unknown>): void {
+    this.requestHandler = handler;
+  }
+
+  /** Asks another node; rejects after timeoutMs without an answer. */
+  request(node: string, body: NodeRequest, timeoutMs: number): Promise<unknown> {
+    const id = this.nextRequestId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new Error(`node ${node} did not answer ${body.op} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiting.set(id, (answer) => {
+        clearTimeout(timer);
+        this.waiting.delete(id);
+        resolve(answer);
+      });
+      this.send(node, { t: 'req', id, body });
+    });
+  }
+
+  /** To this node itself, delivery is synchronous: it keeps order with direct local calls. */
+  send(node: string, msg: NodeMessage): void {
+    if (node === this.nodeId) this.dispatch(msg, node);
+    else this.enqueue(this.keys.nodeChannel(node), msg);
+  }
+
+  broadcast(msg: NodeMessage): void {
+    this.enqueue(this.keys.broadcastChannel, msg);
+  }
+
+  /** Called by the subscriber for the node and broadcast channels. */
+  receive(raw: string): void {
+    const env = JSON.parse(raw) as Envelope;
+    if (env.from === this.nodeId) return;
+    for (const m of env.m) this.dispatch(m, env.from);
+  }
+
+  private dispatch(m: NodeMessage, from: string): void {
+    if (m.t === 'req') {
+      this.requestHandler(m.body).then(
+        (body) => this.send(from, { t: 'res', id: m.id, body }),
+        () => this.send(from, { t: 'res', id: m.id, body: null }),
+      );
+    } else if (m.t === 'res') this.waiting.get(m.id)?.(m.body);
+    else this.handler(m, from);
+  }
+
+  /** Publishes everything queued now (also used before a planned shutdown). */
+  flush(): void {
+    this.scheduled = false;
+    for (const [channel, m] of this.queues) {
+      this.published++;
+      this.pub.publish(channel, JSON.stringify({ from: this.nodeId, m } satisfies Envelope)).catch(() => {});
+    }
+    this.queues.clear();
+  }
+
+  private enqueue(channel: string, msg: NodeMessage): void {
+    const q = this.queues.get(channel);
+    if (q) q.push(msg);
+    else this.queues.set(channel, [msg]);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+}

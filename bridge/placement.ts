@@ -1,0 +1,59 @@
+// Where a joining player goes: the owner of its last known (or the spawn) area; an unowned area
+// is first given to the ready server with the lowest load:power ratio (fewest areas breaks ties).
+import type { ServerInfo } from '../shared/protocol.js';
+import type { AuthorityCache } from './authority-cache.js';
+import type { AreaOwner } from './authority-map.js';
+import { WireError } from './errors.js';
+import type { OwnershipCoordinator } from './ownership.js';
+
+export class Placement {
+  constructor(
+    private readonly cache: AuthorityCache,
+    private readonly ownership: OwnershipCoordinator,
+    private readonly world: { cols: number; rows: number; spawnArea: string },
+  ) {}
+
+  isArea(area: string): boolean {
+    const m = /^(\d+),(\d+)$/.exec(area);
+    return m !== null && Number(m[1]) < this.world.cols && Number(m[2]) < this.world.rows;
+  }
+
+  /** The player's area if it is one of the world's, else the spawn area. */
+  areaFor(lastArea: string): string {
+    return this.isArea(lastArea) ? lastArea : this.world.spawnArea;
+  }
+
+  /** The area's owner, assigning it first if nobody owns it. Undefined if no server can take it. */
+  async ownerOf(area: string): Promise<AreaOwner | undefined> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const cur = this.cache.areas.get(area);
+      if (cur && cur.server !== '') return cur;
+      const target = this.leastLoaded();
+      if (!target) return undefined;
+      try {
+        return { server: target.id, epoch: await this.ownership.assignArea(area, target.id) };
+      } catch (err) {
+        // Lost a race with another node, or the target stopped being ready: look again.
+        if (!(err instanceof WireError)) throw err;
+        await this.cache.reload();
+      }
+    }
+    return undefined;
+  }
+
+  leastLoaded(): ServerInfo | undefined {
+    const areaCount = new Map<string, number>();
+    for (const o of this.cache.areas.values()) areaCount.set(o.server, (areaCount.get(o.server) ?? 0) + 1);
+    let best: ServerInfo | undefined;
+    let bestKey: [number, number, string] | undefined;
+    for (const s of this.cache.servers.values()) {
+      if (s.status !== 'ready') continue;
+      const key: [number, number, string] = [s.load / s.power, areaCount.get(s.id) ?? 0, s.id];
+      if (!bestKey || key[0] < bestKey[0] || (key[0] === bestKey[0] && (key[1] < bestKey[1] || (key[1] === bestKey[1] && key[2] < bestKey[2])))) {
+        best = s;
+        bestKey = key;
+      }
+    }
+    return best;
+  }
+}

@@ -1,0 +1,107 @@
+// One game server's connection, held by the node it connected to. The link is where inputs
+// become exactly-once and in order: per attached player it delivers only seq = last + 1, drops
+// older seqs as duplicates and newer ones as gaps (the client SDK re-sends from its last ack),
+// and writes everything queued in one event-loop turn as one `inputs` frame.
+import type { Socket } from 'socket.io';
+import type {
+  BridgeToServerEvents, ErrorCode, InputItem, PlayerAttach, PlayerDetach, ServerToBridgeEvents,
+} from '../shared/protocol.js';
+import type { Metrics } from './metrics.js';
+
+export type ServerSocket = Socket<ServerToBridgeEvents, BridgeToServerEvents>;
+
+export interface LinkedPlayer {
+  area: string;
+  epoch: number;
+  /** Last seq delivered to the server (= applied by it: the link is ordered and reliable). */
+  lastSeq: number;
+}
+
+export class ServerLink {
+  readonly players = new Map<string, LinkedPlayer>();
+  private queue: InputItem[] = [];
+  private scheduled = false;
+  private readonly flushNow = () => this.flush();
+
+  constructor(
+    readonly serverId: string,
+    readonly epoch: number,
+    readonly socket: ServerSocket,
+    private readonly metrics: Metrics,
+  ) {}
+
+  deliver(player: string, seq: number, data: unknown): void {
+    const p = this.players.get(player);
+    if (!p) return void this.metrics.inputsDropped.inc({ reason: 'not_attached' });
+    if (seq <= p.lastSeq) return void this.metrics.inputsDropped.inc({ reason: 'duplicate' });
+    if (seq !== p.lastSeq + 1) return void this.metrics.inputsDropped.inc({ reason: 'gap' });
+    p.lastSeq = seq;
+    this.queue.push({ player, seq, data });
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flushNow);
+    }
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    if (this.queue.length === 0) return;
+    const batch = this.queue;
+    this.queue = [];
+    this.metrics.inputsDelivered.inc(batch.length);
+    this.socket.emit('inputs', batch);
+  }
+
+  attach(a: PlayerAttach): void {
+    this.flush();
+    const cur = this.players.get(a.player);
+    if (cur && cur.epoch >= a.epoch) return;
+    this.players.set(a.player, { area: a.area, epoch: a.epoch, lastSeq: a.seq });
+    this.socket.emit('player:attach', a);
+  }
+
+  /** Returns the last seq delivered for the player, or undefined if it was not attached. */
+  detach(player: string, reason: PlayerDetach['reason']): number | undefined {
+    this.flush();
+    const p = this.players.get(player);
+    if (!p) return undefined;
+    this.players.delete(player);
+    this.socket.emit('player:detach', { player, reason });
+    return p.lastSeq;
+  }
+
+  error(code: ErrorCode, message: string): void {
+    this.metrics.errors.inc({ code, side: 'server' });
+    this.socket.emit('error', { code, message });
+  }
+}
+
+/** The links held by one node, by server id. */
+export class ServerLinks {
+  private readonly links = new Map<string, ServerLink>();
+
+  get(serverId: string): ServerLink | undefined {
+    return this.links.get(serverId);
+  }
+
+  add(link: ServerLink): ServerLink | undefined {
+    const old = this.links.get(link.serverId);
+    this.links.set(link.serverId, link);
+    return old;
+  }
+
+  /** Removes the link if it is still the current one for its server. */
+  remove(link: ServerLink): boolean {
+    if (this.links.get(link.serverId) !== link) return false;
+    this.links.delete(link.serverId);
+    return true;
+  }
+
+  all(): IterableIterator<ServerLink> {
+    return this.links.values();
+  }
+
+  get size(): number {
+    return this.links.size;
+  }
+}

@@ -1,0 +1,71 @@
+// Checks each state item a server pushes against the authority cache (owner and epoch), then
+// delivers it: to this node's clients directly, and to other nodes with one bus message per
+// item per destination (the bus turns a turn's worth into one PUBLISH per destination).
+import type { Namespace } from 'socket.io';
+import { ErrorCode, type StateItem } from '../shared/protocol.js';
+import type { AuthorityCache } from './authority-cache.js';
+import { areaRoom, type ClientSessions } from './client-sessions.js';
+import type { Metrics } from './metrics.js';
+import type { NodeBus } from './node-bus.js';
+import type { ServerLink } from './server-link.js';
+
+export class StateRouter {
+  constructor(
+    private readonly nodeId: string,
+    private readonly cache: AuthorityCache,
+    private readonly sessions: ClientSessions,
+    private readonly bus: NodeBus,
+    private readonly metrics: Metrics,
+    private readonly clients: Namespace,
+  ) {}
+
+  fromServer(link: ServerLink, items: StateItem[]): void {
+    let refused: { code: ErrorCode; message: string; count: number } | undefined;
+    for (const item of items) {
+      const problem = this.check(link, item);
+      if (problem) {
+        this.metrics.stateDropped.inc({ reason: problem.code });
+        if (refused) refused.count++;
+        else refused = { ...problem, count: 1 };
+        continue;
+      }
+      this.metrics.stateItems.inc({ kind: item.kind });
+      if (item.kind === 'player') {
+        const node = this.cache.players.get(item.player)?.node;
+        if (node === this.nodeId) this.deliverHere(item);
+        else if (node) this.bus.send(node, { t: 'st', i: item });
+      } else {
+        this.deliverHere(item);
+        this.bus.broadcast({ t: 'st', i: item });
+      }
+    }
+    if (refused) link.error(refused.code, `${refused.message} (${refused.count} item(s) dropped)`);
+  }
+
+  deliverHere(item: StateItem): void {
+    switch (item.kind) {
+      case 'area':
+        this.clients.to(areaRoom(item.area)).emit('state', item);
+        break;
+      case 'player':
+        this.sessions.get(item.player)?.socket.emit('state', item);
+        break;
+      case 'all':
+        this.clients.emit('state', item);
+        break;
+    }
+  }
+
+  private check(link: ServerLink, item: StateItem): { code: ErrorCode; message: string } | undefined {
+    if (item.kind === 'area') {
+      const owner = this.cache.areas.get(item.area);
+      if (!owner || owner.server !== link.serverId) return { code: ErrorCode.NotOwner, message: `area ${item.area} is not owned by ${link.serverId}` };
+      if (owner.epoch !== item.epoch) return { code: ErrorCode.StaleEpoch, message: `area ${item.area} is at epoch ${owner.epoch}, not ${item.epoch}` };
+    } else if (item.kind === 'player') {
+      const p = link.players.get(item.player);
+      if (!p) return { code: ErrorCode.NotOwner, message: `player ${item.player} is not attached to ${link.serverId}` };
+      if (p.epoch !== item.epoch) return { code: ErrorCode.StaleEpoch, message: `player ${item.player} is at epoch ${p.epoch}, not ${item.epoch}` };
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,165 @@
+// Meshbridge client SDK (Node and browser). Connects with a token, numbers inputs, keeps every
+// input until a server acknowledges it (acks ride on state), and re-sends what is unacknowledged
+// after a reconnect — to the next bridge URL when the current one is gone — or when acks stall.
+import { Emitter } from '@socket.io/component-emitter';
+import { io, type Socket } from 'socket.io-client';
+import {
+  CLIENT_NAMESPACE,
+  type AuthorityPayload, type BridgeToClientEvents, type ClientInput, type ClientToBridgeEvents,
+  type ErrorPayload, type SessionPayload, type StateItem,
+} from '../shared/protocol.js';
+
+export interface MeshClientOptions {
+  /** One bridge URL, or several to fail over between (a load balancer URL is one). */
+  urls: string | string[];
+  token: string;
+  /** Re-send unacknowledged inputs when no ack has progressed for this long. */
+  resendAfterMs?: number;
+  /** Upper bound on kept inputs; send() throws past it (the server is not keeping up). */
+  maxUnacked?: number;
+}
+
+interface ClientEvents {
+  session: (s: SessionPayload) => void;
+  state: (item: StateItem) => void;
+  authority: (a: AuthorityPayload) => void;
+  error: (e: ErrorPayload) => void;
+  /** The bridge refused the handshake (err.data.code says why). Fatal codes stop reconnecting. */
+  refused: (err: Error & { data?: { code?: string } }) => void;
+  disconnect: (reason: string) => void;
+}
+
+const FATAL = new Set(['BAD_TOKEN', 'PLAYER_MISMATCH', 'BAD_HANDSHAKE']);
+
+export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
+  player: string | undefined;
+  session: SessionPayload | undefined;
+  /** Highest seq a server acknowledged. */
+  ack = 0;
+  private nextSeq = 1;
+  private unacked: ClientInput[] = [];
+  private socket: Socket<BridgeToClientEvents, ClientToBridgeEvents> | undefined;
+  private readonly urls: string[];
+  private urlIndex = 0;
+  private attempts = 0;
+  private closed = false;
+  private ackProgressAt = Date.now();
+  private resendTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly resendAfterMs: number;
+  private readonly maxUnacked: number;
+
+  constructor(private readonly options: MeshClientOptions) {
+    super();
+    this.urls = Array.isArray(options.urls) ? options.urls : [options.urls];
+    this.resendAfterMs = options.resendAfterMs ?? 1000;
+    this.maxUnacked = options.maxUnacked ?? 4096;
+  }
+
+  get connected(): boolean {
+    return this.session !== undefined && this.socket?.connected === true;
+  }
+
+  get pending(): number {
+    return this.unacked.length;
+  }
+
+  /** Resolves with the first session; rejects if the first handshake is refused. */
+  connect(): Promise<SessionPayload> {
+    return new Promise((resolve, reject) => {
+      const onSession = (s: SessionPayload) => {
+        this.off('refused', onRefused);
+        resolve(s);
+      };
+      const onRefused = (err: Error) => {
+        this.off('session', onSession);
+        if (FATAL.has((err as { data?: { code?: string } }).data?.code ?? '')) reject(err);
+        else this.once('refused', onRefused);
+      };
+      this.once('session', onSession);
+      this.once('refused', onRefused);
+      this.open();
+      this.resendTimer = setInterval(() => this.resendIfStalled(), Math.max(50, this.resendAfterMs / 2));
+    });
+  }
+
+  /** Sends one input; returns its seq. It is kept and re-sent until acknowledged. */
+  send(data: unknown): number {
+    if (this.unacked.length >= this.maxUnacked) throw new Error(`more than ${this.maxUnacked} unacknowledged inputs`);
+    const input = { seq: this.nextSeq++, data };
+    this.unacked.push(input);
+    if (this.connected) this.socket!.emit('input', input);
+    return input.seq;
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.resendTimer);
+    this.socket?.disconnect();
+  }
+
+  private open(): void {
+    const url = this.urls[this.urlIndex % this.urls.length]!;
+    const socket: Socket<BridgeToClientEvents, ClientToBridgeEvents> = io(`${url}${CLIENT_NAMESPACE}`, {
+      transports: ['websocket'],
+      forceNew: true, // one connection per client, even when several share a process
+      reconnection: false,
+      auth: { token: this.options.token },
+    });
+    this.socket = socket;
+    socket.on('session', (s) => {
+      this.attempts = 0;
+      this.session = s;
+      this.player = s.player;
+      this.acknowledge(s.ack);
+      if (this.nextSeq <= this.ack) this.nextSeq = this.ack + 1;
+      this.emit('session', s);
+      this.resendAll();
+    });
+    socket.on('state', (item) => {
+      if ('acks' in item && item.acks && this.player !== undefined) {
+        const a = item.acks[this.player];
+        if (a !== undefined) this.acknowledge(a);
+      }
+      this.emit('state', item);
+    });
+    socket.on('authority', (a) => this.emit('authority', a));
+    socket.on('error', (e) => this.emit('error', e));
+    socket.on('connect_error', (err) => {
+      this.emit('refused', err);
+      if (!FATAL.has((err as { data?: { code?: string } }).data?.code ?? '')) this.retry();
+    });
+    socket.on('disconnect', (reason) => {
+      this.session = undefined;
+      this.emit('disconnect', reason);
+      this.retry();
+    });
+  }
+
+  private retry(): void {
+    if (this.closed) return;
+    this.socket?.removeAllListeners();
+    this.socket?.disconnect();
+    this.urlIndex++;
+    const delay = Math.min(2000, 50 * 2 ** this.attempts++);
+    setTimeout(() => { if (!this.closed) this.open(); }, delay);
+  }
+
+  private acknowledge(seq: number): void {
+    if (seq <= this.ack) return;
+    this.ack = seq;
+    this.ackProgressAt = Date.now();
+    let drop = 0;
+    while (drop < this.unacked.length && this.unacked[drop]!.seq <= seq) drop++;
+    if (drop > 0) this.unacked.splice(0, drop);
+  }
+
+  private resendAll(): void {
+    this.ackProgressAt = Date.now();
+    if (!this.connected) return;
+    for (const input of this.unacked) this.socket!.emit('input', input);
+  }
+
+  private resendIfStalled(): void {
+    if (this.unacked.length > 0 && Date.now() - this.ackProgressAt > this.resendAfterMs) this.resendAll();
+  }
+}

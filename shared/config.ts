@@ -1,0 +1,94 @@
+// Bridge configuration: defaults < optional JSON file (MESHBRIDGE_CONFIG) < environment.
+// Validated once at start; every bad setting is reported on its own line.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+
+const int = (min: number) => z.coerce.number().int().min(min);
+const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
+
+export const BridgeConfigSchema = z
+  .object({
+    nodeId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default(() => `${hostname()}-${randomBytes(3).toString('hex')}`),
+    host: z.string().default('0.0.0.0'),
+    port: int(0).max(65535).default(8080),
+    redisUrl: z.string().url().default('redis://127.0.0.1:6379'),
+    prefix: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).default('mb'),
+    world: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).default('world'),
+    /** The network password servers present. */
+    networkSecret: z.string().min(8, 'must be at least 8 characters'),
+    /** HS256 shared secret for client tokens (or set jwtPublicKey). */
+    jwtSecret: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** PEM SPKI public key for RS256/ES256/EdDSA client tokens. */
+    jwtPublicKey: z.string().optional(),
+    /** Issue tokens at POST /v1/login (development only; needs jwtSecret). */
+    devLogin: bool.default(false),
+    /** Bearer token for /v1/admin (disabled when unset). */
+    adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+    logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+    /** The world is a grid of areas with ids "col,row". */
+    worldCols: int(1).max(1000).default(4),
+    worldRows: int(1).max(1000).default(4),
+    spawnArea: z.string().default('0,0'),
+    maxInputBytes: int(16).default(4096),
+    inputsPerSecond: int(1).default(120),
+    inputBurst: int(1).default(240),
+    maxMessageBytes: int(1024).default(1_000_000),
+    serverLeaseMs: int(500).default(5000),
+    sessionGraceMs: int(0).default(10_000),
+    nodeHeartbeatMs: int(100).default(1000),
+    cacheAckTimeoutMs: int(50).default(1000),
+  })
+  .refine((c) => c.jwtSecret !== undefined || c.jwtPublicKey !== undefined, {
+    message: 'set jwtSecret (MESHBRIDGE_JWT_SECRET) or jwtPublicKey (MESHBRIDGE_JWT_PUBLIC_KEY)',
+    path: ['jwtSecret'],
+  })
+  .refine((c) => !c.devLogin || c.jwtSecret !== undefined, {
+    message: 'devLogin needs jwtSecret to sign tokens',
+    path: ['devLogin'],
+  });
+
+export type BridgeConfig = z.infer<typeof BridgeConfigSchema>;
+export type BridgeConfigInput = z.input<typeof BridgeConfigSchema>;
+
+/** Environment variable for each setting: nodeId -> MESHBRIDGE_NODE_ID. */
+export function envName(key: string): string {
+  return `MESHBRIDGE_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+export function parseBridgeConfig(input: Record<string, unknown>): BridgeConfig {
+  const result = BridgeConfigSchema.safeParse(input);
+  if (result.success) return result.data;
+  throw new ConfigError(
+    result.error.issues.map((i) => {
+      const key = String(i.path[0] ?? '');
+      return key ? `${key} (${envName(key)}): ${i.message}` : i.message;
+    }),
+  );
+}
+
+/** Reads the optional JSON file named by MESHBRIDGE_CONFIG, then the environment on top. */
+export function loadBridgeConfig(env: NodeJS.ProcessEnv = process.env, overrides: BridgeConfigInput | object = {}): BridgeConfig {
+  let fromFile: Record<string, unknown> = {};
+  const file = env.MESHBRIDGE_CONFIG;
+  if (file) {
+    try {
+      fromFile = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError([`MESHBRIDGE_CONFIG (${file}): ${(err as Error).message}`]);
+    }
+  }
+  const fromEnv: Record<string, unknown> = {};
+  for (const key of Object.keys(BridgeConfigSchema.shape)) {
+    const value = env[envName(key)];
+    if (value !== undefined && value !== '') fromEnv[key] = value;
+  }
+  return parseBridgeConfig({ ...fromFile, ...fromEnv, ...overrides });
+}

@@ -1,0 +1,32 @@
+// Redis key layout. Every key of one world shares the hash tag `{world}`, so each Lua script
+// touches one slot and the layout works unchanged on Redis Cluster (one world = one slot;
+// several worlds spread over the cluster). See docs/operations.md "Redis keys".
+export class Keys {
+  readonly base: string;
+
+  constructor(prefix: string, world: string) {
+    this.base = `${prefix}:{${world}}`;
+  }
+
+  /** hash: area id -> JSON {server, epoch}. The epoch survives release, so it only grows. */
+  get areas(): string { return `${this.base}:areas`; }
+  /** hash: server, area, epoch, node, session, seq (last applied input seq at last attach/leave). */
+  player(id: string): string { return `${this.base}:player:${id}`; }
+  /** hash: power, load, status, node, epoch (registration count), registeredAt. */
+  server(id: string): string { return `${this.base}:server:${id}`; }
+  /** set: players currently attached to the server. */
+  serverPlayers(id: string): string { return `${this.base}:server:${id}:players`; }
+  /** zset: server id scored by first registration time (the network's join order). */
+  get servers(): string { return `${this.base}:servers`; }
+  /** zset: server id scored by lease deadline (ms, Redis clock). */
+  get leases(): string { return `${this.base}:leases`; }
+  /** zset: bridge node id scored by heartbeat deadline (ms). */
+  get nodes(): string { return `${this.base}:nodes`; }
+
+  /** Channel: authority-map changes, published by the Lua scripts themselves. */
+  get authorityChannel(): string { return `${this.base}:ch:authority`; }
+  /** Channel: traffic for every node (area and world state). */
+  get broadcastChannel(): string { return `${this.base}:ch:all`; }
+  /** Channel: traffic for one node (inputs for its server links, state for its clients). */
+  nodeChannel(node: string): string { return `${this.base}:ch:node:${node}`; }
+}
