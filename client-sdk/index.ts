@@ -123,7 +123,11 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
       this.emit('state', item);
     });
     socket.on('authority', (a) => this.emit('authority', a));
-    socket.on('error', (e) => this.emit('error', e));
+    socket.on('error', (e) => {
+      // Another connection took this player: coming back would only take it away again.
+      if (e.code === 'SESSION_REPLACED') this.closed = true;
+      this.emit('error', e);
+    });
     socket.on('connect_error', (err) => {
       this.emit('refused', err);
       if (!FATAL.has((err as { data?: { code?: string } }).data?.code ?? '')) this.retry();

@@ -86,7 +86,11 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
       this.areas.delete(a.area);
       this.emit('area:release', a);
     });
-    this.socket.on('error', (e) => this.emit('error', e));
+    this.socket.on('error', (e) => {
+      // A newer registration of this server id fenced us: reconnecting would fence it in turn.
+      if (e.code === 'SESSION_REPLACED') this.socket.io.reconnection(false);
+      this.emit('error', e);
+    });
     this.socket.on('disconnect', (reason) => this.emit('disconnect', reason));
   }
 

@@ -1,0 +1,42 @@
+// Small helpers shared by the scenario tests.
+import { io, type Socket } from 'socket.io-client';
+import type { BridgeNode } from '../bridge/bridge-node.js';
+import type { MeshClient } from '../client-sdk/index.js';
+import type { ErrorPayload, StateItem } from '../shared/protocol.js';
+
+/** How many errors with this code the node has counted. */
+export async function errorCount(node: BridgeNode, code: string): Promise<number> {
+  const m = await node.metrics.errors.get();
+  return m.values.filter((v) => v.labels.code === code).reduce((sum, v) => sum + v.value, 0);
+}
+
+export async function droppedInputs(node: BridgeNode, reason: string): Promise<number> {
+  const m = await node.metrics.inputsDropped.get();
+  return m.values.filter((v) => v.labels.reason === reason).reduce((sum, v) => sum + v.value, 0);
+}
+
+/** A raw Socket.IO connection, for speaking to the bridge as a misbehaving peer would. */
+export function rawSocket(url: string, namespace: string, auth: object): Socket {
+  return io(`${url}${namespace}`, { transports: ['websocket'], forceNew: true, reconnection: false, auth });
+}
+
+/** Resolves with the handshake refusal's code, or 'connected' if it was accepted. */
+export function handshakeOutcome(socket: Socket): Promise<string> {
+  return new Promise((resolve) => {
+    socket.once('connect', () => resolve('connected'));
+    socket.once('connect_error', (err: Error & { data?: { code?: string } }) => resolve(err.data?.code ?? err.message));
+  });
+}
+
+export function nextError(emitter: { once(e: 'error', cb: (e: ErrorPayload) => void): unknown }): Promise<ErrorPayload> {
+  return new Promise((resolve) => emitter.once('error', resolve));
+}
+
+/** Collects every state item a client receives. */
+export function recordState(client: MeshClient): StateItem[] {
+  const seen: StateItem[] = [];
+  client.on('state', (item) => seen.push(item));
+  return seen;
+}
+
+export const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);

@@ -1,0 +1,146 @@
+import { expect } from 'chai';
+import { MeshClient } from '../client-sdk/index.js';
+import { GameServerClient } from '../gameserver-stub/sdk.js';
+import { CLIENT_NAMESPACE, PROTOCOL_VERSION, SERVER_NAMESPACE } from '../shared/protocol.js';
+import { Mesh, NETWORK_SECRET, sleep, waitFor } from './harness.js';
+import { droppedInputs, errorCount, handshakeOutcome, nextError, rawSocket } from './helpers.js';
+import { sharedRedis } from './setup.js';
+
+describe('refusals: bad peers get a coded error, are counted, and change nothing', () => {
+  let mesh: Mesh;
+  beforeEach(() => { mesh = new Mesh(sharedRedis()); });
+  afterEach(() => mesh.close());
+
+  it('refuses a client with a bad token', async () => {
+    const node = await mesh.addBridge();
+    await mesh.addServer(node, 's1');
+    const forged = new MeshClient({ urls: mesh.url(node), token: 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJtYWxsb3J5In0.bad' });
+    mesh.clients.push(forged);
+    const err = await forged.connect().then(() => undefined, (e: Error & { data?: { code?: string } }) => e);
+    expect(err?.data?.code).to.equal('BAD_TOKEN');
+    const none = rawSocket(mesh.url(node), CLIENT_NAMESPACE, {});
+    expect(await handshakeOutcome(none)).to.equal('BAD_HANDSHAKE');
+    none.close();
+    expect(await errorCount(node, 'BAD_TOKEN')).to.equal(1);
+    expect(await errorCount(node, 'BAD_HANDSHAKE')).to.equal(1);
+  });
+
+  it('refuses a server with the wrong network secret or protocol', async () => {
+    const node = await mesh.addBridge();
+    const intruder = new GameServerClient({ url: mesh.url(node), serverId: 'evil', secret: 'not-the-secret', power: 1 });
+    const err = await intruder.connect().then(() => undefined, (e: Error & { data?: { code?: string } }) => e);
+    expect(err?.data?.code).to.equal('BAD_SECRET');
+    const old = rawSocket(mesh.url(node), SERVER_NAMESPACE, { serverId: 'old', secret: NETWORK_SECRET, power: 1, protocol: PROTOCOL_VERSION + 1 });
+    expect(await handshakeOutcome(old)).to.equal('PROTOCOL_MISMATCH');
+    old.close();
+    expect(await errorCount(node, 'BAD_SECRET')).to.equal(1);
+    expect(node.cache.servers.has('evil')).to.equal(false);
+  });
+
+  it('answers a client that emits server events with UNKNOWN_EVENT, and forwards nothing', async () => {
+    const node = await mesh.addBridge();
+    const s1 = await mesh.addServer(node, 's1');
+    const alice = await mesh.addClient(node, 'alice');
+    const sock = rawSocket(mesh.url(node), CLIENT_NAMESPACE, { token: await mesh.token('mallory') });
+    await new Promise((r) => sock.once('session', r));
+    const errors: string[] = [];
+    sock.on('error', (e: { code: string }) => errors.push(e.code));
+    const seen: unknown[] = [];
+    alice.on('state', (s) => { if (JSON.stringify(s).includes('forged')) seen.push(s); });
+    sock.emit('state', [{ kind: 'all', data: 'forged' }]);
+    sock.emit('inputs', [{ player: 'alice', seq: 1, data: 'forged' }]);
+    sock.emit('load', { load: 0 });
+    await waitFor(() => errors.length === 3, 2000, 'three errors');
+    expect(errors).to.deep.equal(['UNKNOWN_EVENT', 'UNKNOWN_EVENT', 'UNKNOWN_EVENT']);
+    await sleep(100);
+    expect(seen).to.deep.equal([]);
+    expect(s1.applied.get('alice')).to.equal(undefined);
+    expect(await errorCount(node, 'UNKNOWN_EVENT')).to.equal(3);
+    sock.close();
+  });
+
+  it('refuses a client that claims to be another player', async () => {
+    const node = await mesh.addBridge();
+    const s1 = await mesh.addServer(node, 's1');
+    await mesh.addClient(node, 'bob');
+    const mismatch = rawSocket(mesh.url(node), CLIENT_NAMESPACE, { token: await mesh.token('mallory'), player: 'bob' });
+    expect(await handshakeOutcome(mismatch)).to.equal('PLAYER_MISMATCH');
+    mismatch.close();
+    const mallory = await mesh.addClient(node, 'mallory');
+    const err = nextError(mallory);
+    (mallory as unknown as { socket: { emit(e: string, p: unknown): void } }).socket.emit('input', { seq: 1, data: { dx: 1 }, player: 'bob' });
+    expect((await err).code).to.equal('FORBIDDEN_PLAYER');
+    await sleep(100);
+    expect(s1.applied.get('bob')).to.equal(undefined);
+    expect(s1.applied.get('mallory')).to.equal(undefined);
+    expect(await errorCount(node, 'PLAYER_MISMATCH')).to.equal(1);
+    expect(await errorCount(node, 'FORBIDDEN_PLAYER')).to.equal(1);
+  });
+
+  it('drops state a server pushes for an area or player it does not own, or under a stale epoch', async () => {
+    const [a, b] = [await mesh.addBridge(), await mesh.addBridge()];
+    const s1 = await mesh.addServer(a, 's1');
+    const s2 = await mesh.addServer(b, 's2');
+    const alice = await mesh.addClient(a, 'alice');
+    expect(alice.session?.server).to.equal('s1');
+    const forged: unknown[] = [];
+    alice.on('state', (s) => { if (JSON.stringify(s).includes('forged')) forged.push(s); });
+    const errs: string[] = [];
+    s2.sdk.on('error', (e) => errs.push(e.code));
+    const epoch = s1.sdk.areas.get('0,0')!;
+    s2.sdk.push({ kind: 'area', area: '0,0', epoch, data: 'forged' });
+    s2.sdk.push({ kind: 'player', player: 'alice', epoch: 1, data: 'forged' });
+    await waitFor(() => errs.length >= 1, 2000, 'NOT_OWNER');
+    const s1errs: string[] = [];
+    s1.sdk.on('error', (e) => s1errs.push(e.code));
+    s1.sdk.push({ kind: 'area', area: '0,0', epoch: epoch + 7, data: 'forged' });
+    await waitFor(() => s1errs.length >= 1, 2000, 'STALE_EPOCH');
+    expect(errs[0]).to.equal('NOT_OWNER');
+    expect(s1errs[0]).to.equal('STALE_EPOCH');
+    await sleep(100);
+    expect(forged).to.deep.equal([]);
+    expect(await errorCount(b, 'NOT_OWNER')).to.equal(1);
+    const dropped = await b.metrics.stateDropped.get();
+    expect(dropped.values.find((v) => v.labels.reason === 'NOT_OWNER')?.value).to.equal(2);
+    // Both processes serve on.
+    alice.send({ dx: 1 });
+    await waitFor(() => alice.ack === 1, 2000, 'alice still served');
+  });
+
+  it('answers malformed and oversized inputs with an error, forwards nothing, and keeps the connection', async () => {
+    const node = await mesh.addBridge({ maxInputBytes: 1024 });
+    const s1 = await mesh.addServer(node, 's1');
+    const alice = await mesh.addClient(node, 'alice');
+    const raw = (alice as unknown as { socket: { emit(e: string, p: unknown): void } }).socket;
+    const codes: string[] = [];
+    alice.on('error', (e) => codes.push(e.code));
+    raw.emit('input', 'not an object');
+    raw.emit('input', { seq: 'one', data: {} });
+    raw.emit('input', { seq: -4, data: {} });
+    raw.emit('input', { seq: 1.5, data: {} });
+    raw.emit('input', { seq: 1, data: {}, extra: true });
+    raw.emit('input', { seq: 1, data: 'x'.repeat(5000) });
+    await waitFor(() => codes.length === 6, 2000, 'six errors');
+    expect(codes).to.deep.equal(['BAD_INPUT', 'BAD_INPUT', 'BAD_INPUT', 'BAD_INPUT', 'BAD_INPUT', 'INPUT_TOO_LARGE']);
+    expect(await droppedInputs(node, 'bad_input')).to.equal(5);
+    expect(await droppedInputs(node, 'too_large')).to.equal(1);
+    await sleep(100);
+    expect(s1.applied.get('alice')).to.equal(undefined);
+    alice.send({ dx: 1 });
+    await waitFor(() => alice.ack === 1, 2000, 'a good input after the bad ones');
+    expect(s1.applied.get('alice')).to.deep.equal([1]);
+    expect(alice.connected).to.equal(true);
+  });
+
+  it('rate-limits a flooding client with RATE_LIMITED and still delivers everything in order after', async () => {
+    const node = await mesh.addBridge({ inputsPerSecond: 200, inputBurst: 20 });
+    const s1 = await mesh.addServer(node, 's1');
+    const alice = await mesh.addClient(node, 'alice', { resendAfterMs: 200 });
+    const codes = new Set<string>();
+    alice.on('error', (e) => codes.add(e.code));
+    for (let i = 0; i < 100; i++) alice.send({ dx: 1 });
+    await waitFor(() => alice.ack === 100, 10_000, 'all 100 acked');
+    expect([...codes]).to.deep.equal(['RATE_LIMITED']);
+    expect(s1.applied.get('alice')).to.deep.equal(Array.from({ length: 100 }, (_, i) => i + 1));
+  });
+});
