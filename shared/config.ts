@@ -39,14 +39,6 @@ export const BridgeConfigSchema = z
     sessionGraceMs: int(0).default(10_000),
     nodeHeartbeatMs: int(100).default(1000),
     cacheAckTimeoutMs: int(50).default(1000),
-  })
-  .refine((c) => c.jwtSecret !== undefined || c.jwtPublicKey !== undefined, {
-    message: 'set jwtSecret (MESHBRIDGE_JWT_SECRET) or jwtPublicKey (MESHBRIDGE_JWT_PUBLIC_KEY)',
-    path: ['jwtSecret'],
-  })
-  .refine((c) => !c.devLogin || c.jwtSecret !== undefined, {
-    message: 'devLogin needs jwtSecret to sign tokens',
-    path: ['devLogin'],
   });
 
 export type BridgeConfig = z.infer<typeof BridgeConfigSchema>;
@@ -63,15 +55,27 @@ export class ConfigError extends Error {
   }
 }
 
+/** Rules that span settings; checked on the raw input so they are reported with all others. */
+function crossFieldProblems(input: Record<string, unknown>): string[] {
+  const set = (k: string) => input[k] !== undefined && input[k] !== '';
+  const devLogin = input.devLogin === true || input.devLogin === 'true' || input.devLogin === '1';
+  const problems: string[] = [];
+  if (!set('jwtSecret') && !set('jwtPublicKey')) problems.push(`jwtSecret (${envName('jwtSecret')}): set it, or jwtPublicKey (${envName('jwtPublicKey')})`);
+  if (devLogin && !set('jwtSecret')) problems.push(`devLogin (${envName('devLogin')}): needs jwtSecret to sign tokens`);
+  return problems;
+}
+
 export function parseBridgeConfig(input: Record<string, unknown>): BridgeConfig {
   const result = BridgeConfigSchema.safeParse(input);
-  if (result.success) return result.data;
-  throw new ConfigError(
-    result.error.issues.map((i) => {
+  const problems = crossFieldProblems(input);
+  if (!result.success) {
+    for (const i of result.error.issues) {
       const key = String(i.path[0] ?? '');
-      return key ? `${key} (${envName(key)}): ${i.message}` : i.message;
-    }),
-  );
+      problems.push(key ? `${key} (${envName(key)}): ${i.message}` : i.message);
+    }
+  }
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  return result.data;
 }
 
 /** Reads the optional JSON file named by MESHBRIDGE_CONFIG, then the environment on top. */

@@ -1,7 +1,10 @@
 // Test harness: a real redis-server on a free port, and a Mesh of bridge nodes, reference game
 // servers and SDK clients on 127.0.0.1 that tears itself down, so each test reads as its scenario.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import winston from 'winston';
@@ -33,23 +36,27 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** A redis-server child process that tests may stop and restart on the same port. */
+/**
+ * A redis-server child process that tests may kill and restart on the same port. With a data
+ * directory it runs with an fsync-always append-only file, as production Redis should.
+ */
 export class RedisServer {
   private proc: ChildProcess | undefined;
-  constructor(readonly port: number) {}
+  constructor(readonly port: number, private readonly dataDir?: string) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<RedisServer> {
-    const r = new RedisServer(await freePort());
+  static async start(opts: { persistent?: boolean } = {}): Promise<RedisServer> {
+    const r = new RedisServer(await freePort(), opts.persistent ? mkdtempSync(join(tmpdir(), 'meshbridge-redis-')) : undefined);
     await r.start();
     return r;
   }
 
   async start(): Promise<void> {
-    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const persistence = this.dataDir ? ['--dir', this.dataDir, '--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: 'ignore' });
     const probe = new Redis(this.url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
     probe.on('error', () => {});
     await probe.connect().catch(() => {});

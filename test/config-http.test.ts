@@ -1,0 +1,101 @@
+import { expect } from 'chai';
+import { ConfigError, envName, loadBridgeConfig } from '../shared/config.js';
+import { Mesh, RedisServer, waitFor } from './harness.js';
+import { sharedRedis } from './setup.js';
+
+describe('configuration', () => {
+  it('maps settings to MESHBRIDGE_* variables and applies defaults', () => {
+    const c = loadBridgeConfig({ MESHBRIDGE_NETWORK_SECRET: 'network-secret', MESHBRIDGE_JWT_SECRET: 'jwt-secret-0123456789', MESHBRIDGE_PORT: '9000', MESHBRIDGE_DEV_LOGIN: 'true' });
+    expect(c).to.include({ port: 9000, devLogin: true, prefix: 'mb', world: 'world', worldCols: 4 });
+    expect(envName('nodeId')).to.equal('MESHBRIDGE_NODE_ID');
+  });
+
+  it('reports every bad setting on its own line, naming its variable', () => {
+    let err: unknown;
+    try {
+      loadBridgeConfig({ MESHBRIDGE_PORT: 'eighty', MESHBRIDGE_NETWORK_SECRET: 'short', MESHBRIDGE_REDIS_URL: 'not a url' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).to.be.instanceOf(ConfigError);
+    const problems = (err as ConfigError).problems;
+    expect(problems.some((p) => p.startsWith('port (MESHBRIDGE_PORT)'))).to.equal(true);
+    expect(problems.some((p) => p.startsWith('networkSecret (MESHBRIDGE_NETWORK_SECRET)'))).to.equal(true);
+    expect(problems.some((p) => p.startsWith('redisUrl (MESHBRIDGE_REDIS_URL)'))).to.equal(true);
+    expect(problems.some((p) => p.includes('jwtSecret'))).to.equal(true);
+    expect((err as Error).message.split('\n').length).to.equal(problems.length + 1);
+  });
+});
+
+describe('http api', () => {
+  let mesh: Mesh;
+  beforeEach(() => { mesh = new Mesh(sharedRedis()); });
+  afterEach(() => mesh.close());
+
+  it('serves health, readiness, metrics and the network listing', async () => {
+    const node = await mesh.addBridge();
+    await mesh.addServer(node, 's1');
+    await mesh.addClient(node, 'alice');
+    const url = mesh.url(node);
+    expect(await (await fetch(`${url}/healthz`)).json()).to.deep.equal({ ok: true, node: node.id });
+    expect((await fetch(`${url}/readyz`)).status).to.equal(200);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).to.match(/meshbridge_clients\{node="[^"]+"\} 1/);
+    const listing = (await (await fetch(`${url}/v1/network`)).json()) as { servers: { id: string; areas: string[] }[]; players: number };
+    expect(listing.servers.map((s) => [s.id, s.areas])).to.deep.equal([['s1', ['0,0']]]);
+    expect(listing.players).to.equal(1);
+  });
+
+  it('reports not ready while Redis is down, and serves again once it is back', async function () {
+    this.timeout(20_000);
+    const redis = await RedisServer.start({ persistent: true });
+    const own = new Mesh(redis);
+    try {
+      const node = await own.addBridge();
+      const s1 = await own.addServer(node, 's1');
+      const alice = await own.addClient(node, 'alice');
+      const url = own.url(node);
+      await redis.stop();
+      await waitFor(async () => (await fetch(`${url}/readyz`)).status === 503, 5000, 'not ready');
+      const res = await fetch(`${url}/readyz`);
+      expect(((await res.json()) as { error: { code: string } }).error.code).to.equal('NOT_READY');
+      expect((await fetch(`${url}/healthz`)).status).to.equal(200, 'alive while Redis is down');
+      await redis.start();
+      await waitFor(async () => (await fetch(`${url}/readyz`)).status === 200, 10_000, 'ready again');
+      const rec = (await node.map.loadPlayers(['alice'])).get('alice');
+      expect(rec).to.include({ server: 's1', area: '0,0' }, 'the authority map survived the restart');
+      expect((await node.map.loadAreas()).get('0,0')?.server).to.equal('s1');
+      alice.send({ dx: 1 });
+      await waitFor(() => alice.ack === 1, 5000, 'inputs flow after the restart');
+      expect(s1.applied.get('alice')).to.deep.equal([1]);
+    } finally {
+      await own.close();
+      await redis.stop();
+    }
+  });
+
+  it('issues dev tokens only when enabled, and says why not', async () => {
+    const off = await mesh.addBridge();
+    const res = await fetch(`${mesh.url(off)}/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"player":"alice"}' });
+    expect(res.status).to.equal(404);
+    expect(((await res.json()) as { error: { code: string } }).error.code).to.equal('DEV_LOGIN_DISABLED');
+    const on = await mesh.addBridge({ devLogin: true });
+    const bad = await fetch(`${mesh.url(on)}/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"player":"no spaces"}' });
+    expect(bad.status).to.equal(400);
+    const broken = await fetch(`${mesh.url(on)}/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"player":' });
+    expect(broken.status).to.equal(400);
+    const ok = (await (await fetch(`${mesh.url(on)}/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"player":"alice"}' })).json()) as { token: string };
+    expect(ok.token.split('.')).to.have.length(3);
+  });
+
+  it('guards the admin API with its bearer token', async () => {
+    const node = await mesh.addBridge({ adminToken: 'admin-token-0123456789' });
+    await mesh.addServer(node, 's1');
+    const url = mesh.url(node);
+    expect((await fetch(`${url}/v1/admin/servers`)).status).to.equal(401);
+    const res = await fetch(`${url}/v1/admin/servers`, { headers: { authorization: 'Bearer admin-token-0123456789' } });
+    expect(((await res.json()) as { id: string }[]).map((s) => s.id)).to.deep.equal(['s1']);
+    const move = await fetch(`${url}/v1/admin/players/ghost/move`, { method: 'POST', headers: { authorization: 'Bearer admin-token-0123456789', 'content-type': 'application/json' }, body: '{"area":"0,0"}' });
+    expect(move.status).to.equal(409);
+  });
+});
