@@ -71,7 +71,7 @@ export class BridgeNode {
       nodeId: this.id, cache: this.cache, map: this.map, barrier: this.barrier, bus: this.bus,
       metrics: this.metrics, logger: this.logger, ackTimeoutMs: config.cacheAckTimeoutMs,
     });
-    const placement = new Placement(this.cache, this.ownership, { cols: config.worldCols, rows: config.worldRows, spawnArea: config.spawnArea });
+    const placement = new Placement(this.cache, this.ownership, { cols: config.worldCols, rows: config.worldRows, spawnAreas: config.spawnAreas.split(' ') });
     this.servers = new ServerGateway({
       nodeId: this.id, config, nsp: this.io.of(SERVER_NAMESPACE), cache: this.cache, map: this.map, links: this.links, state, metrics: this.metrics, logger: this.logger,
     });
@@ -80,8 +80,8 @@ export class BridgeNode {
       verifier, metrics: this.metrics, logger: this.logger,
     });
     this.http.on('request', createHttpApi({
-      nodeId: this.id, world: config.world, devLogin: config.devLogin, adminToken: config.adminToken, verifier, cache: this.cache,
-      metrics: this.metrics, ownership: this.ownership, logger: this.logger, isReady: () => this.isReady(), clientCount: () => this.sessions.size,
+      nodeId: this.id, world: config.world, grid: { cols: config.worldCols, rows: config.worldRows }, devLogin: config.devLogin, adminToken: config.adminToken, verifier, cache: this.cache,
+      metrics: this.metrics, ownership: this.ownership, logger: this.logger, isReady: () => this.isReady(),
     }));
 
     this.bus.onMessage((m, from) => this.onNodeMessage(m, from, inputs, state));

@@ -89,7 +89,7 @@ export class ClientGateway {
       if (owner && owner.server === rec.server) {
         return { player, session, gen, server: rec.server, area: rec.area, epoch: rec.epoch, seq: rec.seq };
       }
-      const area = placement.areaFor(rec.area);
+      const area = placement.areaFor(player, rec.area);
       const target = await placement.ownerOf(area);
       if (!target) throw new WireError(ErrorCode.NoServer, 'no game server can take this player now');
       const r = await map.assignPlayer({ player, expectedEpoch: rec.epoch, area, server: target.server, currentServer: rec.server, seq: rec.seq });

@@ -1,5 +1,6 @@
 // HTTP surface of a node: health, readiness, metrics, dev login, the public network listing and
 // a small admin API. Every 4xx carries { error: { code, message } }.
+import { readFileSync } from 'node:fs';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'winston';
 import { z } from 'zod';
@@ -14,6 +15,7 @@ import type { OwnershipCoordinator } from './ownership.js';
 export interface HttpDeps {
   nodeId: string;
   world: string;
+  grid: { cols: number; rows: number };
   devLogin: boolean;
   adminToken: string | undefined;
   verifier: TokenVerifier;
@@ -22,10 +24,11 @@ export interface HttpDeps {
   ownership: OwnershipCoordinator;
   logger: Logger;
   isReady: () => boolean;
-  clientCount: () => number;
 }
 
 const fail = (res: Response, status: number, code: string, message: string) => res.status(status).json({ error: { code, message } });
+
+const dashboard = readFileSync(new URL('./dashboard.html', import.meta.url), 'utf8');
 
 export function createHttpApi(d: HttpDeps): express.Express {
   const app = express();
@@ -48,17 +51,28 @@ export function createHttpApi(d: HttpDeps): express.Express {
     res.json({ token: await d.verifier.issue(player.data), player: player.data });
   });
 
-  /** The network's one public listing (R12). */
+  /** The network's one public listing (R12); the dashboard draws it. */
   app.get('/v1/network', (_req, res) => {
     const servers = [...d.cache.servers.values()];
-    const areas = [...d.cache.areas.entries()].filter(([, o]) => o.server !== '');
+    const areas: Record<string, { server: string; epoch: number; players: number }> = {};
+    for (const [id, o] of d.cache.areas) areas[id] = { ...o, players: 0 };
+    let players = 0;
+    for (const p of d.cache.players.values()) {
+      if (p.server === '') continue;
+      players++;
+      const a = areas[p.area];
+      if (a) a.players++;
+    }
     res.json({
       world: d.world,
-      servers: servers.map((s) => ({ ...s, areas: areas.filter(([, o]) => o.server === s.id).map(([a]) => a) })),
-      players: [...d.cache.players.values()].filter((p) => p.server !== '').length,
+      grid: d.grid,
+      servers: servers.map((s) => ({ ...s, areas: Object.keys(areas).filter((a) => areas[a]!.server === s.id) })),
+      areas,
+      players,
       load: servers.reduce((sum, s) => sum + s.load, 0),
     });
   });
+  app.get('/dashboard', (_req, res) => { res.type('html').send(dashboard); });
 
   const admin = express.Router();
   admin.use((req, res, next) => {

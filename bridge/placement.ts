@@ -1,5 +1,6 @@
 // Where a joining player goes: the owner of its last known (or the spawn) area; an unowned area
 // is first given to the ready server with the lowest load:power ratio (fewest areas breaks ties).
+import { createHash } from 'node:crypto';
 import type { ServerInfo } from '../shared/protocol.js';
 import type { AuthorityCache } from './authority-cache.js';
 import type { AreaOwner } from './authority-map.js';
@@ -10,7 +11,7 @@ export class Placement {
   constructor(
     private readonly cache: AuthorityCache,
     private readonly ownership: OwnershipCoordinator,
-    private readonly world: { cols: number; rows: number; spawnArea: string },
+    private readonly world: { cols: number; rows: number; spawnAreas: string[] },
   ) {}
 
   isArea(area: string): boolean {
@@ -18,9 +19,11 @@ export class Placement {
     return m !== null && Number(m[1]) < this.world.cols && Number(m[2]) < this.world.rows;
   }
 
-  /** The player's area if it is one of the world's, else the spawn area. */
-  areaFor(lastArea: string): string {
-    return this.isArea(lastArea) ? lastArea : this.world.spawnArea;
+  /** The player's last known area if it is one of the world's, else its spawn area. */
+  areaFor(player: string, lastArea: string): string {
+    if (this.isArea(lastArea)) return lastArea;
+    const spawns = this.world.spawnAreas;
+    return spawns[createHash('sha1').update(player).digest().readUInt32BE(0) % spawns.length]!;
   }
 
   /** The area's owner, assigning it first if nobody owns it. Undefined if no server can take it. */

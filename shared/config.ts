@@ -30,7 +30,8 @@ export const BridgeConfigSchema = z
     /** The world is a grid of areas with ids "col,row". */
     worldCols: int(1).max(1000).default(4),
     worldRows: int(1).max(1000).default(4),
-    spawnArea: z.string().default('0,0'),
+    /** Where new players start: space-separated area ids; a player always gets the same one. */
+    spawnAreas: z.string().regex(/^\d+,\d+( \d+,\d+)*$/, 'space-separated area ids like "0,0 2,1"').default('0,0'),
     maxInputBytes: int(16).default(4096),
     inputsPerSecond: int(1).default(120),
     inputBurst: int(1).default(240),

@@ -1,0 +1,41 @@
+// Bot players: each logs in through the dev login and wanders at 10 Hz.
+// npm run bots -- --count 12 --urls http://127.0.0.1:8080,http://127.0.0.1:8081
+import { parseArgs } from 'node:util';
+import { MeshClient } from '../client-sdk/index.js';
+
+const { values } = parseArgs({
+  options: {
+    count: { type: 'string', default: '12' },
+    urls: { type: 'string', default: 'http://127.0.0.1:8080' },
+    hz: { type: 'string', default: '10' },
+  },
+});
+const urls = values.urls.split(',');
+const count = Number(values.count);
+const clients: MeshClient[] = [];
+
+async function login(url: string, player: string): Promise<string> {
+  const res = await fetch(`${url}/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ player }) });
+  if (!res.ok) throw new Error(`login ${player}: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { token: string }).token;
+}
+
+for (let i = 0; i < count; i++) {
+  const player = `bot${i + 1}`;
+  // Spread bots over the nodes; each fails over to the others.
+  const order = [...urls.slice(i % urls.length), ...urls.slice(0, i % urls.length)];
+  const client = new MeshClient({ urls: order, token: await login(order[0]!, player) });
+  client.on('error', (e) => process.stderr.write(`${player}: ${e.code} ${e.message}\n`));
+  const s = await client.connect();
+  process.stdout.write(`${player}: joined area ${s.area} on ${s.server} via ${s.node}\n`);
+  let heading = Math.random() * 2 * Math.PI;
+  setInterval(() => {
+    heading += (Math.random() - 0.5) * 0.6;
+    if (client.connected) client.send({ dx: Math.cos(heading), dy: Math.sin(heading) });
+  }, 1000 / Number(values.hz));
+  clients.push(client);
+}
+process.once('SIGTERM', () => {
+  for (const c of clients) c.close();
+  process.exit(0);
+});

@@ -1,0 +1,105 @@
+// `npm start`: a whole local mesh — Redis (started if none is reachable), two bridge nodes, three
+// reference servers and bot players. Prints the URLs; Ctrl-C stops everything it started.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { createConnection } from 'node:net';
+
+const BASE_PORT = Number(process.env.MESH_BASE_PORT ?? 8080);
+const REDIS_URL = process.env.MESHBRIDGE_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const BOTS = Number(process.env.MESH_BOTS ?? 12);
+const children: ChildProcess[] = [];
+
+function reachable(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const sock = createConnection({ host: hostname, port: Number(port || 6379) });
+    sock.setTimeout(500);
+    sock.once('connect', () => { sock.end(); resolve(true); });
+    sock.once('error', () => resolve(false));
+    sock.once('timeout', () => { sock.destroy(); resolve(false); });
+  });
+}
+
+function run(name: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const prefix = `[${name}] `;
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n')) if (line.trim()) process.stdout.write(prefix + line + '\n');
+    });
+  }
+  child.once('exit', (code, signal) => { if (!stopping) process.stdout.write(`${prefix}exited (${signal ?? code})\n`); });
+  children.push(child);
+  return child;
+}
+
+async function waitReady(url: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await fetch(`${url}/readyz`).then((r) => r.ok, () => false)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} did not become ready`);
+}
+
+let stopping = false;
+async function stop(code = 0): Promise<never> {
+  stopping = true;
+  for (const c of [...children].reverse()) c.kill('SIGTERM');
+  await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
+  process.exit(code);
+}
+process.once('SIGINT', () => void stop());
+process.once('SIGTERM', () => void stop());
+
+const redisUrl = REDIS_URL;
+if (!(await reachable(redisUrl))) {
+  if (spawnSync('redis-server', ['--version']).status !== 0) {
+    process.stderr.write(`No Redis at ${redisUrl} and no redis-server binary: install it with \`sudo apt-get install -y redis-server\` (macOS: \`brew install redis\`).\n`);
+    process.exit(1);
+  }
+  const port = Number(new URL(redisUrl).port || 6379);
+  mkdirSync('.mesh/redis', { recursive: true });
+  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', '.mesh/redis', '--appendonly', 'yes', '--save', ''], { stdio: 'ignore' });
+  children.push(redis);
+  for (let i = 0; i < 50 && !(await reachable(redisUrl)); i++) await new Promise((r) => setTimeout(r, 100));
+  process.stdout.write(`[mesh] started redis-server at ${redisUrl} (data in .mesh/redis)\n`);
+}
+
+const networkSecret = process.env.MESHBRIDGE_NETWORK_SECRET ?? randomBytes(12).toString('hex');
+const shared = {
+  MESHBRIDGE_REDIS_URL: redisUrl,
+  MESHBRIDGE_NETWORK_SECRET: networkSecret,
+  MESHBRIDGE_JWT_SECRET: process.env.MESHBRIDGE_JWT_SECRET ?? randomBytes(24).toString('hex'),
+  MESHBRIDGE_DEV_LOGIN: 'true',
+  MESHBRIDGE_ADMIN_TOKEN: process.env.MESHBRIDGE_ADMIN_TOKEN ?? 'local-admin-token',
+  MESHBRIDGE_HOST: '127.0.0.1',
+  MESHBRIDGE_WORLD_COLS: '3',
+  MESHBRIDGE_WORLD_ROWS: '3',
+  MESHBRIDGE_SPAWN_AREAS: '0,0 1,0 2,0 0,1 1,1 2,1 0,2 1,2 2,2',
+  MESHBRIDGE_LOG_LEVEL: 'warn',
+};
+const bridges = [0, 1].map((i) => `http://127.0.0.1:${BASE_PORT + i}`);
+bridges.forEach((_, i) => run(`bridge-${i + 1}`, ['bridge/main.ts'], { ...shared, MESHBRIDGE_NODE_ID: `bridge-${i + 1}`, MESHBRIDGE_PORT: String(BASE_PORT + i) }));
+try {
+  await Promise.all(bridges.map(waitReady));
+} catch (err) {
+  process.stderr.write(`[mesh] ${(err as Error).message}\n`);
+  await stop(1);
+}
+const servers = [['s1', '1', bridges[0]!], ['s2', '2', bridges[1]!], ['s3', '1', bridges[0]!]] as const;
+for (const [id, power, url] of servers) run(id, ['gameserver-stub/main.ts', '--id', id, '--power', power, '--url', url], { MESHBRIDGE_NETWORK_SECRET: networkSecret });
+await new Promise((r) => setTimeout(r, 1000));
+run('bots', ['scripts/bots.ts', '--count', String(BOTS), '--urls', bridges.join(',')]);
+
+process.stdout.write(`
+  Meshbridge local mesh is up.
+    dashboard        ${bridges[0]}/dashboard
+    bridge nodes     ${bridges.join('  ')}   (clients: /client, servers: /server)
+    network listing  ${bridges[0]}/v1/network
+    metrics          ${bridges[0]}/metrics
+    admin API        ${bridges[0]}/v1/admin/servers   (Authorization: Bearer ${shared.MESHBRIDGE_ADMIN_TOKEN})
+    dev login        curl -XPOST ${bridges[0]}/v1/login -H 'content-type: application/json' -d '{"player":"me"}'
+  Ctrl-C stops everything.
+
+`);
