@@ -51,7 +51,8 @@ export class BridgeNode {
     this.logger = logger ?? createLogger(this.id, config.logLevel);
     this.metrics = new Metrics(this.id);
     this.keys = new Keys(config.prefix, config.world);
-    const redisOptions = { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: true };
+    // Not lazy: ioredis connects and keeps retrying on its own; start() waits for both to be ready.
+    const redisOptions = { maxRetriesPerRequest: 2 };
     this.redis = new Redis(config.redisUrl, redisOptions);
     this.sub = new Redis(config.redisUrl, redisOptions);
     for (const [name, conn] of [['redis', this.redis], ['subscriber', this.sub]] as const) {
@@ -73,11 +74,11 @@ export class BridgeNode {
     });
     const placement = new Placement(this.cache, this.ownership, { cols: config.worldCols, rows: config.worldRows, spawnAreas: config.spawnAreas.split(' ') });
     this.servers = new ServerGateway({
-      nodeId: this.id, config, nsp: this.io.of(SERVER_NAMESPACE), cache: this.cache, map: this.map, links: this.links, state, metrics: this.metrics, logger: this.logger,
+      nodeId: this.id, config, nsp: this.io.of(SERVER_NAMESPACE), cache: this.cache, map: this.map, links: this.links, state, metrics: this.metrics, logger: this.logger, isReady: () => this.isReady(),
     });
     this.clients = new ClientGateway({
       nodeId: this.id, config, nsp: clientNsp, cache: this.cache, map: this.map, sessions: this.sessions, placement, inputs, bus: this.bus,
-      verifier, metrics: this.metrics, logger: this.logger,
+      verifier, metrics: this.metrics, logger: this.logger, isReady: () => this.isReady(),
     });
     this.http.on('request', createHttpApi({
       nodeId: this.id, world: config.world, grid: { cols: config.worldCols, rows: config.worldRows }, devLogin: config.devLogin, adminToken: config.adminToken, verifier, cache: this.cache,
@@ -93,9 +94,20 @@ export class BridgeNode {
     return this.ready && this.redis.status === 'ready' && this.sub.status === 'ready';
   }
 
-  /** Connects to Redis, fills the cache, and listens. Resolves with the HTTP port. */
+  /**
+   * Listens at once (liveness answers, readiness says 503), waits for Redis, fills the cache and
+   * becomes ready. Resolves with the HTTP port once ready.
+   */
   async start(): Promise<number> {
-    await Promise.all([this.redis.connect(), this.sub.connect()]);
+    await new Promise<void>((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(this.config.port, this.config.host, () => resolve());
+    });
+    const port = (this.http.address() as AddressInfo).port;
+    this.logger.info('bridge node listening', { host: this.config.host, port });
+    const whenReady = (conn: Redis) => (conn.status === 'ready' ? Promise.resolve() : new Promise<void>((r) => conn.once('ready', () => r())));
+    if (this.redis.status !== 'ready') this.logger.info('waiting for redis', { url: this.config.redisUrl });
+    await Promise.all([whenReady(this.redis), whenReady(this.sub)]);
     this.sub.on('message', (channel: string, message: string) => {
       if (channel === this.keys.authorityChannel) this.cache.apply(message);
       else this.bus.receive(message);
@@ -108,13 +120,8 @@ export class BridgeNode {
     this.heartbeat = setInterval(() => {
       this.map.heartbeat(this.config.nodeHeartbeatMs * 3).catch(() => {});
     }, this.config.nodeHeartbeatMs);
-    await new Promise<void>((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen(this.config.port, this.config.host, () => resolve());
-    });
     this.ready = true;
-    const port = (this.http.address() as AddressInfo).port;
-    this.logger.info('bridge node listening', { host: this.config.host, port });
+    this.logger.info('bridge node ready');
     return port;
   }
 

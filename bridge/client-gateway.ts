@@ -37,6 +37,7 @@ export interface ClientGatewayDeps {
   verifier: TokenVerifier;
   metrics: Metrics;
   logger: Logger;
+  isReady: () => boolean;
 }
 
 export class ClientGateway {
@@ -63,6 +64,7 @@ export class ClientGateway {
   }
 
   private async handshake(socket: ClientSocket): Promise<void> {
+    if (!this.d.isReady()) throw new WireError(ErrorCode.NotReady, 'this bridge node is not ready (no Redis); try another or retry');
     const hs = ClientHandshakeSchema.safeParse(socket.handshake.auth);
     if (!hs.success) throw new WireError(ErrorCode.BadHandshake, 'auth must be { token, player? }');
     let player: string;

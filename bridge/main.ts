@@ -12,9 +12,9 @@ try {
   }
   throw err;
 }
-await node.start();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     node.close().then(() => process.exit(0), () => process.exit(1));
   });
 }
+await node.start();

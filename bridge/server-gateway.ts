@@ -29,6 +29,7 @@ export interface ServerGatewayDeps {
   state: StateRouter;
   metrics: Metrics;
   logger: Logger;
+  isReady: () => boolean;
 }
 
 export class ServerGateway {
@@ -49,6 +50,7 @@ export class ServerGateway {
   }
 
   private async handshake(socket: ServerSocket): Promise<void> {
+    if (!this.d.isReady()) throw new WireError(ErrorCode.NotReady, 'this bridge node is not ready (no Redis); try another or retry');
     const parsed = ServerHandshakeSchema.safeParse(socket.handshake.auth);
     if (!parsed.success) throw new WireError(ErrorCode.BadHandshake, `auth must be { serverId, secret, power, protocol }: ${parsed.error.issues[0]?.message ?? ''}`);
     const hs = parsed.data;

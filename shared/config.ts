@@ -72,7 +72,8 @@ export function parseBridgeConfig(input: Record<string, unknown>): BridgeConfig 
   if (!result.success) {
     for (const i of result.error.issues) {
       const key = String(i.path[0] ?? '');
-      problems.push(key ? `${key} (${envName(key)}): ${i.message}` : i.message);
+      const message = i.code === 'invalid_type' && input[key] === undefined ? 'required' : i.message;
+      problems.push(key ? `${key} (${envName(key)}): ${message}` : message);
     }
   }
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
