@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { SignJWT, exportSPKI, generateKeyPair } from 'jose';
 import { MeshClient } from '../client-sdk/index.js';
 import { GameServerClient } from '../gameserver-stub/sdk.js';
 import { CLIENT_NAMESPACE, PROTOCOL_VERSION, SERVER_NAMESPACE } from '../shared/protocol.js';
@@ -23,6 +24,19 @@ describe('refusals: bad peers get a coded error, are counted, and change nothing
     none.close();
     expect(await errorCount(node, 'BAD_TOKEN')).to.equal(1);
     expect(await errorCount(node, 'BAD_HANDSHAKE')).to.equal(1);
+  });
+
+  it('accepts tokens signed with a private key when configured with its public key', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+    const node = await mesh.addBridge({ jwtSecret: undefined, jwtPublicKey: await exportSPKI(publicKey) });
+    await mesh.addServer(node, 's1');
+    const token = await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setSubject('dana').setExpirationTime('1h').sign(privateKey);
+    const dana = new MeshClient({ urls: mesh.url(node), token });
+    mesh.clients.push(dana);
+    expect((await dana.connect()).player).to.equal('dana');
+    const hs256 = rawSocket(mesh.url(node), CLIENT_NAMESPACE, { token: await mesh.token('mallory') });
+    expect(await handshakeOutcome(hs256)).to.equal('BAD_TOKEN', 'an HS256 token is not accepted in public-key mode');
+    hs256.close();
   });
 
   it('refuses a server with the wrong network secret or protocol', async () => {
