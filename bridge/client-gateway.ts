@@ -8,7 +8,7 @@ import type { AuthorityCache } from './authority-cache.js';
 import type { AuthorityMap, PlayerRecord } from './authority-map.js';
 import type { TokenVerifier } from './auth.js';
 import { ClientSession, areaRoom, type ClientSessions, type ClientSocket } from './client-sessions.js';
-import { WireError } from './errors.js';
+import { WireError, guardHandshake } from './errors.js';
 import type { InputRouter } from './input-router.js';
 import type { Metrics } from './metrics.js';
 import type { NodeBus } from './node-bus.js';
@@ -44,17 +44,7 @@ export class ClientGateway {
   private readonly graceTimers = new Set<NodeJS.Timeout>();
 
   constructor(private readonly d: ClientGatewayDeps) {
-    d.nsp.use((socket, next) => {
-      this.handshake(socket).then(
-        () => next(),
-        (err: unknown) => {
-          const wire = err instanceof WireError ? err : new WireError(ErrorCode.Internal, 'could not join');
-          if (!(err instanceof WireError)) d.logger.error('client join failed', { err: String(err) });
-          d.metrics.errors.inc({ code: wire.code, side: 'client' });
-          next(wire);
-        },
-      );
-    });
+    guardHandshake<ClientSocket>(d.nsp, 'client', d.metrics, d.logger, (socket) => this.handshake(socket));
     d.nsp.on('connection', (socket) => this.onConnection(socket));
   }
 

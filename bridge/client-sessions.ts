@@ -1,7 +1,8 @@
-// The clients attached to this node, by player. A player has at most one session mesh-wide.
+// A client's session on this node: its placement, input rate limit and area room.
 import type { Socket } from 'socket.io';
 import type { BridgeToClientEvents, ClientToBridgeEvents, ErrorCode } from '../shared/protocol.js';
 import type { Metrics } from './metrics.js';
+import { Registry } from './registry.js';
 
 export type ClientSocket = Socket<ClientToBridgeEvents, BridgeToClientEvents>;
 
@@ -56,31 +57,9 @@ export class ClientSession {
   }
 }
 
-export class ClientSessions {
-  private readonly byPlayer = new Map<string, ClientSession>();
-
-  get(player: string): ClientSession | undefined {
-    return this.byPlayer.get(player);
-  }
-
-  /** Adds the session; returns the one it replaces on this node, if any. */
-  add(s: ClientSession): ClientSession | undefined {
-    const old = this.byPlayer.get(s.player);
-    this.byPlayer.set(s.player, s);
-    return old;
-  }
-
-  remove(s: ClientSession): boolean {
-    if (this.byPlayer.get(s.player) !== s) return false;
-    this.byPlayer.delete(s.player);
-    return true;
-  }
-
-  all(): IterableIterator<ClientSession> {
-    return this.byPlayer.values();
-  }
-
-  get size(): number {
-    return this.byPlayer.size;
+/** The clients attached to this node, by player. A player has at most one session mesh-wide. */
+export class ClientSessions extends Registry<ClientSession> {
+  constructor() {
+    super((s) => s.player);
   }
 }

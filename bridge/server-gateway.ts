@@ -8,7 +8,7 @@ import {
 import type { AuthorityCache } from './authority-cache.js';
 import type { AuthorityMap, PlayerRecord } from './authority-map.js';
 import { secretsEqual } from './auth.js';
-import { WireError } from './errors.js';
+import { WireError, guardHandshake } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { ServerLink, type ServerLinks, type ServerSocket } from './server-link.js';
 import type { StateRouter } from './state-router.js';
@@ -34,18 +34,7 @@ export interface ServerGatewayDeps {
 
 export class ServerGateway {
   constructor(private readonly d: ServerGatewayDeps) {
-    d.nsp.use((socket, next) => {
-      this.handshake(socket).then(
-        () => next(),
-        (err: unknown) => {
-          const wire = err instanceof WireError ? err : new WireError(ErrorCode.Internal, 'could not register');
-          if (!(err instanceof WireError)) d.logger.error('server registration failed', { err: String(err) });
-          d.metrics.errors.inc({ code: wire.code, side: 'server' });
-          d.logger.warn('server handshake refused', { code: wire.code, address: socket.handshake.address });
-          next(wire);
-        },
-      );
-    });
+    guardHandshake<ServerSocket>(d.nsp, 'server', d.metrics, d.logger, (socket) => this.handshake(socket));
     d.nsp.on('connection', (socket) => this.onConnection(socket));
   }
 

@@ -7,6 +7,7 @@ import type {
   BridgeToServerEvents, ErrorCode, InputItem, PlayerAttach, PlayerDetach, ServerToBridgeEvents,
 } from '../shared/protocol.js';
 import type { Metrics } from './metrics.js';
+import { Registry } from './registry.js';
 
 export type ServerSocket = Socket<ServerToBridgeEvents, BridgeToServerEvents>;
 
@@ -77,31 +78,8 @@ export class ServerLink {
 }
 
 /** The links held by one node, by server id. */
-export class ServerLinks {
-  private readonly links = new Map<string, ServerLink>();
-
-  get(serverId: string): ServerLink | undefined {
-    return this.links.get(serverId);
-  }
-
-  add(link: ServerLink): ServerLink | undefined {
-    const old = this.links.get(link.serverId);
-    this.links.set(link.serverId, link);
-    return old;
-  }
-
-  /** Removes the link if it is still the current one for its server. */
-  remove(link: ServerLink): boolean {
-    if (this.links.get(link.serverId) !== link) return false;
-    this.links.delete(link.serverId);
-    return true;
-  }
-
-  all(): IterableIterator<ServerLink> {
-    return this.links.values();
-  }
-
-  get size(): number {
-    return this.links.size;
+export class ServerLinks extends Registry<ServerLink> {
+  constructor() {
+    super((l) => l.serverId);
   }
 }
