@@ -7,7 +7,12 @@ import type { AreaOwner, AuthorityMap, PlayerRecord } from './authority-map.js';
 
 export type AuthorityUpdate =
   | { t: 'area'; area: string; server: string; epoch: number; prev: string; id: string; from: string }
-  | { t: 'player'; player: string; server: string; area: string; epoch: number; node: string; seq?: number; id: string; from: string }
+  | {
+    t: 'player'; player: string; server: string; area: string; epoch: number; node: string; seq?: number;
+    snapshot?: unknown; reason?: 'join' | 'handoff' | 'rebalance' | 'drain' | 'recover' | 'admin'; id: string; from: string;
+  }
+  /** Marks the end of a multi-change script; acknowledged like an update. */
+  | { t: 'mark'; id: string; from: string }
   | { t: 'session'; player: string; node: string; session: string; gen: number }
   | { t: 'server'; id: string; node: string; power: number; load: number; status: ServerStatus; epoch: number };
 
@@ -21,7 +26,8 @@ export interface CachedPlayer {
 
 interface CacheEvents {
   area: [area: string, owner: AreaOwner, prev: string];
-  player: [player: string, rec: CachedPlayer, prev: CachedPlayer | undefined];
+  /** `change` is the update itself when the player moved (absent when filled from Redis). */
+  player: [player: string, rec: CachedPlayer, prev: CachedPlayer | undefined, change?: Extract<AuthorityUpdate, { t: 'player' }>];
   session: [player: string, node: string, session: string, gen: number];
   server: [info: ServerInfo, prev: ServerInfo | undefined];
   /** An update that asked for acknowledgement has been applied (or found already superseded). */
@@ -47,7 +53,10 @@ export class AuthorityCache extends EventEmitter<CacheEvents> {
     for (const [id, rec] of players) this.rememberPlayer(id, rec);
   }
 
-  /** Stores a record read from Redis, unless the cache already holds a newer one. */
+  /**
+   * Stores a record read from Redis, unless the cache already holds a newer one. Never use it for
+   * a change this node just made: the change's announcement must arrive as newer, or links miss it.
+   */
   rememberPlayer(id: string, rec: PlayerRecord): CachedPlayer {
     const cur = this.players.get(id);
     if (cur && cur.epoch > rec.epoch) return cur;
@@ -72,7 +81,7 @@ export class AuthorityCache extends EventEmitter<CacheEvents> {
         if (!cur || cur.epoch < u.epoch) {
           const next = { server: u.server, area: u.area, epoch: u.epoch, node: u.node, session: cur?.session ?? '' };
           this.players.set(u.player, next);
-          this.emit('player', u.player, next, cur);
+          this.emit('player', u.player, next, cur, u);
         }
         break;
       }
@@ -87,6 +96,8 @@ export class AuthorityCache extends EventEmitter<CacheEvents> {
       }
       case 'server':
         this.applyServer({ id: u.id, node: u.node, power: u.power, load: u.load, status: u.status, epoch: u.epoch });
+        break;
+      case 'mark':
         break;
     }
     if ('id' in u && u.id !== '' && u.t !== 'server') this.emit('applied', u.id, u.from);

@@ -14,6 +14,9 @@ interface ScriptCommands {
   serverRegister(...args: (string | number)[]): Reply;
   serverReport(...args: (string | number)[]): Reply;
   serverDisconnect(...args: (string | number)[]): Reply;
+  serverStatus(...args: (string | number)[]): Reply;
+  areaMigrate(...args: (string | number)[]): Reply;
+  snapshotStore(...args: (string | number)[]): Reply;
 }
 
 const SCRIPTS: [keyof ScriptCommands, string, number][] = [
@@ -22,8 +25,14 @@ const SCRIPTS: [keyof ScriptCommands, string, number][] = [
   ['playerAssign', 'player_assign.lua', 4],
   ['playerLeave', 'player_leave.lua', 2],
   ['serverRegister', 'server_register.lua', 3],
-  ['serverReport', 'server_report.lua', 2],
+  ['serverReport', 'server_report.lua', 3],
   ['serverDisconnect', 'server_disconnect.lua', 1],
+  ['serverStatus', 'server_status.lua', 3],
+];
+/** Scripts whose number of keys depends on the call. */
+const VARIADIC: [keyof ScriptCommands, string][] = [
+  ['areaMigrate', 'area_migrate.lua'],
+  ['snapshotStore', 'snapshot_store.lua'],
 ];
 
 export interface AreaOwner {
@@ -37,6 +46,9 @@ export interface PlayerRecord {
   seq: number;
   node: string;
   session: string;
+  /** Last saved or exported state, and the input seq it includes. */
+  snapshot?: unknown;
+  snapSeq?: number;
 }
 export type CasOutcome = 'applied' | 'stale' | 'refused';
 const outcome = (code: number): CasOutcome => (code === 1 ? 'applied' : code === 0 ? 'stale' : 'refused');
@@ -49,10 +61,10 @@ export class AuthorityMap {
     private readonly keys: Keys,
     private readonly nodeId: string,
   ) {
-    for (const [name, file, numberOfKeys] of SCRIPTS) {
-      const lua = readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
-      redis.defineCommand(name, { numberOfKeys, lua });
-    }
+    const lua = (file: string) => readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
+    for (const [name, file, numberOfKeys] of SCRIPTS) redis.defineCommand(name, { numberOfKeys, lua: lua(file) });
+    // Without numberOfKeys, the first argument of each call is the number of keys.
+    for (const [name, file] of VARIADIC) redis.defineCommand(name, { lua: lua(file) });
     this.scripts = redis as unknown as ScriptCommands;
   }
 
@@ -76,14 +88,97 @@ export class AuthorityMap {
   }
 
   async assignPlayer(a: {
-    player: string; expectedEpoch: number; area: string; server: string; currentServer: string; seq: number; updateId?: string;
+    player: string; expectedEpoch: number; area: string; server: string; currentServer: string; seq: number;
+    updateId?: string; snapshot?: unknown; reason: 'join' | 'handoff';
   }): Promise<{ outcome: CasOutcome; epoch: number }> {
     const k = this.keys;
     const [code, epoch] = (await this.scripts.playerAssign(
       k.player(a.player), k.areas, k.serverPlayers(a.currentServer), k.serverPlayers(a.server),
       a.player, a.expectedEpoch, a.area, a.server, a.currentServer, a.seq, k.authorityChannel, a.updateId ?? '', this.nodeId,
+      a.snapshot === undefined ? '' : JSON.stringify(a.snapshot), a.reason,
     )) as [number, number];
     return { outcome: outcome(code), epoch };
+  }
+
+  /**
+   * Moves an area and the listed players (all in it) to `target` in one step. `updateId` is
+   * announced after every change, so one barrier covers them all.
+   */
+  async migrateArea(m: {
+    area: string; expectedEpoch: number; source: string; target: string; updateId: string; reason: string; state?: unknown;
+    players: { id: string; epoch: number; seq: number; snapshot?: unknown }[];
+  }): Promise<{ code: number; value: number }> {
+    const k = this.keys;
+    const keys = [k.areas, k.serverPlayers(m.source), k.serverPlayers(m.target), k.server(m.target), k.areaState, ...m.players.map((p) => k.player(p.id))];
+    const args = [
+      m.area, m.expectedEpoch, m.source, m.target, k.authorityChannel, m.updateId, this.nodeId, m.reason,
+      m.state === undefined ? '' : JSON.stringify(m.state),
+      ...m.players.flatMap((p) => [p.id, p.epoch, p.seq, p.snapshot === undefined ? '' : JSON.stringify(p.snapshot)]),
+    ];
+    const [code, value] = (await this.scripts.areaMigrate(keys.length, ...keys, ...args)) as [number, number];
+    return { code, value };
+  }
+
+  async setServerStatus(id: string, epoch: number, status: 'draining' | 'dead' | 'gone', onlyIfLeaseExpired = false): Promise<boolean> {
+    const k = this.keys;
+    return (await this.scripts.serverStatus(k.server(id), k.leases, k.servers, id, epoch, status, k.authorityChannel, onlyIfLeaseExpired ? '1' : '0')) === 1;
+  }
+
+  /** Stores a server's autosave, for what it still owns. Returns how many entries were stored. */
+  async storeSnapshot(server: string, areas: Record<string, unknown>, players: Record<string, { snapshot: unknown; seq: number }>): Promise<number> {
+    const k = this.keys;
+    const areaEntries = Object.entries(areas);
+    const playerEntries = Object.entries(players);
+    const keys = [k.areas, k.areaState, ...playerEntries.map(([id]) => k.player(id))];
+    const args = [
+      server, areaEntries.length, ...areaEntries.flatMap(([a, st]) => [a, JSON.stringify(st)]),
+      ...playerEntries.flatMap(([, p]) => [JSON.stringify(p.snapshot), p.seq]),
+    ];
+    return Number(await this.scripts.snapshotStore(keys.length, ...keys, ...args));
+  }
+
+  async loadAreaState(area: string): Promise<unknown> {
+    const raw = await this.redis.hget(this.keys.areaState, area);
+    return raw === null ? undefined : JSON.parse(raw);
+  }
+
+  async loadAreaLoads(): Promise<Map<string, number>> {
+    const raw = await this.redis.hgetall(this.keys.areaLoad);
+    return new Map(Object.entries(raw).map(([a, v]) => [a, Number(v)]));
+  }
+
+  /** Players of `server` that are in `area`, with their records. */
+  async playersIn(server: string, area: string): Promise<Map<string, PlayerRecord>> {
+    const all = await this.loadPlayers(await this.serverPlayers(server));
+    for (const [id, rec] of all) if (rec.server !== server || rec.area !== area) all.delete(id);
+    return all;
+  }
+
+  /** Starts the area's cooldown; false if it is still cooling down. */
+  async startCooldown(area: string, ms: number): Promise<boolean> {
+    if (ms === 0) return true;
+    return (await this.redis.set(this.keys.areaCooldown(area), '1', 'PX', ms, 'NX')) === 'OK';
+  }
+
+  async coolingDown(areas: string[]): Promise<Set<string>> {
+    if (areas.length === 0) return new Set();
+    const vals = await this.redis.mget(...areas.map((a) => this.keys.areaCooldown(a)));
+    return new Set(areas.filter((_, i) => vals[i] !== null));
+  }
+
+  /** Servers whose lease deadline has passed, by Redis' clock. */
+  async expiredLeases(): Promise<{ id: string; epoch: number }[]> {
+    const [sec, micro] = await this.redis.time();
+    const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+    const ids = await this.redis.zrangebyscore(this.keys.leases, '-inf', String(now));
+    const out: { id: string; epoch: number }[] = [];
+    for (const id of ids) out.push({ id, epoch: Number(await this.redis.hget(this.keys.server(id), 'epoch')) });
+    return out;
+  }
+
+  async serverRecord(id: string): Promise<{ status: string; epoch: number } | undefined> {
+    const h = await this.redis.hgetall(this.keys.server(id));
+    return h.epoch === undefined ? undefined : { status: h.status ?? '', epoch: Number(h.epoch) };
   }
 
   async leavePlayer(player: string, session: string, server: string, seq: number | undefined): Promise<CasOutcome> {
@@ -99,9 +194,11 @@ export class AuthorityMap {
     return Number(await this.scripts.serverRegister(k.server(id), k.servers, k.leases, id, this.nodeId, power, leaseMs, k.authorityChannel));
   }
 
-  async reportLoad(id: string, epoch: number, load: number, power: number | undefined, leaseMs: number): Promise<boolean> {
+  async reportLoad(id: string, epoch: number, load: number, power: number | undefined, leaseMs: number, areaLoads: Record<string, number> = {}): Promise<boolean> {
     const k = this.keys;
-    return (await this.scripts.serverReport(k.server(id), k.leases, id, epoch, load, power ?? '', leaseMs, k.authorityChannel)) === 1;
+    return (await this.scripts.serverReport(
+      k.server(id), k.leases, k.areaLoad, id, epoch, load, power ?? '', leaseMs, k.authorityChannel, ...Object.entries(areaLoads).flat(),
+    )) === 1;
   }
 
   async disconnectServer(id: string, epoch: number): Promise<boolean> {
@@ -136,6 +233,7 @@ export class AuthorityMap {
       const h = (rows[i]?.[1] ?? {}) as Record<string, string>;
       out.set(id, {
         server: h.server ?? '', area: h.area ?? '', epoch: Number(h.epoch ?? 0), seq: Number(h.seq ?? 0), node: h.node ?? '', session: h.session ?? '',
+        ...(h.snapshot === undefined ? {} : { snapshot: JSON.parse(h.snapshot) as unknown, snapSeq: Number(h.snapSeq ?? 0) }),
       });
     });
     return out;

@@ -18,9 +18,15 @@ import { createHttpApi } from './http-api.js';
 import { InputRouter } from './input-router.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
-import { NodeBus, type NodeMessage } from './node-bus.js';
+import { NodeBus, type NodeMessage, type NodeRequest } from './node-bus.js';
 import { OwnershipCoordinator } from './ownership.js';
 import { Placement } from './placement.js';
+import { AreaMover } from './area-mover.js';
+import { ControlPlane } from './control-plane.js';
+import { HandoffCoordinator } from './handoff.js';
+import { MeshPlanner } from './mesh-planner.js';
+import { MeshRpc } from './mesh-rpc.js';
+import { LoadModel } from '../shared/load-model.js';
 import { ServerGateway } from './server-gateway.js';
 import { ServerLinks } from './server-link.js';
 import { StateRouter } from './state-router.js';
@@ -37,6 +43,10 @@ export class BridgeNode {
   readonly links = new ServerLinks();
   readonly sessions = new ClientSessions();
   readonly ownership: OwnershipCoordinator;
+  readonly handoffs: HandoffCoordinator;
+  readonly mover: AreaMover;
+  readonly planner: MeshPlanner;
+  readonly control: ControlPlane;
   readonly http: HttpServer;
   readonly io: IoServer;
   private readonly sub: Redis;
@@ -69,24 +79,35 @@ export class BridgeNode {
     const inputs = new InputRouter(this.id, this.cache, this.links, this.bus, this.metrics);
     const state = new StateRouter(this.id, this.cache, this.sessions, this.bus, this.metrics, clientNsp);
     this.ownership = new OwnershipCoordinator({
-      nodeId: this.id, cache: this.cache, map: this.map, barrier: this.barrier, bus: this.bus,
-      metrics: this.metrics, logger: this.logger, ackTimeoutMs: config.cacheAckTimeoutMs,
+      cache: this.cache, map: this.map, barrier: this.barrier, metrics: this.metrics, logger: this.logger, ackTimeoutMs: config.cacheAckTimeoutMs,
     });
     const placement = new Placement(this.cache, this.ownership, { cols: config.worldCols, rows: config.worldRows, spawnAreas: config.spawnAreas.split(' ') });
+    const rpc = new MeshRpc(this.cache, this.bus, config.handoffTimeoutMs);
+    this.handoffs = new HandoffCoordinator({
+      map: this.map, barrier: this.barrier, rpc, placement, metrics: this.metrics, logger: this.logger, ackTimeoutMs: config.cacheAckTimeoutMs,
+    });
+    this.mover = new AreaMover({ cache: this.cache, map: this.map, barrier: this.barrier, rpc, metrics: this.metrics, logger: this.logger, ackTimeoutMs: config.cacheAckTimeoutMs });
+    this.planner = new MeshPlanner({
+      cache: this.cache, map: this.map, mover: this.mover, rpc, logger: this.logger, threshold: config.rebalanceThreshold, cooldownMs: config.areaCooldownMs,
+    });
+    this.control = new ControlPlane(config, this.keys, this.logger);
     this.servers = new ServerGateway({
-      nodeId: this.id, config, nsp: this.io.of(SERVER_NAMESPACE), cache: this.cache, map: this.map, links: this.links, state, metrics: this.metrics, logger: this.logger, isReady: () => this.isReady(),
+      nodeId: this.id, config, nsp: this.io.of(SERVER_NAMESPACE), cache: this.cache, map: this.map, links: this.links, state,
+      loadModel: new LoadModel(config.loadFormula, config.powerFormula), handoffs: this.handoffs, control: this.control,
+      metrics: this.metrics, logger: this.logger, isReady: () => this.isReady(),
     });
     this.clients = new ClientGateway({
       nodeId: this.id, config, nsp: clientNsp, cache: this.cache, map: this.map, sessions: this.sessions, placement, inputs, bus: this.bus,
       verifier, metrics: this.metrics, logger: this.logger, isReady: () => this.isReady(),
     });
     this.http.on('request', createHttpApi({
-      nodeId: this.id, world: config.world, grid: { cols: config.worldCols, rows: config.worldRows }, devLogin: config.devLogin, adminToken: config.adminToken, verifier, cache: this.cache,
-      metrics: this.metrics, ownership: this.ownership, logger: this.logger, isReady: () => this.isReady(),
+      nodeId: this.id, world: config.world, grid: { cols: config.worldCols, rows: config.worldRows }, devLogin: config.devLogin, adminToken: config.adminToken,
+      verifier, cache: this.cache, metrics: this.metrics, handoffs: this.handoffs, mover: this.mover, control: this.control, logger: this.logger,
+      isReady: () => this.isReady(),
     }));
 
     this.bus.onMessage((m, from) => this.onNodeMessage(m, from, inputs, state));
-    this.bus.onRequest(async (req) => ({ seq: this.links.get(req.s)?.detach(req.player, 'moved') ?? null }));
+    this.bus.onRequest((req) => this.onNodeRequest(req));
     this.wireCache();
   }
 
@@ -120,6 +141,15 @@ export class BridgeNode {
     this.heartbeat = setInterval(() => {
       this.map.heartbeat(this.config.nodeHeartbeatMs * 3).catch(() => {});
     }, this.config.nodeHeartbeatMs);
+    await this.control.start({
+      rebalance: () => this.planner.rebalance(),
+      'lease-check': async () => {
+        for (const s of await this.map.expiredLeases()) await this.control.add('recover', { server: s.id, epoch: s.epoch }, `recover:${s.id}:${s.epoch}`);
+      },
+      recover: ({ server, epoch }) => this.planner.recover(server, epoch),
+      drain: ({ server, epoch }) => this.planner.drain(server, epoch),
+      persist: async ({ server, areas, players }) => { await this.map.storeSnapshot(server, areas ?? {}, players ?? {}); },
+    });
     this.ready = true;
     this.logger.info('bridge node ready');
     return port;
@@ -130,6 +160,7 @@ export class BridgeNode {
     this.ready = false;
     clearInterval(this.heartbeat);
     this.clients.close();
+    await this.control.close();
     this.bus.flush();
     await new Promise<void>((resolve) => this.io.close(() => resolve()));
     await this.map.removeNode().catch(() => {});
@@ -145,14 +176,14 @@ export class BridgeNode {
       case 'st':
         state.deliverHere(m.i);
         break;
-      case 'attach':
-        this.links.get(m.s)?.attach({ player: m.player, area: m.area, epoch: m.epoch, seq: m.seq });
-        break;
       case 'leave':
         this.servers.leaveHere(m.s, m.player, m.session).catch((err: Error) => this.logger.warn('leave failed', { err: err.message }));
         break;
       case 'emit':
-        this.links.get(m.s)?.socket.emit(m.e, m.p);
+        (this.links.get(m.s)?.socket as { emit(e: string, p: unknown): void } | undefined)?.emit(m.e, m.p);
+        break;
+      case 'thaw':
+        this.clients.thaw(m.players);
         break;
       case 'ack':
         this.barrier.ack(m.id, from);
@@ -162,7 +193,19 @@ export class BridgeNode {
     }
   }
 
-  /** Reacts to authority changes: fence replaced sessions and links, follow players' areas, ack. */
+  private async onNodeRequest(req: NodeRequest): Promise<unknown> {
+    if (req.op === 'freeze') return { frozen: this.clients.freeze(req.players, req.status) };
+    const link = this.links.get(req.s);
+    if (!link) return { error: 'not linked here' };
+    link.flush(); // inputs already delivered go first: an export must include them
+    try {
+      return { reply: await (link.socket.timeout(req.ms) as unknown as AskSocket).emitWithAck(req.e, req.p) };
+    } catch (err) {
+      return { error: (err as Error).message };
+    }
+  }
+
+  /** Links and sessions follow the authority map: every change reaches them from its announcement. */
   private wireCache(): void {
     this.cache.on('applied', (id, from) => {
       if (from === this.id) this.barrier.ack(id, this.id);
@@ -171,17 +214,38 @@ export class BridgeNode {
     this.cache.on('session', (player, node, _session, gen) => {
       const local = this.sessions.get(player);
       if (local && node !== this.id && gen > local.gen) this.clients.replace(local);
+      for (const link of this.links.values()) link.socket.emit('presence', { player, status: 'joined' });
     });
-    this.cache.on('player', (player, rec) => {
+    this.cache.on('player', (player, rec, _prev, change) => {
+      for (const link of this.links.values()) {
+        if (link.serverId !== rec.server && link.players.has(player)) link.detach(player, rec.server ? 'moved' : 'left');
+        else if (link.serverId === rec.server && change) {
+          link.attach({
+            player, area: rec.area, epoch: rec.epoch, seq: change.seq ?? 0,
+            ...(change.snapshot === undefined ? {} : { snapshot: change.snapshot }), ...(change.reason === 'recover' ? { resync: true } : {}),
+          });
+        }
+        if (rec.server === '') link.socket.emit('presence', { player, status: 'left' });
+      }
       const local = this.sessions.get(player);
       if (local && rec.server !== '' && rec.epoch > local.epoch) {
         local.moveTo(rec.server, rec.area, rec.epoch);
-        local.socket.emit('authority', { status: 'active', server: rec.server, area: rec.area, epoch: rec.epoch });
+        if (!local.frozen) local.socket.emit('authority', { status: 'active', server: rec.server, area: rec.area, epoch: rec.epoch });
       }
+    });
+    this.cache.on('area', (area, owner, prev) => {
+      this.links.get(owner.server)?.socket.emit('area:assign', { area, epoch: owner.epoch });
+      if (prev && prev !== owner.server) this.links.get(prev)?.socket.emit('area:release', { area, epoch: owner.epoch });
     });
     this.cache.on('server', (info) => {
       const link = this.links.get(info.id);
-      if (link && info.epoch > link.epoch) this.servers.replace(link);
+      if (!link) return;
+      if (info.epoch > link.epoch) this.servers.replace(link);
+      else if (info.epoch === link.epoch && info.status === 'dead') this.servers.fence(link, `server ${info.id} was declared dead (lease expired)`);
     });
   }
+}
+
+interface AskSocket {
+  emitWithAck(event: string, payload: unknown): Promise<unknown>;
 }

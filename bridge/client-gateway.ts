@@ -84,11 +84,11 @@ export class ClientGateway {
       const area = placement.areaFor(player, rec.area);
       const target = await placement.ownerOf(area);
       if (!target) throw new WireError(ErrorCode.NoServer, 'no game server can take this player now');
-      const r = await map.assignPlayer({ player, expectedEpoch: rec.epoch, area, server: target.server, currentServer: rec.server, seq: rec.seq });
+      // The owner's link attaches the player when it sees this change (with its saved state).
+      const r = await map.assignPlayer({ player, expectedEpoch: rec.epoch, area, server: target.server, currentServer: rec.server, seq: rec.seq, reason: 'join' });
       if (r.outcome === 'applied') {
         this.d.metrics.ownershipChanges.inc({ kind: 'player' });
-        cache.rememberPlayer(player, { ...rec, server: target.server, area, epoch: r.epoch });
-        this.sendAttach(target.server, { player, area, epoch: r.epoch, seq: rec.seq });
+        // Not put in the cache here: the announcement must reach it as a change, so links attach.
         return { player, session, gen, server: target.server, area, epoch: r.epoch, seq: rec.seq };
       }
       const fresh = (await map.loadPlayers([player])).get(player);
@@ -96,12 +96,6 @@ export class ClientGateway {
       rec = fresh;
     }
     throw new WireError(ErrorCode.Internal, 'could not attach the player (too much contention)');
-  }
-
-  private sendAttach(server: string, a: { player: string; area: string; epoch: number; seq: number }): void {
-    // No node: the server is not connected; it gets the player from its set when it registers.
-    const node = this.d.cache.servers.get(server)?.node;
-    if (node) this.d.bus.send(node, { t: 'attach', s: server, ...a });
   }
 
   private onConnection(socket: ClientSocket): void {
@@ -155,7 +149,31 @@ export class ClientGateway {
       metrics.inputsDropped.inc({ reason: 'too_large' });
       return s.error(ErrorCode.InputTooLarge, `input data over ${config.maxInputBytes} bytes`);
     }
-    this.d.inputs.route(s.server, s.player, seq, data);
+    if (!s.frozen) this.d.inputs.route(s.server, s.player, seq, data);
+    else if (s.frozen.length < config.freezeBufferMax) s.frozen.push({ seq, data });
+    else metrics.inputsDropped.inc({ reason: 'frozen_overflow' });
+  }
+
+  /** Holds the players' inputs while their owner changes. Returns how many were frozen here. */
+  freeze(players: string[], status: 'transferring' | 'recovering'): number {
+    let n = 0;
+    for (const player of players) {
+      const s = this.d.sessions.get(player);
+      if (!s) continue;
+      // A thaw that never comes (its coordinator died) must not hold a player forever.
+      s.freeze(status, this.d.config.handoffTimeoutMs * 4, () => this.thaw([player]));
+      n++;
+    }
+    return n;
+  }
+
+  /** Releases frozen players: their held inputs go to their owner now, in order. */
+  thaw(players: string[]): void {
+    for (const player of players) {
+      const s = this.d.sessions.get(player);
+      if (!s?.frozen) continue;
+      for (const input of s.thaw()) this.d.inputs.route(s.server, s.player, input.seq, input.data);
+    }
   }
 
   /** After the grace period: end the session unless the player came back meanwhile. */

@@ -12,6 +12,9 @@ export class ClientSession {
   server: string;
   area: string;
   epoch: number;
+  /** Inputs held while the player's ownership changes (undefined when not frozen). */
+  frozen: { seq: number; data: unknown }[] | undefined;
+  private thawTimer: NodeJS.Timeout | undefined;
   private tokens: number;
   private refilledAt = Date.now();
 
@@ -49,6 +52,23 @@ export class ClientSession {
     this.server = server;
     this.area = area;
     this.epoch = epoch;
+  }
+
+  /** Holds inputs from now on; `onTimeout` releases them if no thaw comes (a coordinator died). */
+  freeze(status: 'transferring' | 'recovering', timeoutMs: number, onTimeout: () => void): void {
+    if (!this.frozen) this.frozen = [];
+    clearTimeout(this.thawTimer);
+    this.thawTimer = setTimeout(onTimeout, timeoutMs);
+    this.socket.emit('authority', { status, server: this.server, area: this.area, epoch: this.epoch });
+  }
+
+  /** Ends the freeze; returns the held inputs, in the order they came. */
+  thaw(): { seq: number; data: unknown }[] {
+    const held = this.frozen ?? [];
+    this.frozen = undefined;
+    clearTimeout(this.thawTimer);
+    this.socket.emit('authority', { status: 'active', server: this.server, area: this.area, epoch: this.epoch });
+    return held;
   }
 
   error(code: ErrorCode, message: string): void {

@@ -10,7 +10,9 @@ import type { TokenVerifier } from './auth.js';
 import { secretsEqual } from './auth.js';
 import { WireError } from './errors.js';
 import type { Metrics } from './metrics.js';
-import type { OwnershipCoordinator } from './ownership.js';
+import type { AreaMover } from './area-mover.js';
+import type { ControlPlane } from './control-plane.js';
+import type { HandoffCoordinator } from './handoff.js';
 
 export interface HttpDeps {
   nodeId: string;
@@ -21,7 +23,9 @@ export interface HttpDeps {
   verifier: TokenVerifier;
   cache: AuthorityCache;
   metrics: Metrics;
-  ownership: OwnershipCoordinator;
+  handoffs: HandoffCoordinator;
+  mover: AreaMover;
+  control: ControlPlane;
   logger: Logger;
   isReady: () => boolean;
 }
@@ -88,17 +92,25 @@ export function createHttpApi(d: HttpDeps): express.Express {
     if (!p) return void fail(res, 404, 'UNKNOWN_PLAYER', 'this node has not seen that player');
     res.json(p);
   });
-  const MoveArea = z.object({ server: z.string() });
-  admin.post('/areas/:id/assign', async (req, res) => {
+  const MoveArea = z.object({ server: IdSchema });
+  admin.post('/areas/:id/move', async (req, res) => {
     const body = MoveArea.safeParse(req.body);
     if (!body.success) return void fail(res, 400, ErrorCode.BadInput, 'body must be { "server": "<id>" }');
-    res.json({ epoch: await d.ownership.assignArea(req.params.id ?? '', body.data.server) });
+    res.json({ epoch: await d.mover.move(req.params.id ?? '', body.data.server, 'admin') });
   });
-  const MovePlayer = z.object({ area: z.string() });
+  const MovePlayer = z.object({ area: IdSchema });
   admin.post('/players/:id/move', async (req, res) => {
     const body = MovePlayer.safeParse(req.body);
     if (!body.success) return void fail(res, 400, ErrorCode.BadInput, 'body must be { "area": "<id>" }');
-    res.json({ epoch: await d.ownership.movePlayer(req.params.id ?? '', body.data.area) });
+    const r = await d.handoffs.handoff(req.params.id ?? '', body.data.area);
+    if (!r.ok) return void fail(res, 409, r.code, r.message);
+    res.json(r);
+  });
+  admin.post('/servers/:id/drain', async (req, res) => {
+    const s = d.cache.servers.get(req.params.id ?? '');
+    if (!s || (s.status !== 'ready' && s.status !== 'disconnected')) return void fail(res, 404, 'UNKNOWN_SERVER', 'no such server, or it is not serving');
+    await d.control.add('drain', { server: s.id, epoch: s.epoch }, `drain:${s.id}:${s.epoch}`);
+    res.status(202).json({ draining: s.id, epoch: s.epoch });
   });
   app.use('/v1/admin', admin);
 

@@ -11,6 +11,8 @@ export class Metrics {
   readonly stateItems = new Counter({ name: 'meshbridge_state_items_total', help: 'State items accepted from servers', labelNames: ['kind'], registers: [this.registry] });
   readonly stateDropped = new Counter({ name: 'meshbridge_state_dropped_total', help: 'State items dropped', labelNames: ['reason'], registers: [this.registry] });
   readonly ownershipChanges = new Counter({ name: 'meshbridge_ownership_changes_total', help: 'Ownership changes made by this node', labelNames: ['kind'], registers: [this.registry] });
+  readonly handoffs = new Counter({ name: 'meshbridge_handoffs_total', help: 'Player handoffs coordinated by this node', labelNames: ['outcome'], registers: [this.registry] });
+  readonly areaMoves = new Counter({ name: 'meshbridge_area_moves_total', help: 'Area moves coordinated by this node', labelNames: ['reason', 'outcome'], registers: [this.registry] });
   readonly clients = new Gauge({ name: 'meshbridge_clients', help: 'Clients connected to this node', registers: [this.registry] });
   readonly servers = new Gauge({ name: 'meshbridge_servers', help: 'Game servers linked to this node', registers: [this.registry] });
 

@@ -17,14 +17,18 @@ export type NodeMessage =
   /** A node applied an authority update that asked for acknowledgement. */
   | { t: 'ack'; id: string }
   /** Emit an event to a server linked on the receiving node. */
-  | { t: 'emit'; s: string; e: 'area:assign' | 'area:release'; p: { area: string; epoch: number } }
+  | { t: 'emit'; s: string; e: string; p: unknown }
+  /** Release frozen players on the receiving node: replay their buffered inputs to their owner. */
+  | { t: 'thaw'; players: string[] }
   | { t: 'req'; id: number; body: NodeRequest }
   | { t: 'res'; id: number; body: unknown };
 
 /** Requests one node makes of another, answered with `res`. */
 export type NodeRequest =
-  /** Detach a player from a server linked there; answers { seq } (last delivered) or { seq: null }. */
-  { op: 'detach'; s: string; player: string };
+  /** Emit an event with an acknowledgement to a server linked there; answers { reply } or { error }. */
+  | { op: 'ask'; s: string; e: string; p: unknown; ms: number }
+  /** Freeze players' inputs on that node (buffered until thaw); answers { frozen }. */
+  | { op: 'freeze'; players: string[]; status: 'transferring' | 'recovering' };
 
 interface Envelope {
   from: string;

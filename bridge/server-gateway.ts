@@ -2,8 +2,10 @@
 import type { Namespace } from 'socket.io';
 import type { Logger } from 'winston';
 import type { BridgeConfig } from '../shared/config.js';
+import type { LoadModel } from '../shared/load-model.js';
 import {
-  ErrorCode, LoadReportSchema, PROTOCOL_VERSION, ServerHandshakeSchema, StateBatchSchema, type ServerHandshake,
+  ErrorCode, HandoffRequestSchema, LoadReportSchema, PROTOCOL_VERSION, ServerHandshakeSchema, SnapshotSchema, StateBatchSchema,
+  type LoadReport, type ServerHandshake,
 } from '../shared/protocol.js';
 import type { AuthorityCache } from './authority-cache.js';
 import type { AuthorityMap, PlayerRecord } from './authority-map.js';
@@ -12,6 +14,10 @@ import { WireError, guardHandshake } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { ServerLink, type ServerLinks, type ServerSocket } from './server-link.js';
 import type { StateRouter } from './state-router.js';
+import type { ControlPlane } from './control-plane.js';
+import type { HandoffCoordinator } from './handoff.js';
+
+const SERVER_EVENTS = new Set(['state', 'load', 'snapshot', 'handoff', 'drain']);
 
 interface Registered {
   hs: ServerHandshake;
@@ -27,6 +33,9 @@ export interface ServerGatewayDeps {
   map: AuthorityMap;
   links: ServerLinks;
   state: StateRouter;
+  loadModel: LoadModel;
+  handoffs: HandoffCoordinator;
+  control: ControlPlane;
   metrics: Metrics;
   logger: Logger;
   isReady: () => boolean;
@@ -45,6 +54,12 @@ export class ServerGateway {
     const hs = parsed.data;
     if (!secretsEqual(hs.secret, this.d.config.networkSecret)) throw new WireError(ErrorCode.BadSecret, 'wrong network secret');
     if (hs.protocol !== PROTOCOL_VERSION) throw new WireError(ErrorCode.ProtocolMismatch, `bridge speaks protocol ${PROTOCOL_VERSION}, not ${hs.protocol}`);
+    if (hs.epoch !== undefined) {
+      const rec = await this.d.map.serverRecord(hs.serverId);
+      if (rec && (rec.status === 'dead' || rec.status === 'gone' || rec.epoch > hs.epoch)) {
+        throw new WireError(ErrorCode.Fenced, `epoch ${hs.epoch} of ${hs.serverId} is over (${rec.status}); drop your state and register afresh`);
+      }
+    }
     const epoch = await this.d.map.registerServer(hs.serverId, hs.power, this.d.config.serverLeaseMs);
     const players = await this.d.map.loadPlayers(await this.d.map.serverPlayers(hs.serverId));
     socket.data.registered = { hs, epoch, players } satisfies Registered;
@@ -59,12 +74,15 @@ export class ServerGateway {
     metrics.servers.set(links.size);
     logger.info('server registered', { server: hs.serverId, epoch, power: hs.power });
 
-    socket.emit('welcome', { serverId: hs.serverId, epoch, node: nodeId, areas: cache.areasOf(hs.serverId), servers: [...cache.servers.values()] });
-    for (const [player, rec] of players) {
-      if (rec.server !== hs.serverId) continue;
+    const owned = [...players].filter(([, rec]) => rec.server === hs.serverId);
+    socket.emit('welcome', {
+      serverId: hs.serverId, epoch, node: nodeId, world: { cols: this.d.config.worldCols, rows: this.d.config.worldRows },
+      areas: cache.areasOf(hs.serverId), players: owned.map(([id]) => id), servers: [...cache.servers.values()],
+    });
+    for (const [player, rec] of owned) {
       cache.rememberPlayer(player, rec);
       const known = hs.players?.[player];
-      if (known === undefined) link.attach({ player, area: rec.area, epoch: rec.epoch, seq: rec.seq });
+      if (known === undefined) link.attach({ player, area: rec.area, epoch: rec.epoch, seq: rec.seq, ...(rec.snapshot === undefined ? {} : { snapshot: rec.snapshot }) });
       else link.players.set(player, { area: rec.area, epoch: rec.epoch, lastSeq: Math.max(known, rec.seq) });
     }
 
@@ -75,14 +93,32 @@ export class ServerGateway {
     });
     socket.on('load', (report) => {
       const parsed = LoadReportSchema.safeParse(report);
-      if (!parsed.success) return link.error(ErrorCode.BadState, 'load must be { load, power? }');
-      this.d.map.reportLoad(hs.serverId, epoch, parsed.data.load, parsed.data.power, this.d.config.serverLeaseMs).then(
-        (current) => { if (!current) this.replace(link); },
-        (err: unknown) => logger.warn('load report failed', { server: hs.serverId, err: String(err) }),
+      if (!parsed.success) return link.error(ErrorCode.BadState, 'load must be { load?, power?, metrics?, areas? }');
+      this.report(link, parsed.data);
+    });
+    socket.on('snapshot', (snap) => {
+      const parsed = SnapshotSchema.safeParse(snap);
+      if (!parsed.success) return link.error(ErrorCode.BadState, 'snapshot must be { areas?, players? }');
+      this.d.control.add('persist', { server: hs.serverId, ...parsed.data }).catch((err: Error) => logger.warn('snapshot not queued', { err: err.message }));
+    });
+    socket.on('handoff', (req, ack) => {
+      const parsed = HandoffRequestSchema.safeParse(req);
+      const reply = typeof ack === 'function' ? ack : () => {};
+      if (!parsed.success) {
+        link.error(ErrorCode.BadInput, 'handoff must be { player, area }');
+        return reply({ ok: false, code: ErrorCode.BadInput, message: 'handoff must be { player, area }' });
+      }
+      this.d.handoffs.handoff(parsed.data.player, parsed.data.area, hs.serverId).then(reply);
+    });
+    socket.on('drain', (ack) => {
+      const reply = typeof ack === 'function' ? ack : () => {};
+      this.d.control.add('drain', { server: hs.serverId, epoch }, `drain:${hs.serverId}:${epoch}`).then(
+        () => reply({ ok: true }),
+        () => reply({ ok: false }),
       );
     });
     socket.onAny((event: string) => {
-      if (event !== 'state' && event !== 'load') link.error(ErrorCode.UnknownEvent, `servers cannot send '${event}'`);
+      if (!SERVER_EVENTS.has(event)) link.error(ErrorCode.UnknownEvent, `servers cannot send '${event}'`);
     });
     socket.on('disconnect', (reason) => {
       if (!links.remove(link)) return;
@@ -90,6 +126,29 @@ export class ServerGateway {
       logger.info('server disconnected', { server: hs.serverId, epoch, reason });
       this.d.map.disconnectServer(hs.serverId, epoch).catch(() => {});
     });
+  }
+
+  /** Turns a report into load (formula per area, summed), power and area loads; renews the lease. */
+  private report(link: ServerLink, r: LoadReport): void {
+    const model = this.d.loadModel;
+    const areaLoads: Record<string, number> = {};
+    for (const [area, m] of Object.entries(r.areas ?? {})) {
+      if (this.d.cache.areas.get(area)?.server === link.serverId) areaLoads[area] = model.areaLoad(m);
+    }
+    const load = r.load ?? Object.values(areaLoads).reduce((a, b) => a + b, 0);
+    const power = r.power ?? (r.metrics ? model.serverPower(r.metrics) : undefined);
+    this.d.map.reportLoad(link.serverId, link.epoch, load, power, this.d.config.serverLeaseMs, areaLoads).then(
+      (current) => { if (!current) this.fence(link, `server ${link.serverId} epoch ${link.epoch} is no longer current`); },
+      (err: unknown) => this.d.logger.warn('load report failed', { server: link.serverId, err: String(err) }),
+    );
+  }
+
+  /** Closes a link whose session is over (declared dead, or replaced by a newer registration). */
+  fence(link: ServerLink, message: string): void {
+    this.d.links.remove(link);
+    this.d.metrics.servers.set(this.d.links.size);
+    link.error(ErrorCode.Fenced, message);
+    link.socket.disconnect(true);
   }
 
   /** Closes a link that a newer registration of the same server fenced. */
@@ -102,9 +161,7 @@ export class ServerGateway {
 
   /** Ends a player's session at the node holding its server's link, recording the last applied seq. */
   async leaveHere(server: string, player: string, session: string): Promise<void> {
-    const link = this.d.links.get(server);
-    const seq = link?.players.get(player)?.lastSeq;
-    const outcome = await this.d.map.leavePlayer(player, session, server, seq);
-    if (outcome === 'applied') link?.detach(player, 'left');
+    const seq = this.d.links.get(server)?.players.get(player)?.lastSeq;
+    await this.d.map.leavePlayer(player, session, server, seq);
   }
 }

@@ -16,6 +16,8 @@ export interface LinkedPlayer {
   epoch: number;
   /** Last seq delivered to the server (= applied by it: the link is ordered and reliable). */
   lastSeq: number;
+  /** After crash recovery: the next input may skip ahead (inputs applied by the dead server are gone). */
+  resync?: boolean;
 }
 
 export class ServerLink {
@@ -35,8 +37,9 @@ export class ServerLink {
     const p = this.players.get(player);
     if (!p) return void this.metrics.inputsDropped.inc({ reason: 'not_attached' });
     if (seq <= p.lastSeq) return void this.metrics.inputsDropped.inc({ reason: 'duplicate' });
-    if (seq !== p.lastSeq + 1) return void this.metrics.inputsDropped.inc({ reason: 'gap' });
+    if (seq !== p.lastSeq + 1 && !p.resync) return void this.metrics.inputsDropped.inc({ reason: 'gap' });
     p.lastSeq = seq;
+    p.resync = false;
     this.queue.push({ player, seq, data });
     if (!this.scheduled) {
       this.scheduled = true;
@@ -53,12 +56,15 @@ export class ServerLink {
     this.socket.emit('inputs', batch);
   }
 
+  /** Attaches (or re-attaches under a newer epoch, e.g. a new area on the same server). */
   attach(a: PlayerAttach): void {
     this.flush();
     const cur = this.players.get(a.player);
     if (cur && cur.epoch >= a.epoch) return;
-    this.players.set(a.player, { area: a.area, epoch: a.epoch, lastSeq: a.seq });
-    this.socket.emit('player:attach', a);
+    // Same server, new epoch: it has applied what it has applied; never go back.
+    const seq = cur ? Math.max(cur.lastSeq, a.seq) : a.seq;
+    this.players.set(a.player, { area: a.area, epoch: a.epoch, lastSeq: seq, ...(a.resync ? { resync: true } : {}) });
+    this.socket.emit('player:attach', { ...a, seq });
   }
 
   /** Returns the last seq delivered for the player, or undefined if it was not attached. */

@@ -10,6 +10,7 @@ const { values } = parseArgs({
     url: { type: 'string', default: 'http://127.0.0.1:8080' },
     tick: { type: 'string', default: '10' },
     echo: { type: 'boolean', default: false },
+    roam: { type: 'boolean', default: false },
   },
 });
 const secret = process.env.MESHBRIDGE_NETWORK_SECRET;
@@ -25,7 +26,7 @@ if (problems.length > 0) {
   process.stderr.write(`gameserver-stub: ${problems.join('; ')}\n`);
   process.exit(2);
 }
-const server = new ReferenceServer({ serverId: values.id!, secret: secret!, power, url: values.url, tickHz, echo: values.echo });
+const server = new ReferenceServer({ serverId: values.id!, secret: secret!, power, url: values.url, tickHz, echo: values.echo, roam: values.roam });
 server.sdk.on('error', (e) => process.stderr.write(`${values.id}: bridge error ${e.code}: ${e.message}\n`));
 try {
   await server.start();
@@ -35,9 +36,13 @@ try {
   process.exit(1);
 }
 process.stdout.write(`${values.id}: registered with ${values.url}\n`);
+// SIGTERM / SIGINT: a graceful drain (areas and players move to the other servers), then exit.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    server.stop();
-    process.exit(0);
+    process.stdout.write(`${values.id}: draining\n`);
+    server.drainAndStop().then(
+      () => { process.stdout.write(`${values.id}: drained\n`); process.exit(0); },
+      (err: Error) => { process.stderr.write(`${values.id}: drain failed: ${err.message}\n`); server.stop(); process.exit(1); },
+    );
   });
 }

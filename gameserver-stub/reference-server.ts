@@ -13,6 +13,10 @@ export interface ReferenceServerOptions extends GameServerOptions {
   loadIntervalMs?: number;
   /** Keep every applied seq per player (tests check exactly-once, in-order delivery with it). */
   recordInputs?: boolean;
+  /** Players may walk out of their area; crossing into another area hands them off (a warp gate). */
+  roam?: boolean;
+  /** Autosave period (ms); 0 turns it off. */
+  snapshotMs?: number;
 }
 
 export interface SimPlayer {
@@ -28,12 +32,28 @@ export class ReferenceServer {
   private readonly areaSize: number;
   private readonly speed: number;
 
+  private readonly moving = new Set<string>();
+
   constructor(readonly options: ReferenceServerOptions) {
     this.areaSize = options.areaSize ?? 100;
     this.speed = options.speed ?? 1;
     this.sdk = new GameServerClient(options);
+    this.sdk.hooks = {
+      exportPlayer: (player) => this.positions.get(player) ?? null,
+      exportArea: (area) => {
+        const players: Record<string, unknown> = {};
+        for (const [id, p] of this.sdk.players) if (p.area === area) players[id] = this.positions.get(id) ?? null;
+        return { state: { players: Object.keys(players).length }, players };
+      },
+      acceptPlayer: () => true,
+      offer: () => ({ accept: true }),
+      acceptArea: () => true,
+    };
     this.sdk.on('attach', (a) => {
-      if (!this.positions.has(a.player)) this.positions.set(a.player, this.centreOf(a.area));
+      const saved = a.snapshot as Partial<SimPlayer> | null | undefined;
+      if (saved && typeof saved.x === 'number' && typeof saved.y === 'number') this.positions.set(a.player, { x: saved.x, y: saved.y });
+      else if (!this.positions.has(a.player)) this.positions.set(a.player, this.centreOf(a.area));
+      this.keepInside(a.player, a.area);
     });
     this.sdk.on('detach', (d) => this.positions.delete(d.player));
     this.sdk.on('input', (player, seq, data) => this.apply(player, seq, data));
@@ -46,8 +66,10 @@ export class ReferenceServer {
   async start(): Promise<void> {
     await this.sdk.connect();
     if (!this.options.echo) this.timers.push(setInterval(() => this.tick(), 1000 / (this.options.tickHz ?? 10)));
-    this.timers.push(setInterval(() => this.sdk.reportLoad(this.load()), this.options.loadIntervalMs ?? 1000));
-    this.sdk.reportLoad(this.load());
+    this.timers.push(setInterval(() => this.reportLoad(), this.options.loadIntervalMs ?? 1000));
+    const snapshotMs = this.options.snapshotMs ?? 1000;
+    if (snapshotMs > 0) this.timers.push(setInterval(() => this.autosave(), snapshotMs));
+    this.reportLoad();
   }
 
   stop(): void {
@@ -56,9 +78,35 @@ export class ReferenceServer {
     this.sdk.close();
   }
 
-  /** Load heuristic: players simulated (the mesh issue makes the formula configurable). */
-  load(): number {
-    return this.sdk.players.size;
+  /** Graceful shutdown: hand every area and player to the others, then stop. */
+  async drainAndStop(): Promise<void> {
+    await this.sdk.drain();
+    this.stop();
+  }
+
+  /** Metrics per owned area; the bridge's load formula turns them into load. */
+  reportLoad(): void {
+    const areas: Record<string, { players: number }> = {};
+    for (const area of this.sdk.areas.keys()) areas[area] = { players: 0 };
+    for (const p of this.sdk.players.values()) {
+      const a = areas[p.area];
+      if (a) a.players++;
+    }
+    this.sdk.reportLoad({ areas });
+  }
+
+  /** The seed's "autosave": area and player state, for crash recovery and the next join. */
+  autosave(): void {
+    const areas: Record<string, unknown> = {};
+    for (const area of this.sdk.areas.keys()) areas[area] = { players: 0 };
+    const players: Record<string, { snapshot: unknown; seq: number }> = {};
+    for (const [id, p] of this.sdk.players) {
+      const pos = this.positions.get(id);
+      if (pos) players[id] = { snapshot: { ...pos }, seq: p.lastApplied };
+      const a = areas[p.area] as { players: number } | undefined;
+      if (a) a.players++;
+    }
+    this.sdk.snapshot({ areas, players });
   }
 
   private apply(player: string, seq: number, data: unknown): void {
@@ -71,11 +119,34 @@ export class ReferenceServer {
     const owned = this.sdk.players.get(player);
     if (pos && owned && typeof data === 'object' && data !== null) {
       const { dx, dy } = data as { dx?: unknown; dy?: unknown };
-      const [x0, y0] = this.originOf(owned.area);
-      if (typeof dx === 'number' && Number.isFinite(dx)) pos.x = clamp(pos.x + clamp(dx, -1, 1) * this.speed, x0, x0 + this.areaSize - 1e-6);
-      if (typeof dy === 'number' && Number.isFinite(dy)) pos.y = clamp(pos.y + clamp(dy, -1, 1) * this.speed, y0, y0 + this.areaSize - 1e-6);
+      if (typeof dx === 'number' && Number.isFinite(dx)) pos.x += clamp(dx, -1, 1) * this.speed;
+      if (typeof dy === 'number' && Number.isFinite(dy)) pos.y += clamp(dy, -1, 1) * this.speed;
+      if (this.options.roam) this.maybeCross(player, owned.area, pos);
+      else this.keepInside(player, owned.area);
     }
     if (this.options.echo) this.sdk.pushPlayer(player, { seq, data });
+  }
+
+  /** Walking into another area hands the player to that area's owner (maybe this server). */
+  private maybeCross(player: string, area: string, pos: SimPlayer): void {
+    const { cols, rows } = this.sdk.world;
+    pos.x = clamp(pos.x, 0, cols * this.areaSize - 1e-6);
+    pos.y = clamp(pos.y, 0, rows * this.areaSize - 1e-6);
+    const next = `${Math.floor(pos.x / this.areaSize)},${Math.floor(pos.y / this.areaSize)}`;
+    if (next === area || this.moving.has(player)) return;
+    this.moving.add(player);
+    this.sdk.handoff(player, next).then(
+      (r) => { if (!r.ok) this.keepInside(player, area); },
+      () => this.keepInside(player, area),
+    ).finally(() => this.moving.delete(player));
+  }
+
+  private keepInside(player: string, area: string): void {
+    const pos = this.positions.get(player);
+    if (!pos) return;
+    const [x0, y0] = this.originOf(area);
+    pos.x = clamp(pos.x, x0, x0 + this.areaSize - 1e-6);
+    pos.y = clamp(pos.y, y0, y0 + this.areaSize - 1e-6);
   }
 
   private tick(): void {

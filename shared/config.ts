@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { LoadModel } from './load-model.js';
 
 const int = (min: number) => z.coerce.number().int().min(min);
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
@@ -40,6 +41,20 @@ export const BridgeConfigSchema = z
     sessionGraceMs: int(0).default(10_000),
     nodeHeartbeatMs: int(100).default(1000),
     cacheAckTimeoutMs: int(50).default(1000),
+    /** Load of one area from the metrics a server reports for it (filtrex expression). */
+    loadFormula: z.string().default('players * (1 + mass / 1000) * (1 + projectiles / 100)'),
+    /** Power of a server from its reported metrics; servers that report none keep their handshake power. */
+    powerFormula: z.string().default('ram * cpu * cores / max(ping, 1)'),
+    /** Rebalance when a server's load:power is above this; a move must leave the taker at or below it. */
+    rebalanceThreshold: z.coerce.number().positive().default(10),
+    rebalanceIntervalMs: int(100).default(5000),
+    /** An area that moved stays put this long (no ping-pong). */
+    areaCooldownMs: int(0).default(60_000),
+    /** How long a server has to answer an export, import or offer. */
+    handoffTimeoutMs: int(50).default(2000),
+    /** Inputs kept per frozen player during a handoff; more are dropped (the SDK re-sends them). */
+    freezeBufferMax: int(16).default(1024),
+    leaseCheckMs: int(100).default(1000),
   });
 
 export type BridgeConfig = z.infer<typeof BridgeConfigSchema>;
@@ -74,6 +89,13 @@ export function parseBridgeConfig(input: Record<string, unknown>): BridgeConfig 
       const key = String(i.path[0] ?? '');
       const message = i.code === 'invalid_type' && input[key] === undefined ? 'required' : i.message;
       problems.push(key ? `${key} (${envName(key)}): ${message}` : message);
+    }
+  }
+  if (result.success) {
+    try {
+      new LoadModel(result.data.loadFormula, result.data.powerFormula);
+    } catch (err) {
+      problems.push(`loadFormula/powerFormula (${envName('loadFormula')}, ${envName('powerFormula')}): ${(err as Error).message}`);
     }
   }
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);

@@ -20,6 +20,14 @@ export class Keys {
   get servers(): string { return `${this.base}:servers`; }
   /** zset: server id scored by lease deadline (ms, Redis clock). */
   get leases(): string { return `${this.base}:leases`; }
+  /** hash: area id -> JSON of its last saved state (servers' "autosave", used by crash recovery). */
+  get areaState(): string { return `${this.base}:area-state`; }
+  /** hash: area id -> its load as last reported. */
+  get areaLoad(): string { return `${this.base}:area-load`; }
+  /** string with TTL: the area moved recently and stays put until it expires. */
+  areaCooldown(area: string): string { return `${this.base}:cooldown:${area}`; }
+  /** BullMQ prefix: its keys share the world's hash tag. */
+  get queuePrefix(): string { return this.base; }
   /** zset: bridge node id scored by heartbeat deadline (ms). */
   get nodes(): string { return `${this.base}:nodes`; }
 

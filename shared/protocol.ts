@@ -23,6 +23,8 @@ export const ErrorCode = {
   StaleEpoch: 'STALE_EPOCH',
   NoServer: 'NO_SERVER',
   SessionReplaced: 'SESSION_REPLACED',
+  Fenced: 'FENCED',
+  HandoffFailed: 'HANDOFF_FAILED',
   NotReady: 'NOT_READY',
   Internal: 'INTERNAL',
 } as const;
@@ -90,6 +92,8 @@ export const ServerHandshakeSchema = z.object({
   protocol: z.number().int(),
   /** Players this server already simulates, with the last input seq it applied (on reconnect). */
   players: z.record(id, z.number().int().nonnegative()).optional(),
+  /** The session epoch this server last had (on reconnect); a server declared dead is fenced. */
+  epoch: z.number().int().positive().optional(),
 });
 export type ServerHandshake = z.infer<typeof ServerHandshakeSchema>;
 
@@ -114,9 +118,17 @@ export const StateItemSchema = z.discriminatedUnion('kind', [
 export type StateItem = z.infer<typeof StateItemSchema>;
 export const StateBatchSchema = z.array(StateItemSchema).min(1).max(1024);
 
+const metrics = z.record(z.string().max(32), z.number().finite()).refine((m) => Object.keys(m).length <= 32, 'at most 32 metrics');
+/**
+ * A load report; it also renews the server's lease. Either `load` directly, or metrics the
+ * bridge turns into load and power with its configured formulas: `areas` per owned area (load),
+ * `metrics` for the server (power).
+ */
 export const LoadReportSchema = z.object({
-  load: z.number().nonnegative().finite(),
+  load: z.number().nonnegative().finite().optional(),
   power: z.number().positive().finite().optional(),
+  metrics: metrics.optional(),
+  areas: z.record(id, metrics).optional(),
 });
 export type LoadReport = z.infer<typeof LoadReportSchema>;
 
@@ -135,10 +147,48 @@ export interface PlayerAttach {
   epoch: number;
   /** Last input seq applied for this player; the next input delivered is seq + 1. */
   seq: number;
+  /** The player's state as last exported or saved (absent for a new player). */
+  snapshot?: unknown;
+  /**
+   * Set after crash recovery: inputs after `seq` were applied by a server that died, and are gone
+   * with its state. The next input delivered may be any seq above `seq`.
+   */
+  resync?: boolean;
 }
 export interface PlayerDetach {
   player: string;
   reason: 'left' | 'moved';
+}
+export interface PlayerState {
+  snapshot: unknown;
+  /** Last input seq applied. */
+  seq: number;
+}
+export const PlayerStateSchema = z.object({ snapshot: z.unknown(), seq: z.number().int().nonnegative() });
+export const SnapshotSchema = z.object({
+  areas: z.record(id, z.unknown()).optional(),
+  players: z.record(id, PlayerStateSchema).optional(),
+});
+export type Snapshot = z.infer<typeof SnapshotSchema>;
+export const HandoffRequestSchema = z.object({ player: id, area: id });
+export type HandoffRequest = z.infer<typeof HandoffRequestSchema>;
+export type HandoffResult = { ok: true; server: string; area: string; epoch: number } | { ok: false; code: ErrorCode; message: string };
+export interface AreaOffer {
+  area: string;
+  load: number;
+  from: string;
+  /** Drain leftovers: the server must accept (it may move the area on later). */
+  emergency: boolean;
+}
+export const OfferReplySchema = z.object({ accept: z.boolean(), priority: z.boolean().optional() });
+export type OfferReply = z.infer<typeof OfferReplySchema>;
+export const ImportReplySchema = z.object({ ok: z.boolean(), reason: z.string().optional() });
+export type ImportReply = z.infer<typeof ImportReplySchema>;
+export const AreaExportSchema = z.object({ state: z.unknown(), players: z.record(id, PlayerStateSchema) });
+export type AreaExport = z.infer<typeof AreaExportSchema>;
+export interface PresencePayload {
+  player: string;
+  status: 'joined' | 'left';
 }
 export interface ServerInfo {
   id: string;
@@ -148,15 +198,19 @@ export interface ServerInfo {
   node: string;
   epoch: number;
 }
-export type ServerStatus = 'ready' | 'disconnected';
+export type ServerStatus = 'ready' | 'disconnected' | 'draining' | 'dead' | 'gone';
 export interface WelcomePayload {
   serverId: string;
   /** Session epoch: bumps at every registration, fences a stale connection of the same id. */
   epoch: number;
   node: string;
+  world: { cols: number; rows: number };
   areas: AreaGrant[];
+  /** The players this server owns now; it drops any others it still holds. */
+  players: string[];
   servers: ServerInfo[];
 }
+type Ack<T> = (reply: T) => void;
 
 export interface BridgeToServerEvents {
   welcome: (w: WelcomePayload) => void;
@@ -165,9 +219,32 @@ export interface BridgeToServerEvents {
   'player:detach': (p: PlayerDetach) => void;
   'area:assign': (a: AreaGrant) => void;
   'area:release': (a: AreaGrant) => void;
+  /** Handoff, phase 1 (inputs for the player are frozen): hand over its state and last seq. */
+  'player:export': (p: { player: string; area: string; to: string }, ack: Ack<PlayerState>) => void;
+  /** Handoff, phase 2: can you take this player? Load it; it is yours at `player:attach`. */
+  'player:import': (p: { player: string; area: string; from: string } & PlayerState, ack: Ack<ImportReply>) => void;
+  /** The handoff of a player you exported failed: keep simulating it. */
+  'player:resume': (p: { player: string }) => void;
+  /** Rebalance or drain: would you take this area? */
+  'area:offer': (o: AreaOffer, ack: Ack<OfferReply>) => void;
+  /** Migration, phase 1 (inputs of its players are frozen): hand over the area and its players. */
+  'area:export': (p: { area: string; to: string }, ack: Ack<AreaExport>) => void;
+  /** Migration or recovery, phase 2: load this area and its players; yours at `area:assign`. */
+  'area:import': (p: { area: string; from: string; reason: 'rebalance' | 'drain' | 'recover' | 'admin' } & AreaExport, ack: Ack<ImportReply>) => void;
+  /** A migration of an area you exported failed: keep simulating it. */
+  'area:resume': (p: { area: string }) => void;
+  presence: (p: PresencePayload) => void;
+  /** Your drain is complete: you own nothing and are deregistered. */
+  drained: () => void;
   error: (e: ErrorPayload) => void;
 }
 export interface ServerToBridgeEvents {
   state: (batch: StateItem[]) => void;
   load: (report: LoadReport) => void;
+  /** "Autosave": the state of owned areas and players, kept for recovery and the next join. */
+  snapshot: (s: Snapshot) => void;
+  /** Move one owned player to `area` (e.g. a warp gate), without the client reconnecting. */
+  handoff: (h: HandoffRequest, ack: Ack<HandoffResult>) => void;
+  /** Graceful shutdown: move everything away, then `drained`. */
+  drain: (ack: Ack<{ ok: boolean }>) => void;
 }

@@ -37,7 +37,9 @@ describe('ownership changes', () => {
     for (let i = 0; i < 20; i++) alice.send({ dx: 1 });
     await waitFor(() => alice.ack === 20, 3000, 'first 20 at s1');
 
-    const epoch = await b.ownership.movePlayer('alice', '1,0');
+    const moved = await b.handoffs.handoff('alice', '1,0');
+    if (!moved.ok) throw new Error(moved.message);
+    const epoch = moved.epoch;
     for (const n of nodes) expect(n.cache.players.get('alice'), n.id).to.include({ server: 's2', area: '1,0', epoch });
     for (let i = 0; i < 20; i++) alice.send({ dx: 1 });
     await waitFor(() => alice.ack === 40, 3000, 'next 20 at s2');

@@ -5,10 +5,12 @@
 -- ARGV[1] player id     ARGV[2] expected player epoch (0 = never attached)     ARGV[3] area id
 -- ARGV[4] server id     ARGV[5] current server id ('' if none)     ARGV[6] last applied input seq
 -- ARGV[7] authority channel     ARGV[8] update id ('' = nobody waits)     ARGV[9] calling node
--- Returns {1, epoch} when applied; {0, epoch} when the expected epoch is stale; {-1, epoch} when
--- the server does not own the area.
+-- ARGV[10] the player's state as JSON ('' = keep the saved one)     ARGV[11] reason (join|handoff)
+-- Returns {1, epoch} when applied; {0, epoch} when the expected epoch or server is stale; {-1, epoch}
+-- when the server does not own the area.
 -- Invariant: a player is attached to the owner of its area, under a player epoch that grows by
--- exactly one per change, and sits in exactly one server's player set.
+-- exactly one per change, and sits in exactly one server's player set. The announcement carries
+-- what the new owner's link needs to attach it (seq and state), so links follow the map.
 local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0')
 if epoch ~= tonumber(ARGV[2]) then return {0, epoch} end
 if (redis.call('HGET', KEYS[1], 'server') or '') ~= ARGV[5] then return {0, epoch} end
@@ -18,8 +20,11 @@ epoch = epoch + 1
 if ARGV[5] ~= '' then redis.call('SREM', KEYS[3], ARGV[1]) end
 redis.call('SADD', KEYS[4], ARGV[1])
 redis.call('HSET', KEYS[1], 'server', ARGV[4], 'area', ARGV[3], 'epoch', epoch, 'seq', ARGV[6])
+if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'snapshot', ARGV[10], 'snapSeq', ARGV[6]) end
+local snapshot = redis.call('HGET', KEYS[1], 'snapshot')
 redis.call('PUBLISH', ARGV[7], cjson.encode({
   t = 'player', player = ARGV[1], server = ARGV[4], area = ARGV[3], epoch = epoch,
-  node = redis.call('HGET', KEYS[1], 'node') or '', seq = tonumber(ARGV[6]), id = ARGV[8], from = ARGV[9],
+  node = redis.call('HGET', KEYS[1], 'node') or '', seq = tonumber(ARGV[6]),
+  snapshot = snapshot and cjson.decode(snapshot) or nil, reason = ARGV[11], id = ARGV[8], from = ARGV[9],
 }))
 return {1, epoch}

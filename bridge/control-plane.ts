@@ -1,0 +1,70 @@
+// Durable control-plane work on BullMQ: schedules (rebalance, lease check) and one-off jobs
+// (crash recovery, drain, snapshot persistence). Every node runs a worker, so any node can do
+// any job; a job whose node dies mid-way is picked up again by another (BullMQ's stalled-job
+// check), and a job id per (server, epoch) makes each recovery or drain happen once.
+import { Queue, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Logger } from 'winston';
+import type { BridgeConfig } from '../shared/config.js';
+import type { Keys } from '../shared/keys.js';
+import type { Snapshot } from '../shared/protocol.js';
+
+export interface ControlJobs {
+  rebalance: Record<string, never>;
+  'lease-check': Record<string, never>;
+  recover: { server: string; epoch: number };
+  drain: { server: string; epoch: number };
+  persist: { server: string } & Snapshot;
+}
+export type ControlJobName = keyof ControlJobs;
+export type ControlHandlers = { [K in ControlJobName]: (data: ControlJobs[K]) => Promise<void> };
+
+export class ControlPlane {
+  private readonly queue: Queue;
+  private worker: Worker | undefined;
+  private readonly connections: Redis[] = [];
+
+  constructor(
+    private readonly config: BridgeConfig,
+    private readonly keys: Keys,
+    private readonly logger: Logger,
+  ) {
+    this.queue = new Queue('control', { connection: this.connection(), prefix: keys.queuePrefix });
+    this.queue.on('error', (err) => logger.warn('control queue error', { err: err.message }));
+  }
+
+  /** Starts this node's worker and (idempotently) the mesh-wide schedules. */
+  async start(handlers: ControlHandlers): Promise<void> {
+    this.worker = new Worker(
+      'control',
+      async (job: Job) => {
+        const handler = handlers[job.name as ControlJobName] as (data: unknown) => Promise<void>;
+        await handler(job.data);
+      },
+      { connection: this.connection(), prefix: this.keys.queuePrefix, concurrency: 8, lockDuration: 10_000, stalledInterval: 5_000 },
+    );
+    this.worker.on('failed', (job, err) => this.logger.warn('control job failed', { job: job?.name, id: job?.id, err: err.message }));
+    this.worker.on('error', (err) => this.logger.warn('control worker error', { err: err.message }));
+    const template = { opts: { removeOnComplete: true, removeOnFail: 100 } };
+    await this.queue.upsertJobScheduler('rebalance', { every: this.config.rebalanceIntervalMs }, { name: 'rebalance', data: {}, ...template });
+    await this.queue.upsertJobScheduler('lease-check', { every: this.config.leaseCheckMs }, { name: 'lease-check', data: {}, ...template });
+  }
+
+  /** Adds a job; with an id, adding the same id again while it exists does nothing. */
+  async add<K extends ControlJobName>(name: K, data: ControlJobs[K], jobId?: string): Promise<void> {
+    await this.queue.add(name, data, { jobId, removeOnComplete: true, removeOnFail: 100, attempts: 3, backoff: { type: 'fixed', delay: 500 } });
+  }
+
+  async close(): Promise<void> {
+    await this.worker?.close().catch(() => {});
+    await this.queue.close().catch(() => {});
+    for (const c of this.connections) c.disconnect();
+  }
+
+  private connection(): Redis {
+    const c = new Redis(this.config.redisUrl, { maxRetriesPerRequest: null });
+    c.on('error', () => {}); // the bridge's own connections report Redis trouble
+    this.connections.push(c);
+    return c;
+  }
+}

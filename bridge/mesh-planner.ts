@@ -1,0 +1,143 @@
+// The mesh's decisions (seed 004): rebalance ("netsplit"), graceful drain and crash recovery.
+// Each runs as a control-plane job on whichever node picks it up, and moves areas through the
+// AreaMover. Every decision is logged with its reason.
+import type { Logger } from 'winston';
+import { OfferReplySchema, type OfferReply, type ServerInfo } from '../shared/protocol.js';
+import type { AuthorityCache } from './authority-cache.js';
+import type { AuthorityMap } from './authority-map.js';
+import type { AreaMover } from './area-mover.js';
+import type { MeshRpc } from './mesh-rpc.js';
+
+export interface PlannerDeps {
+  cache: AuthorityCache;
+  map: AuthorityMap;
+  mover: AreaMover;
+  rpc: MeshRpc;
+  logger: Logger;
+  threshold: number;
+  cooldownMs: number;
+}
+
+interface View {
+  server: ServerInfo;
+  load: number;
+}
+
+export class MeshPlanner {
+  constructor(private readonly d: PlannerDeps) {}
+
+  /**
+   * Netsplit: for each server above the threshold, offer its smallest movable area to the others;
+   * among those that accept and would stay at or under the threshold, priority first, then the
+   * lowest load:power ratio, takes it. One area per overloaded server per run, and a moved area
+   * cools down, so nothing ping-pongs.
+   */
+  async rebalance(): Promise<void> {
+    const { map, logger, threshold } = this.d;
+    const areaLoads = await map.loadAreaLoads();
+    const views = this.views(areaLoads).filter((v) => v.server.status === 'ready');
+    if (views.length < 2) return;
+    const overloaded = views.filter((v) => ratio(v) > threshold).sort((a, b) => ratio(b) - ratio(a));
+    for (const source of overloaded) {
+      const owned = this.d.cache.areasOf(source.server.id).map(({ area }) => ({ area, load: areaLoads.get(area) ?? 0 }));
+      const cooling = await map.coolingDown(owned.map((a) => a.area));
+      const candidates = owned.filter((a) => a.load > 0 && !cooling.has(a.area)).sort((a, b) => a.load - b.load);
+      for (const { area, load } of candidates) {
+        const takers = views.filter((v) => v !== source && (v.load + load) / v.server.power <= threshold);
+        if (takers.length === 0) continue;
+        const accepted = await this.offer(takers, { area, load, from: source.server.id, emergency: false });
+        if (accepted.length === 0) {
+          logger.info('rebalance: area declined by all', { area, from: source.server.id, load, asked: takers.map((t) => t.server.id) });
+          continue;
+        }
+        const [target] = accepted;
+        if (!target || !(await map.startCooldown(area, this.d.cooldownMs))) continue;
+        logger.info('rebalance: moving area', {
+          area, load, from: source.server.id, fromRatio: ratio(source), to: target.view.server.id, toRatio: ratio(target.view),
+          priority: target.reply.priority === true, reason: `ratio ${ratio(source).toFixed(2)} > threshold ${threshold}`,
+        });
+        await this.d.mover.move(area, target.view.server.id, 'rebalance');
+        source.load -= load;
+        target.view.load += load;
+        break;
+      }
+    }
+  }
+
+  /**
+   * Graceful drain: offer the server's areas, largest first, each to the acceptor that keeps
+   * ratios lowest; an area nobody accepts is assigned anyway ("emergency", the target must take
+   * it). When the server owns nothing it is deregistered and told `drained`.
+   */
+  async drain(server: string, epoch: number): Promise<void> {
+    const { map, logger, rpc } = this.d;
+    if (!(await map.setServerStatus(server, epoch, 'draining'))) return;
+    const areaLoads = await map.loadAreaLoads();
+    const owned = this.d.cache.areasOf(server).map(({ area }) => ({ area, load: areaLoads.get(area) ?? 0 })).sort((a, b) => b.load - a.load);
+    logger.info('drain: started', { server, areas: owned.length });
+    for (const { area, load } of owned) {
+      const views = this.views(areaLoads).filter((v) => v.server.status === 'ready' && v.server.id !== server);
+      if (views.length === 0) throw new Error(`drain of ${server}: no ready server can take area ${area}`);
+      const accepted = await this.offer(views, { area, load, from: server, emergency: false });
+      let target = accepted[0]?.view;
+      if (!target) {
+        target = views.sort((a, b) => ratio(a) - ratio(b))[0]!;
+        logger.warn('drain: emergency assignment', { area, load, to: target.server.id, reason: 'no server accepted' });
+        await this.offer([target], { area, load, from: server, emergency: true });
+      }
+      await this.d.mover.move(area, target.server.id, 'drain');
+      target.load += load;
+    }
+    rpc.tell(server, 'drained', undefined);
+    await map.setServerStatus(server, epoch, 'gone');
+    logger.info('drain: done, server deregistered', { server });
+  }
+
+  /** Crash recovery: declare the server dead (if its lease really ran out) and move each of its areas, restored from its last autosave, to the least loaded server. */
+  async recover(server: string, epoch: number): Promise<void> {
+    const { map, logger } = this.d;
+    if (!(await map.setServerStatus(server, epoch, 'dead', true))) return;
+    const areaLoads = await map.loadAreaLoads();
+    const owned = this.d.cache.areasOf(server).map(({ area }) => area);
+    logger.warn('recovery: server declared dead', { server, epoch, areas: owned });
+    const views = this.views(areaLoads).filter((v) => v.server.status === 'ready' && v.server.id !== server);
+    await Promise.all(owned.map(async (area) => {
+      const target = views.sort((a, b) => ratio(a) - ratio(b))[0];
+      if (!target) return void logger.error('recovery: no ready server for area', { area });
+      target.load += areaLoads.get(area) ?? 0;
+      await this.d.mover.move(area, target.server.id, 'recover');
+    }));
+  }
+
+  /** Servers with their load as the sum of their areas' (current ownership), else their report. */
+  private views(areaLoads: Map<string, number>): View[] {
+    const views = new Map<string, View>();
+    for (const s of this.d.cache.servers.values()) views.set(s.id, { server: s, load: 0 });
+    const counted = new Set<string>();
+    for (const [area, owner] of this.d.cache.areas) {
+      const v = views.get(owner.server);
+      const load = areaLoads.get(area);
+      if (v && load !== undefined) {
+        v.load += load;
+        counted.add(owner.server);
+      }
+    }
+    for (const v of views.values()) if (!counted.has(v.server.id)) v.load = v.server.load;
+    return [...views.values()];
+  }
+
+  /** Acceptors of an offer, best first: priority, then lowest ratio after taking it. */
+  private async offer(views: View[], offer: { area: string; load: number; from: string; emergency: boolean }): Promise<{ view: View; reply: OfferReply }[]> {
+    const replies = await Promise.all(views.map(async (view) => {
+      const raw = await this.d.rpc.ask<unknown>(view.server.id, 'area:offer', offer).catch(() => undefined);
+      const reply = OfferReplySchema.safeParse(raw);
+      return { view, reply: reply.success ? reply.data : { accept: false } };
+    }));
+    return replies
+      .filter((r) => r.reply.accept)
+      .sort((a, b) => Number(b.reply.priority === true) - Number(a.reply.priority === true)
+        || (a.view.load + offer.load) / a.view.server.power - (b.view.load + offer.load) / b.view.server.power);
+  }
+}
+
+const ratio = (v: View): number => v.load / v.server.power;

@@ -1,0 +1,60 @@
+// What a coordinator (on any node) needs from the rest of the mesh: ask a game server something
+// through whichever node holds its link, and freeze or thaw players' inputs where they connect.
+import { ErrorCode } from '../shared/protocol.js';
+import type { AuthorityCache } from './authority-cache.js';
+import { WireError } from './errors.js';
+import type { NodeBus } from './node-bus.js';
+
+export interface Located {
+  id: string;
+  node: string;
+}
+
+export class MeshRpc {
+  constructor(
+    private readonly cache: AuthorityCache,
+    private readonly bus: NodeBus,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** Emits `event` to `server` and resolves with its acknowledgement. */
+  async ask<T>(server: string, event: string, payload: unknown): Promise<T> {
+    const node = this.cache.servers.get(server)?.node;
+    if (!node) throw new WireError(ErrorCode.NoServer, `server ${server} is not connected`);
+    const answer = (await this.bus.request(node, { op: 'ask', s: server, e: event, p: payload, ms: this.timeoutMs }, this.timeoutMs + 500)) as
+      | { reply: T }
+      | { error: string }
+      | null;
+    if (!answer || 'error' in answer) throw new WireError(ErrorCode.HandoffFailed, `${server} did not answer ${event}: ${answer?.error ?? 'no link'}`);
+    return answer.reply;
+  }
+
+  tell(server: string, event: string, payload: unknown): void {
+    const node = this.cache.servers.get(server)?.node;
+    if (node) this.bus.send(node, { t: 'emit', s: server, e: event, p: payload });
+  }
+
+  /** Freezes the players' inputs on their nodes; resolves once every node has. */
+  async freeze(players: Located[], status: 'transferring' | 'recovering'): Promise<void> {
+    await Promise.all(
+      [...byNode(players)].map(([node, ids]) =>
+        this.bus.request(node, { op: 'freeze', players: ids, status }, this.timeoutMs).catch(() => undefined),
+      ),
+    );
+  }
+
+  thaw(players: Located[]): void {
+    for (const [node, ids] of byNode(players)) this.bus.send(node, { t: 'thaw', players: ids });
+  }
+}
+
+function byNode(players: Located[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const p of players) {
+    if (!p.node) continue;
+    const list = out.get(p.node);
+    if (list) list.push(p.id);
+    else out.set(p.node, [p.id]);
+  }
+  return out;
+}
