@@ -36,7 +36,7 @@ export class AreaMover {
     const started = Date.now();
     const records = await map.playersIn(source, area);
     const located = [...records].map(([id, r]) => ({ id, node: r.node }));
-    await rpc.freeze(located, reason === 'recover' ? 'recovering' : 'transferring');
+    const token = await rpc.freeze(located, reason === 'recover' ? 'recovering' : 'transferring');
     let epoch: number;
     try {
       const exported: AreaExport = reason === 'recover'
@@ -61,11 +61,11 @@ export class AreaMover {
       epoch = r.value;
     } catch (err) {
       if (reason !== 'recover') rpc.tell(source, 'area:resume', { area });
-      rpc.thaw(located);
+      rpc.thaw(located, token);
       this.d.metrics.areaMoves.inc({ reason, outcome: 'failed' });
       throw err;
     }
-    rpc.thaw(located);
+    rpc.thaw(located, token);
     this.d.metrics.areaMoves.inc({ reason, outcome: 'completed' });
     logger.info('area moved', { area, from: source, to: target, reason, epoch, players: located.length, ms: Date.now() - started });
     return epoch;

@@ -183,7 +183,7 @@ export class BridgeNode {
         (this.links.get(m.s)?.socket as { emit(e: string, p: unknown): void } | undefined)?.emit(m.e, m.p);
         break;
       case 'thaw':
-        this.clients.thaw(m.players);
+        this.clients.thaw(m.players, m.token);
         break;
       case 'ack':
         this.barrier.ack(m.id, from);
@@ -194,7 +194,7 @@ export class BridgeNode {
   }
 
   private async onNodeRequest(req: NodeRequest): Promise<unknown> {
-    if (req.op === 'freeze') return { frozen: this.clients.freeze(req.players, req.status) };
+    if (req.op === 'freeze') return { frozen: this.clients.freeze(req.players, req.token, req.status) };
     const link = this.links.get(req.s);
     if (!link) return { error: 'not linked here' };
     link.flush(); // inputs already delivered go first: an export must include them

@@ -154,25 +154,25 @@ export class ClientGateway {
     else metrics.inputsDropped.inc({ reason: 'frozen_overflow' });
   }
 
-  /** Holds the players' inputs while their owner changes. Returns how many were frozen here. */
-  freeze(players: string[], status: 'transferring' | 'recovering'): number {
+  /** Holds the players' inputs while their owner changes (one `token` per change). Returns how many were frozen here. */
+  freeze(players: string[], token: string, status: 'transferring' | 'recovering'): number {
     let n = 0;
     for (const player of players) {
       const s = this.d.sessions.get(player);
       if (!s) continue;
       // A thaw that never comes (its coordinator died) must not hold a player forever.
-      s.freeze(status, this.d.config.handoffTimeoutMs * 4, () => this.thaw([player]));
+      s.freeze(token, status, this.d.config.handoffTimeoutMs * 4, () => this.thaw([player], token));
       n++;
     }
     return n;
   }
 
-  /** Releases frozen players: their held inputs go to their owner now, in order. */
-  thaw(players: string[]): void {
+  /** Ends the change `token` for these players: once nothing holds them, their inputs go to their owner, in order. */
+  thaw(players: string[], token: string): void {
     for (const player of players) {
       const s = this.d.sessions.get(player);
-      if (!s?.frozen) continue;
-      for (const input of s.thaw()) this.d.inputs.route(s.server, s.player, input.seq, input.data);
+      const held = s?.thaw(token);
+      if (s && held) for (const input of held) this.d.inputs.route(s.server, s.player, input.seq, input.data);
     }
   }
 

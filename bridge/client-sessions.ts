@@ -14,7 +14,8 @@ export class ClientSession {
   epoch: number;
   /** Inputs held while the player's ownership changes (undefined when not frozen). */
   frozen: { seq: number; data: unknown }[] | undefined;
-  private thawTimer: NodeJS.Timeout | undefined;
+  /** The freezes holding this player (one per ownership change in progress), with their timeouts. */
+  private readonly holds = new Map<string, NodeJS.Timeout>();
   private tokens: number;
   private refilledAt = Date.now();
 
@@ -54,19 +55,28 @@ export class ClientSession {
     this.epoch = epoch;
   }
 
-  /** Holds inputs from now on; `onTimeout` releases them if no thaw comes (a coordinator died). */
-  freeze(status: 'transferring' | 'recovering', timeoutMs: number, onTimeout: () => void): void {
+  /**
+   * Holds inputs from now on, under `token`. `onTimeout` ends this hold if its thaw never comes
+   * (its coordinator died).
+   */
+  freeze(token: string, status: 'transferring' | 'recovering', timeoutMs: number, onTimeout: () => void): void {
     if (!this.frozen) this.frozen = [];
-    clearTimeout(this.thawTimer);
-    this.thawTimer = setTimeout(onTimeout, timeoutMs);
+    clearTimeout(this.holds.get(token));
+    this.holds.set(token, setTimeout(onTimeout, timeoutMs));
     this.socket.emit('authority', { status, server: this.server, area: this.area, epoch: this.epoch });
   }
 
-  /** Ends the freeze; returns the held inputs, in the order they came. */
-  thaw(): { seq: number; data: unknown }[] {
+  /**
+   * Ends the hold `token`. Only when no other hold remains (a late thaw of an earlier change must
+   * not release a player another change froze) returns the held inputs, in order; else undefined.
+   */
+  thaw(token: string): { seq: number; data: unknown }[] | undefined {
+    if (!this.holds.has(token)) return undefined;
+    clearTimeout(this.holds.get(token));
+    this.holds.delete(token);
+    if (this.holds.size > 0) return undefined;
     const held = this.frozen ?? [];
     this.frozen = undefined;
-    clearTimeout(this.thawTimer);
     this.socket.emit('authority', { status: 'active', server: this.server, area: this.area, epoch: this.epoch });
     return held;
   }

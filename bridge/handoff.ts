@@ -54,7 +54,7 @@ export class HandoffCoordinator {
     }
     const located = [{ id: player, node: rec.node }];
     const started = process.hrtime.bigint();
-    await rpc.freeze(located, 'transferring');
+    const token = await rpc.freeze(located, 'transferring');
     let epoch: number;
     try {
       const exported = await rpc.ask<PlayerState>(from, 'player:export', { player, area, to: owner.server });
@@ -65,10 +65,10 @@ export class HandoffCoordinator {
       });
     } catch (err) {
       rpc.tell(from, 'player:resume', { player });
-      rpc.thaw(located);
+      rpc.thaw(located, token);
       throw err;
     }
-    rpc.thaw(located);
+    rpc.thaw(located, token);
     this.d.metrics.handoffs.inc({ outcome: 'completed' });
     this.d.logger.info('handoff', { player, from, to: owner.server, area, epoch, ms: Number(process.hrtime.bigint() - started) / 1e6 });
     return { server: owner.server, area, epoch };

@@ -1,5 +1,6 @@
 // What a coordinator (on any node) needs from the rest of the mesh: ask a game server something
 // through whichever node holds its link, and freeze or thaw players' inputs where they connect.
+import { randomUUID } from 'node:crypto';
 import { ErrorCode } from '../shared/protocol.js';
 import type { AuthorityCache } from './authority-cache.js';
 import { WireError } from './errors.js';
@@ -34,17 +35,19 @@ export class MeshRpc {
     if (node) this.bus.send(node, { t: 'emit', s: server, e: event, p: payload });
   }
 
-  /** Freezes the players' inputs on their nodes; resolves once every node has. */
-  async freeze(players: Located[], status: 'transferring' | 'recovering'): Promise<void> {
+  /** Freezes the players' inputs on their nodes under a new token; resolves with it once every node has. */
+  async freeze(players: Located[], status: 'transferring' | 'recovering'): Promise<string> {
+    const token = randomUUID();
     await Promise.all(
       [...byNode(players)].map(([node, ids]) =>
-        this.bus.request(node, { op: 'freeze', players: ids, status }, this.timeoutMs).catch(() => undefined),
+        this.bus.request(node, { op: 'freeze', players: ids, token, status }, this.timeoutMs).catch(() => undefined),
       ),
     );
+    return token;
   }
 
-  thaw(players: Located[]): void {
-    for (const [node, ids] of byNode(players)) this.bus.send(node, { t: 'thaw', players: ids });
+  thaw(players: Located[], token: string): void {
+    for (const [node, ids] of byNode(players)) this.bus.send(node, { t: 'thaw', players: ids, token });
   }
 }
 

@@ -19,7 +19,7 @@ export type NodeMessage =
   /** Emit an event to a server linked on the receiving node. */
   | { t: 'emit'; s: string; e: string; p: unknown }
   /** Release frozen players on the receiving node: replay their buffered inputs to their owner. */
-  | { t: 'thaw'; players: string[] }
+  | { t: 'thaw'; players: string[]; token: string }
   | { t: 'req'; id: number; body: NodeRequest }
   | { t: 'res'; id: number; body: unknown };
 
@@ -28,7 +28,7 @@ export type NodeRequest =
   /** Emit an event with an acknowledgement to a server linked there; answers { reply } or { error }. */
   | { op: 'ask'; s: string; e: string; p: unknown; ms: number }
   /** Freeze players' inputs on that node (buffered until thaw); answers { frozen }. */
-  | { op: 'freeze'; players: string[]; status: 'transferring' | 'recovering' };
+  | { op: 'freeze'; players: string[]; token: string; status: 'transferring' | 'recovering' };
 
 interface Envelope {
   from: string;

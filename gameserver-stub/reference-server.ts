@@ -13,10 +13,19 @@ export interface ReferenceServerOptions extends GameServerOptions {
   loadIntervalMs?: number;
   /** Keep every applied seq per player (tests check exactly-once, in-order delivery with it). */
   recordInputs?: boolean;
+  /** Appends every applied input here, with when; several servers may share one (tests). */
+  journal?: JournalEntry[];
   /** Players may walk out of their area; crossing into another area hands them off (a warp gate). */
   roam?: boolean;
   /** Autosave period (ms); 0 turns it off. */
   snapshotMs?: number;
+}
+
+export interface JournalEntry {
+  server: string;
+  player: string;
+  seq: number;
+  at: number;
 }
 
 export interface SimPlayer {
@@ -110,6 +119,7 @@ export class ReferenceServer {
   }
 
   private apply(player: string, seq: number, data: unknown): void {
+    this.options.journal?.push({ server: this.id, player, seq, at: performance.now() });
     if (this.options.recordInputs) {
       const log = this.applied.get(player);
       if (log) log.push(seq);
