@@ -27,10 +27,11 @@ export class MeshPlanner {
   constructor(private readonly d: PlannerDeps) {}
 
   /**
-   * Netsplit: for each server above the threshold, offer its smallest movable area to the others;
-   * among those that accept and would stay at or under the threshold, priority first, then the
-   * lowest load:power ratio, takes it. One area per overloaded server per run, and a moved area
-   * cools down, so nothing ping-pongs.
+   * Netsplit: for each server above the threshold, pick the area whose move leaves the lower
+   * max(source ratio, taker ratio), the smaller area on a tie (seed 004: "ideally something
+   * small"), among moves that keep the taker at or under the threshold. Offer it; among those that
+   * accept, priority first, then the lowest ratio takes it. One area per overloaded server per run,
+   * and a moved area cools down, so nothing ping-pongs.
    */
   async rebalance(): Promise<void> {
     const { map, logger, threshold } = this.d;
@@ -41,10 +42,16 @@ export class MeshPlanner {
     for (const source of overloaded) {
       const owned = this.d.cache.areasOf(source.server.id).map(({ area }) => ({ area, load: areaLoads.get(area) ?? 0 }));
       const cooling = await map.coolingDown(owned.map((a) => a.area));
-      const candidates = owned.filter((a) => a.load > 0 && !cooling.has(a.area)).sort((a, b) => a.load - b.load);
-      for (const { area, load } of candidates) {
-        const takers = views.filter((v) => v !== source && (v.load + load) / v.server.power <= threshold);
-        if (takers.length === 0) continue;
+      const options = owned
+        .filter((a) => a.load > 0 && !cooling.has(a.area))
+        .map(({ area, load }) => {
+          const takers = views.filter((v) => v !== source && (v.load + load) / v.server.power <= threshold);
+          const best = Math.min(...takers.map((t) => (t.load + load) / t.server.power));
+          return { area, load, takers, score: Math.max((source.load - load) / source.server.power, best) };
+        })
+        .filter((o) => o.takers.length > 0)
+        .sort((a, b) => a.score - b.score || a.load - b.load);
+      for (const { area, load, takers } of options) {
         const accepted = await this.offer(takers, { area, load, from: source.server.id, emergency: false });
         if (accepted.length === 0) {
           logger.info('rebalance: area declined by all', { area, from: source.server.id, load, asked: takers.map((t) => t.server.id) });
@@ -88,8 +95,8 @@ export class MeshPlanner {
       await this.d.mover.move(area, target.server.id, 'drain');
       target.load += load;
     }
-    rpc.tell(server, 'drained', undefined);
     await map.setServerStatus(server, epoch, 'gone');
+    rpc.tell(server, 'drained', undefined);
     logger.info('drain: done, server deregistered', { server });
   }
 

@@ -182,10 +182,15 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
     return this.socket.connected;
   }
 
-  /** Connects and resolves with the welcome; rejects with the bridge's refusal (err.data.code). */
+  /**
+   * Connects and resolves with the welcome; rejects with the bridge's refusal (err.data.code).
+   * A FENCED refusal is not final: the SDK drops its stale state and registers afresh.
+   */
   connect(): Promise<WelcomePayload> {
     return new Promise((resolve, reject) => {
-      const onError = (err: Error) => {
+      const onError = (err: Error & { data?: { code?: string } }) => {
+        if (err.data?.code === 'FENCED') return;
+        this.socket.off('connect_error', onError);
         this.socket.off('welcome', onWelcome);
         this.socket.disconnect();
         reject(err);
@@ -194,7 +199,7 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
         this.socket.off('connect_error', onError);
         resolve(w);
       };
-      this.socket.once('connect_error', onError);
+      this.socket.on('connect_error', onError);
       this.socket.once('welcome', onWelcome);
       this.socket.connect();
     });

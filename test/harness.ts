@@ -85,6 +85,7 @@ export class Mesh {
   readonly bridges: BridgeNode[] = [];
   readonly servers: ReferenceServer[] = [];
   readonly clients: MeshClient[] = [];
+  readonly children: ChildProcess[] = [];
   private readonly tokens = new TokenVerifier({ jwtSecret: JWT_SECRET });
   private readonly urls = new Map<BridgeNode, string>();
 
@@ -115,6 +116,26 @@ export class Mesh {
     return server;
   }
 
+  /** The reference server as its own process (`npm run stub`), for kill -9 and SIGTERM scenarios. */
+  async spawnServer(node: BridgeNode, id: string, args: string[] = []): Promise<ChildProcess> {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'gameserver-stub/main.ts', '--id', id, '--url', this.url(node), '--tick', '20', ...args], {
+      env: { ...process.env, MESHBRIDGE_NETWORK_SECRET: NETWORK_SECRET }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.children.push(child);
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${id} did not register: ${out}`)), 15_000);
+      const onData = (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('registered')) { clearTimeout(timer); resolve(); }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${id} exited (${code}): ${out}`)); });
+    });
+    return child;
+  }
+
   token(player: string): Promise<string> {
     return this.tokens.issue(player);
   }
@@ -132,6 +153,7 @@ export class Mesh {
   async close(): Promise<void> {
     for (const c of this.clients) c.close();
     for (const s of this.servers) s.stop();
+    for (const child of this.children) if (child.exitCode === null) child.kill('SIGKILL');
     await Promise.all(this.bridges.map((b) => b.close().catch(() => {})));
   }
 }
