@@ -27,7 +27,7 @@ if (problems.length > 0) {
   process.exit(2);
 }
 const server = new ReferenceServer({ serverId: values.id!, secret: secret!, power, url: values.url, tickHz, echo: values.echo, roam: values.roam });
-server.sdk.on('error', (e) => process.stderr.write(`${values.id}: bridge error ${e.code}: ${e.message}\n`));
+server.sdk.on('bridge-error', (e) => process.stderr.write(`${values.id}: bridge error ${e.code}: ${e.message}\n`));
 try {
   await server.start();
 } catch (err) {

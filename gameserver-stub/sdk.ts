@@ -55,7 +55,8 @@ interface SdkEvents {
   'area:resume': [area: string];
   presence: [PresencePayload];
   drained: [];
-  error: [ErrorPayload];
+  /** The bridge refused something (not Node's 'error': a game without a listener must not crash). */
+  'bridge-error': [ErrorPayload];
   disconnect: [reason: string];
 }
 
@@ -173,7 +174,7 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
     this.socket.on('error', (e) => {
       // A newer registration of this server id fenced us: reconnecting would fence it in turn.
       if (e.code === 'SESSION_REPLACED') this.socket.io.reconnection(false);
-      this.emit('error', e);
+      this.emit('bridge-error', e);
     });
     this.socket.on('disconnect', (reason) => this.emit('disconnect', reason));
   }
@@ -223,7 +224,7 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
     this.push({ kind: 'all', data });
   }
 
-  /** Queues a raw item (also lets tests send what a faulty server would). */
+  /** Queues an item; the queue goes out as one `state` batch per event-loop turn. */
   push(item: StateItem): void {
     this.queue.push(item);
     if (!this.scheduled) {
@@ -235,8 +236,15 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
   flush(): void {
     this.scheduled = false;
     if (this.queue.length === 0 || !this.socket.connected) return;
-    for (let i = 0; i < this.queue.length; i += 1024) this.socket.emit('state', this.queue.slice(i, i + 1024));
+    // What moved away since it was queued would only be refused (NOT_OWNER / STALE_EPOCH).
+    const items = this.queue.filter((i) => (i.kind === 'area' ? this.areas.get(i.area) === i.epoch : i.kind === 'player' ? this.players.get(i.player)?.epoch === i.epoch : true));
     this.queue = [];
+    for (let i = 0; i < items.length; i += 1024) this.socket.emit('state', items.slice(i, i + 1024));
+  }
+
+  /** Sends a batch at once and as is, even items the bridge will refuse (tests act as a faulty server with it). */
+  pushUnchecked(items: StateItem[]): void {
+    this.socket.emit('state', items);
   }
 
   /** Reports load (directly, or as metrics per area for the bridge's formula); renews the lease. */

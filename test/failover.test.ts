@@ -50,7 +50,7 @@ describe('failover', () => {
     const [a, b] = [await mesh.addBridge(), await mesh.addBridge()];
     const first = await mesh.addServer(a, 's1');
     const codes: string[] = [];
-    first.sdk.on('error', (e) => codes.push(e.code));
+    first.sdk.on('bridge-error', (e) => codes.push(e.code));
     const second = await mesh.addServer(b, 's1');
     await waitFor(() => codes.includes('SESSION_REPLACED'), 3000, 'first link fenced');
     await sleep(300);

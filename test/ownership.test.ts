@@ -21,8 +21,8 @@ describe('ownership changes', () => {
     for (const n of nodes) expect(n.cache.areas.get('0,0'), n.id).to.deep.equal({ server: 's2', epoch });
     await waitFor(() => s2.sdk.areas.get('0,0') === epoch && !s1.sdk.areas.has('0,0'), 2000, 'servers told');
     const errs: string[] = [];
-    s1.sdk.on('error', (e) => errs.push(e.code));
-    s1.sdk.push({ kind: 'area', area: '0,0', epoch: before.epoch, data: 'late' });
+    s1.sdk.on('bridge-error', (e) => errs.push(e.code));
+    s1.sdk.pushUnchecked([{ kind: 'area', area: '0,0', epoch: before.epoch, data: 'late' }]);
     await waitFor(() => errs.includes('NOT_OWNER'), 2000, 'old owner fenced');
   });
 

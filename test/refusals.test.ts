@@ -100,14 +100,13 @@ describe('refusals: bad peers get a coded error, are counted, and change nothing
     const forged: unknown[] = [];
     alice.on('state', (s) => { if (JSON.stringify(s).includes('forged')) forged.push(s); });
     const errs: string[] = [];
-    s2.sdk.on('error', (e) => errs.push(e.code));
+    s2.sdk.on('bridge-error', (e) => errs.push(e.code));
     const epoch = s1.sdk.areas.get('0,0')!;
-    s2.sdk.push({ kind: 'area', area: '0,0', epoch, data: 'forged' });
-    s2.sdk.push({ kind: 'player', player: 'alice', epoch: 1, data: 'forged' });
+    s2.sdk.pushUnchecked([{ kind: 'area', area: '0,0', epoch, data: 'forged' }, { kind: 'player', player: 'alice', epoch: 1, data: 'forged' }]);
     await waitFor(() => errs.length >= 1, 2000, 'NOT_OWNER');
     const s1errs: string[] = [];
-    s1.sdk.on('error', (e) => s1errs.push(e.code));
-    s1.sdk.push({ kind: 'area', area: '0,0', epoch: epoch + 7, data: 'forged' });
+    s1.sdk.on('bridge-error', (e) => s1errs.push(e.code));
+    s1.sdk.pushUnchecked([{ kind: 'area', area: '0,0', epoch: epoch + 7, data: 'forged' }]);
     await waitFor(() => s1errs.length >= 1, 2000, 'STALE_EPOCH');
     expect(errs[0]).to.equal('NOT_OWNER');
     expect(s1errs[0]).to.equal('STALE_EPOCH');
