@@ -14,7 +14,7 @@ import { TokenVerifier } from './auth.js';
 import { CacheBarrier } from './cache-barrier.js';
 import { ClientGateway } from './client-gateway.js';
 import { ClientSessions } from './client-sessions.js';
-import { createHttpApi } from './http-api.js';
+import { createHttpApi, type RecentChange } from './http-api.js';
 import { InputRouter } from './input-router.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
@@ -54,6 +54,7 @@ export class BridgeNode {
   private readonly clients: ClientGateway;
   private readonly servers: ServerGateway;
   private heartbeat: NodeJS.Timeout | undefined;
+  private readonly recent: RecentChange[] = [];
   private ready = false;
 
   constructor(readonly config: BridgeConfig, logger?: Logger) {
@@ -103,7 +104,7 @@ export class BridgeNode {
     this.http.on('request', createHttpApi({
       nodeId: this.id, world: config.world, grid: { cols: config.worldCols, rows: config.worldRows }, devLogin: config.devLogin, adminToken: config.adminToken,
       verifier, cache: this.cache, metrics: this.metrics, handoffs: this.handoffs, mover: this.mover, control: this.control, logger: this.logger,
-      isReady: () => this.isReady(),
+      isReady: () => this.isReady(), recent: () => [...this.recent].reverse(),
     }));
 
     this.bus.onMessage((m, from) => this.onNodeMessage(m, from, inputs, state));
@@ -216,7 +217,14 @@ export class BridgeNode {
       if (local && node !== this.id && gen > local.gen) this.clients.replace(local);
       for (const link of this.links.values()) link.socket.emit('presence', { player, status: 'joined' });
     });
-    this.cache.on('player', (player, rec, _prev, change) => {
+    const remember = (c: Omit<RecentChange, 'at'>) => {
+      this.recent.push({ at: Date.now(), ...c });
+      if (this.recent.length > 20) this.recent.shift();
+    };
+    this.cache.on('player', (player, rec, prev, change) => {
+      if (change && prev && prev.server && rec.server && prev.server !== rec.server) {
+        remember({ kind: 'player', id: player, from: prev.server, to: rec.server, reason: change.reason ?? '' });
+      }
       for (const link of this.links.values()) {
         if (link.serverId !== rec.server && link.players.has(player)) link.detach(player, rec.server ? 'moved' : 'left');
         else if (link.serverId === rec.server && change) {
@@ -234,6 +242,7 @@ export class BridgeNode {
       }
     });
     this.cache.on('area', (area, owner, prev) => {
+      if (prev && prev !== owner.server) remember({ kind: 'area', id: area, from: prev, to: owner.server, reason: 'moved' });
       this.links.get(owner.server)?.socket.emit('area:assign', { area, epoch: owner.epoch });
       if (prev && prev !== owner.server) this.links.get(prev)?.socket.emit('area:release', { area, epoch: owner.epoch });
     });

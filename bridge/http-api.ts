@@ -28,6 +28,17 @@ export interface HttpDeps {
   control: ControlPlane;
   logger: Logger;
   isReady: () => boolean;
+  /** The latest ownership changes this node saw, newest first (the dashboard shows them). */
+  recent: () => RecentChange[];
+}
+
+export interface RecentChange {
+  at: number;
+  kind: 'area' | 'player';
+  id: string;
+  from: string;
+  to: string;
+  reason: string;
 }
 
 const fail = (res: Response, status: number, code: string, message: string) => res.status(status).json({ error: { code, message } });
@@ -74,6 +85,7 @@ export function createHttpApi(d: HttpDeps): express.Express {
       areas,
       players,
       load: servers.reduce((sum, s) => sum + s.load, 0),
+      recent: d.recent(),
     });
   });
   app.get('/dashboard', (_req, res) => { res.type('html').send(dashboard); });

@@ -9,6 +9,7 @@ const BASE_PORT = Number(process.env.MESH_BASE_PORT ?? 8080);
 const REDIS_URL = process.env.MESHBRIDGE_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const BOTS = Number(process.env.MESH_BOTS ?? 12);
 const children: ChildProcess[] = [];
+const gameServers = new Set<ChildProcess>();
 
 function reachable(url: string): Promise<boolean> {
   const { hostname, port } = new URL(url);
@@ -45,7 +46,9 @@ async function waitReady(url: string): Promise<void> {
 let stopping = false;
 async function stop(code = 0): Promise<never> {
   stopping = true;
-  for (const c of [...children].reverse()) c.kill('SIGTERM');
+  // Game servers would drain to each other on SIGTERM, pointless when all stop: they get SIGKILL
+  // (the next start recovers their areas from Redis). Everything else stops cleanly.
+  for (const c of [...children].reverse()) c.kill(gameServers.has(c) ? 'SIGKILL' : 'SIGTERM');
   await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
   process.exit(code);
 }
@@ -78,6 +81,9 @@ const shared = {
   MESHBRIDGE_WORLD_ROWS: '3',
   MESHBRIDGE_SPAWN_AREAS: '0,0 1,0 2,0 0,1 1,1 2,1 0,2 1,2 2,2',
   MESHBRIDGE_LOG_LEVEL: 'warn',
+  // A small world moves often enough to watch: rebalance every 5 s above 4 players per unit of power.
+  MESHBRIDGE_REBALANCE_THRESHOLD: '4',
+  MESHBRIDGE_AREA_COOLDOWN_MS: '20000',
 };
 const bridges = [0, 1].map((i) => `http://127.0.0.1:${BASE_PORT + i}`);
 bridges.forEach((_, i) => run(`bridge-${i + 1}`, ['bridge/main.ts'], { ...shared, MESHBRIDGE_NODE_ID: `bridge-${i + 1}`, MESHBRIDGE_PORT: String(BASE_PORT + i) }));
@@ -88,7 +94,9 @@ try {
   await stop(1);
 }
 const servers = [['s1', '1', bridges[0]!], ['s2', '2', bridges[1]!], ['s3', '1', bridges[0]!]] as const;
-for (const [id, power, url] of servers) run(id, ['gameserver-stub/main.ts', '--id', id, '--power', power, '--url', url], { MESHBRIDGE_NETWORK_SECRET: networkSecret });
+for (const [id, power, url] of servers) {
+  gameServers.add(run(id, ['gameserver-stub/main.ts', '--id', id, '--power', power, '--url', url, '--roam'], { MESHBRIDGE_NETWORK_SECRET: networkSecret }));
+}
 await new Promise((r) => setTimeout(r, 1000));
 run('bots', ['scripts/bots.ts', '--count', String(BOTS), '--urls', bridges.join(',')]);
 
