@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Namespace } from 'socket.io';
 import type { Logger } from 'winston';
 import type { BridgeConfig } from '../shared/config.js';
-import { ClientHandshakeSchema, ClientInputSchema, ErrorCode } from '../shared/protocol.js';
+import { ClientHandshakeSchema, ClientInputSchema, ErrorCode, isClientInput } from '../shared/protocol.js';
 import type { AuthorityCache } from './authority-cache.js';
 import type { AuthorityMap, PlayerRecord } from './authority-map.js';
 import type { TokenVerifier } from './auth.js';
@@ -139,16 +139,17 @@ export class ClientGateway {
       metrics.inputsDropped.inc({ reason: 'forbidden' });
       return s.error(ErrorCode.ForbiddenPlayer, `this session speaks for ${s.player} only`);
     }
-    const parsed = ClientInputSchema.safeParse(input);
-    if (!parsed.success) {
+    if (!isClientInput(input)) {
       metrics.inputsDropped.inc({ reason: 'bad_input' });
-      return s.error(ErrorCode.BadInput, `input must be { seq: positive integer, data }: ${parsed.error.issues[0]?.message ?? ''}`);
+      const issue = ClientInputSchema.safeParse(input).error?.issues[0];
+      return s.error(ErrorCode.BadInput, `input must be { seq: positive integer, data }: ${issue?.message ?? 'malformed'}`);
     }
-    const { seq, data } = parsed.data;
-    if (data !== undefined && Buffer.byteLength(JSON.stringify(data)) > config.maxInputBytes) {
+    // The size of the message as it came off the wire (no re-encoding per input).
+    if (s.lastMessageBytes > config.maxInputBytes) {
       metrics.inputsDropped.inc({ reason: 'too_large' });
-      return s.error(ErrorCode.InputTooLarge, `input data over ${config.maxInputBytes} bytes`);
+      return s.error(ErrorCode.InputTooLarge, `input message over ${config.maxInputBytes} bytes`);
     }
+    const { seq, data } = input;
     if (!s.frozen) this.d.inputs.route(s.server, s.player, seq, data);
     else if (s.frozen.length < config.freezeBufferMax) s.frozen.push({ seq, data });
     else metrics.inputsDropped.inc({ reason: 'frozen_overflow' });

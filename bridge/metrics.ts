@@ -16,6 +16,9 @@ export class Metrics {
   readonly clients = new Gauge({ name: 'meshbridge_clients', help: 'Clients connected to this node', registers: [this.registry] });
   readonly servers = new Gauge({ name: 'meshbridge_servers', help: 'Game servers linked to this node', registers: [this.registry] });
 
+  /** Children bound once: labelled inc() on the per-item path would hash the labels every time. */
+  readonly stateItemsByKind = { area: this.stateItems.labels('area'), player: this.stateItems.labels('player'), all: this.stateItems.labels('all') };
+
   constructor(nodeId: string) {
     this.registry.setDefaultLabels({ node: nodeId });
     collectDefaultMetrics({ register: this.registry });

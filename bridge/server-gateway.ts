@@ -4,7 +4,7 @@ import type { Logger } from 'winston';
 import type { BridgeConfig } from '../shared/config.js';
 import type { LoadModel } from '../shared/load-model.js';
 import {
-  ErrorCode, HandoffRequestSchema, LoadReportSchema, PROTOCOL_VERSION, ServerHandshakeSchema, SnapshotSchema, StateBatchSchema,
+  ErrorCode, HandoffRequestSchema, LoadReportSchema, isStateBatch, PROTOCOL_VERSION, ServerHandshakeSchema, SnapshotSchema, StateBatchSchema,
   type LoadReport, type ServerHandshake,
 } from '../shared/protocol.js';
 import type { AuthorityCache } from './authority-cache.js';
@@ -76,7 +76,7 @@ export class ServerGateway {
 
     const owned = [...players].filter(([, rec]) => rec.server === hs.serverId);
     socket.emit('welcome', {
-      serverId: hs.serverId, epoch, node: nodeId, world: { cols: this.d.config.worldCols, rows: this.d.config.worldRows },
+      serverId: hs.serverId, epoch, node: nodeId, world: { cols: this.d.config.worldCols, rows: this.d.config.worldRows }, leaseMs: this.d.config.serverLeaseMs,
       areas: cache.areasOf(hs.serverId), players: owned.map(([id]) => id), servers: [...cache.servers.values()],
     });
     for (const [player, rec] of owned) {
@@ -86,10 +86,10 @@ export class ServerGateway {
       else link.players.set(player, { area: rec.area, epoch: rec.epoch, lastSeq: Math.max(known, rec.seq) });
     }
 
-    socket.on('state', (batch) => {
-      const parsed = StateBatchSchema.safeParse(batch);
-      if (!parsed.success) return link.error(ErrorCode.BadState, `state must be an array of 1..1024 items: ${parsed.error.issues[0]?.message ?? ''}`);
-      this.d.state.fromServer(link, parsed.data);
+    socket.on('state', (batch: unknown) => {
+      if (isStateBatch(batch)) return this.d.state.fromServer(link, batch);
+      const issue = StateBatchSchema.safeParse(batch).error?.issues[0];
+      link.error(ErrorCode.BadState, `state must be an array of 1..1024 items: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'malformed'}`);
     });
     socket.on('load', (report) => {
       const parsed = LoadReportSchema.safeParse(report);

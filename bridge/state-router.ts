@@ -29,7 +29,7 @@ export class StateRouter {
         else refused = { ...problem, count: 1 };
         continue;
       }
-      this.metrics.stateItems.inc({ kind: item.kind });
+      this.metrics.stateItemsByKind[item.kind].inc();
       if (item.kind === 'player') {
         const node = this.cache.players.get(item.player)?.node;
         if (node === this.nodeId) this.deliverHere(item);

@@ -118,6 +118,36 @@ export const StateItemSchema = z.discriminatedUnion('kind', [
 export type StateItem = z.infer<typeof StateItemSchema>;
 export const StateBatchSchema = z.array(StateItemSchema).min(1).max(1024);
 
+// Hot-path guards: the same rules as the schemas above, checked without copying the payload
+// (zod's parse builds a new object per item). When a guard says no, parse with the schema to
+// get the precise error for the peer.
+const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 64 && ID_CHARS.test(v);
+const ID_CHARS = /^[A-Za-z0-9_.,:@-]+$/;
+const isEpoch = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) > 0;
+function isAcks(v: unknown): boolean {
+  if (v === undefined) return true;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  for (const k in v) if (!Number.isSafeInteger((v as Record<string, unknown>)[k]) || !isId(k)) return false;
+  return true;
+}
+export function isStateBatch(v: unknown): v is StateItem[] {
+  if (!Array.isArray(v) || v.length === 0 || v.length > 1024) return false;
+  for (const i of v as Record<string, unknown>[]) {
+    if (typeof i !== 'object' || i === null) return false;
+    if (i.kind === 'area') { if (!isId(i.area) || !isEpoch(i.epoch) || !isAcks(i.acks)) return false; }
+    else if (i.kind === 'player') { if (!isId(i.player) || !isEpoch(i.epoch) || !isAcks(i.acks)) return false; }
+    else if (i.kind !== 'all') return false;
+  }
+  return true;
+}
+export function isClientInput(v: unknown): v is ClientInput {
+  if (typeof v !== 'object' || v === null) return false;
+  const seq = (v as { seq?: unknown }).seq;
+  if (!Number.isSafeInteger(seq) || (seq as number) <= 0) return false;
+  for (const k in v) if (k !== 'seq' && k !== 'data') return false;
+  return true;
+}
+
 const metrics = z.record(z.string().max(32), z.number().finite()).refine((m) => Object.keys(m).length <= 32, 'at most 32 metrics');
 /**
  * A load report; it also renews the server's lease. Either `load` directly, or metrics the
@@ -205,6 +235,8 @@ export interface WelcomePayload {
   epoch: number;
   node: string;
   world: { cols: number; rows: number };
+  /** Report `load` at least three times per lease, or be declared dead. */
+  leaseMs: number;
   areas: AreaGrant[];
   /** The players this server owns now; it drops any others it still holds. */
   players: string[];

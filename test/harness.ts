@@ -1,12 +1,7 @@
 // Test harness: a real redis-server on a free port, and a Mesh of bridge nodes, reference game
 // servers and SDK clients on 127.0.0.1 that tears itself down, so each test reads as its scenario.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import winston from 'winston';
 import { BridgeNode } from '../bridge/bridge-node.js';
 import { TokenVerifier } from '../bridge/auth.js';
@@ -14,67 +9,9 @@ import { MeshClient, type MeshClientOptions } from '../client-sdk/index.js';
 import { ReferenceServer, type ReferenceServerOptions } from '../gameserver-stub/reference-server.js';
 import { parseBridgeConfig, type BridgeConfigInput } from '../shared/config.js';
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import type { RedisServer } from '../scripts/redis-process.js';
 
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/**
- * A redis-server child process that tests may kill and restart on the same port. With a data
- * directory it runs with an fsync-always append-only file, as production Redis should.
- */
-export class RedisServer {
-  private proc: ChildProcess | undefined;
-  constructor(readonly port: number, private readonly dataDir?: string) {}
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  static async start(opts: { persistent?: boolean } = {}): Promise<RedisServer> {
-    const r = new RedisServer(await freePort(), opts.persistent ? mkdtempSync(join(tmpdir(), 'meshbridge-redis-')) : undefined);
-    await r.start();
-    return r;
-  }
-
-  async start(): Promise<void> {
-    const persistence = this.dataDir ? ['--dir', this.dataDir, '--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
-    const proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: 'ignore' });
-    this.proc = proc;
-    process.once('exit', () => proc.kill('SIGKILL')); // never outlive the test run
-    const probe = new Redis(this.url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
-    probe.on('error', () => {});
-    await probe.connect().catch(() => {});
-    await waitFor(async () => (await probe.ping().catch(() => '')) === 'PONG', 5000, 'redis-server to answer');
-    probe.disconnect();
-  }
-
-  async stop(): Promise<void> {
-    const p = this.proc;
-    if (!p || p.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      p.once('exit', () => resolve());
-      p.kill('SIGKILL');
-    });
-  }
-}
+export { RedisServer, freePort, sleep, waitFor } from '../scripts/redis-process.js';
 
 const JWT_SECRET = 'test-jwt-secret-0123456789';
 export const NETWORK_SECRET = 'test-network-secret';

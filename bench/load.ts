@@ -1,0 +1,90 @@
+// Load generator (forked by bench/run.ts, driven over IPC): N Socket.IO clients that send inputs
+// at a set total rate and time each input -> state round trip. Plain socket.io-client for both the
+// direct baseline and the bridge, so both sides pay the same client costs.
+import { SignJWT } from 'jose';
+import { io, type Socket } from 'socket.io-client';
+
+export type LoadCommand =
+  | { cmd: 'connect'; url: string; count: number; jwtSecret?: string; prefix: string }
+  | { cmd: 'run'; rate: number; seconds: number }
+  | { cmd: 'close' };
+export interface RunResult {
+  offered: number;
+  achieved: number;
+  sent: number;
+  received: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+interface Client {
+  socket: Socket;
+  seq: number;
+}
+let clients: Client[] = [];
+let samples = new Float64Array(0);
+let count = 0;
+
+async function connect(c: Extract<LoadCommand, { cmd: 'connect' }>): Promise<number> {
+  const key = c.jwtSecret ? new TextEncoder().encode(c.jwtSecret) : undefined;
+  const batch: Promise<void>[] = [];
+  for (let i = 0; i < c.count; i++) {
+    const player = `${c.prefix}${i}`;
+    const auth = key ? { token: await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(player).sign(key) } : {};
+    const socket = io(c.url, { transports: ['websocket'], forceNew: true, reconnection: false, auth });
+    const client: Client = { socket, seq: 0 };
+    socket.on('state', (item: { data?: { data?: { t?: number } } }) => {
+      const t = item.data?.data?.t;
+      if (t !== undefined && count < samples.length) samples[count++] = performance.now() - t;
+    });
+    // Through the bridge a client may send once its session exists; directly, once connected.
+    batch.push(new Promise((resolve, reject) => {
+      socket.once(key ? 'session' : 'connect', () => resolve());
+      socket.once('connect_error', reject);
+    }));
+    clients.push(client);
+    if (batch.length >= 200) await Promise.all(batch.splice(0));
+  }
+  await Promise.all(batch);
+  return clients.length;
+}
+
+async function run(rate: number, seconds: number): Promise<RunResult> {
+  samples = new Float64Array(Math.ceil(rate * seconds * 1.2) + 1000);
+  count = 0;
+  let sent = 0;
+  let next = 0;
+  const started = performance.now();
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const elapsed = (performance.now() - started) / 1000;
+      const due = Math.min(rate * elapsed, rate * seconds);
+      while (sent < due) {
+        const c = clients[next++ % clients.length]!;
+        c.socket.emit('input', { seq: ++c.seq, data: { t: performance.now() } });
+        sent++;
+      }
+      if (elapsed >= seconds) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 2);
+  });
+  // Answers still in flight count, within a grace of 250 ms (anything slower fails p99 anyway).
+  await new Promise((r) => setTimeout(r, 250));
+  const measured = samples.subarray(0, count).sort();
+  const q = (p: number) => (count === 0 ? Infinity : measured[Math.min(count - 1, Math.floor(p * count))]!);
+  return { offered: rate, achieved: count / seconds, sent, received: count, p50: q(0.5), p99: q(0.99), max: q(1) };
+}
+
+process.on('message', (m: LoadCommand) => {
+  const reply = (v: unknown) => process.send!(v);
+  if (m.cmd === 'connect') connect(m).then((n) => reply({ connected: n }), (err: Error) => reply({ error: err.message }));
+  else if (m.cmd === 'run') run(m.rate, m.seconds).then(reply);
+  else {
+    for (const c of clients) c.socket.disconnect();
+    clients = [];
+    reply({ closed: true });
+  }
+});

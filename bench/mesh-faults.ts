@@ -1,0 +1,77 @@
+// P4 and P5, measured on an in-process mesh (the test harness): the handoff pause under load, and
+// the time from kill -9 of a game server process to all its players being served again.
+import type { JournalEntry } from '../gameserver-stub/reference-server.js';
+import type { RedisServer } from '../scripts/redis-process.js';
+import { Mesh, sleep, waitFor } from '../test/harness.js';
+
+const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+
+/**
+ * Two players send ~500 inputs/s each (so the gap between two inputs does not hide the pause)
+ * while being handed back and forth, beside 40 players at 20 Hz. Pause = last input applied by
+ * the source -> first applied by the target, per handoff, from the servers' own journal. The whole
+ * mesh shares this one process, so its event loop is part of every pause.
+ */
+export async function measureHandoffPauses(redis: RedisServer, handoffs: number): Promise<{ handoffs: number; inputs: number; p50: number; p99: number; max: number }> {
+  const mesh = new Mesh(redis);
+  try {
+    const [a, b, c] = [await mesh.addBridge(), await mesh.addBridge(), await mesh.addBridge()];
+    const journal: JournalEntry[] = [];
+    const s1 = await mesh.addServer(b, 's1', { journal });
+    const s2 = await mesh.addServer(c, 's2', { journal });
+    await a.ownership.assignArea('1,0', 's2');
+    const movers = await Promise.all(['m0', 'm1'].map((p, i) => mesh.addClient([a, b, c][i % 3]!, p, { maxUnacked: 1_000_000 })));
+    const background = await Promise.all(Array.from({ length: 40 }, (_, i) => mesh.addClient([a, b, c][i % 3]!, `bg${i}`)));
+    let running = true;
+    const senders = [
+      (async () => { while (running) { for (const m of movers) m.send({ dx: 1 }); await sleep(2); } })(),
+      (async () => { while (running) { for (const bg of background) bg.send({ dy: 1 }); await sleep(50); } })(),
+    ];
+    await Promise.all(movers.map(async (m) => {
+      for (let i = 0; i < handoffs / movers.length; i++) {
+        const r = await (i % 2 === 0 ? s1 : s2).sdk.handoff(m.player!, i % 2 === 0 ? '1,0' : '0,0');
+        if (!r.ok) throw new Error(r.message);
+      }
+    }));
+    running = false;
+    await Promise.all(senders);
+    await waitFor(() => movers.every((m) => m.pending === 0), 20_000, 'movers acked');
+    const pauses: number[] = [];
+    for (const m of movers) {
+      const mine = journal.filter((e) => e.player === m.player);
+      for (let i = 1; i < mine.length; i++) if (mine[i]!.server !== mine[i - 1]!.server) pauses.push(mine[i]!.at - mine[i - 1]!.at);
+    }
+    pauses.sort((x, y) => x - y);
+    return { handoffs, inputs: movers.reduce((s, m) => s + m.ack, 0), p50: quantile(pauses, 0.5), p99: quantile(pauses, 0.99), max: pauses.at(-1) ?? NaN };
+  } finally {
+    await mesh.close();
+  }
+}
+
+/** kill -9 of a reference server process; seconds until every one of its players got state from its new owner. */
+export async function measureFailover(redis: RedisServer, leaseMs: number): Promise<{ players: number; seconds: number; leaseMs: number }> {
+  const mesh = new Mesh(redis);
+  try {
+    const opts = { serverLeaseMs: leaseMs, leaseCheckMs: 250, worldCols: 4, worldRows: 1, spawnAreas: '0,0 1,0 2,0 3,0' };
+    const [a, b] = [await mesh.addBridge(opts), await mesh.addBridge(opts)];
+    const doomed = await mesh.spawnServer(a, 'doomed');
+    const clients = await Promise.all(Array.from({ length: 20 }, (_, i) => mesh.addClient([a, b][i % 2]!, `f${i}`)));
+    await mesh.addServer(b, 'survivor');
+    let sending = true;
+    const sender = (async () => { while (sending) { for (const cl of clients) cl.send({ dx: 1 }); await sleep(50); } })();
+    await sleep(1500);
+    const served = clients.map((cl) => new Promise<number>((resolve) => {
+      cl.on('state', (item) => {
+        if (item.kind === 'area' && a.cache.areas.get(item.area)?.server === 'survivor' && item.epoch === a.cache.areas.get(item.area)?.epoch) resolve(performance.now());
+      });
+    }));
+    const killed = performance.now();
+    doomed.kill('SIGKILL');
+    const times = await Promise.all(served);
+    sending = false;
+    await sender;
+    return { players: clients.length, seconds: (Math.max(...times) - killed) / 1000, leaseMs };
+  } finally {
+    await mesh.close();
+  }
+}

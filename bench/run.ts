@@ -1,0 +1,214 @@
+// `npm run bench [-- --quick]`: the bridge against a plain Socket.IO server, side by side in one
+// run, on this machine. Every party is its own process (Redis, bridge nodes, echo-mode reference
+// servers, the direct server, load generators), and each one's CPU is sampled so the table shows
+// who the bottleneck is. Writes bench/results/latest.json.
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { freePort, RedisServer, sleep, waitFor } from '../scripts/redis-process.js';
+import type { LoadCommand, RunResult } from './load.js';
+import { measureFailover, measureHandoffPauses } from './mesh-faults.js';
+
+const quick = process.argv.includes('--quick');
+const PROBE_S = quick ? 1.5 : 4;
+const BISECT = quick ? 3 : 5;
+const CLIENTS = 200;
+const IDLE_CLIENTS = 10_000;
+const JWT_SECRET = 'bench-jwt-secret-0123456789';
+const NETWORK_SECRET = 'bench-network-secret';
+const children: ChildProcess[] = [];
+const log = (s: string) => process.stdout.write(`${s}\n`);
+
+function start(script: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  return child;
+}
+
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 10 ms
+}
+
+function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0) * 1024;
+}
+
+class Load {
+  readonly child = fork(new URL('./load.ts', import.meta.url), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  constructor() { children.push(this.child); }
+  ask<T>(cmd: LoadCommand): Promise<T> {
+    return new Promise((resolve, reject) => {
+      this.child.once('message', (m: T & { error?: string }) => (m.error ? reject(new Error(m.error)) : resolve(m)));
+      this.child.send(cmd);
+    });
+  }
+  get pid(): number { return this.child.pid!; }
+}
+
+async function bridge(name: string, env: Record<string, string> = {}): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
+  const child = start('bridge/main.ts', [], {
+    MESHBRIDGE_NODE_ID: name, MESHBRIDGE_PORT: String(port), MESHBRIDGE_HOST: '127.0.0.1', MESHBRIDGE_REDIS_URL: redis.url,
+    MESHBRIDGE_NETWORK_SECRET: NETWORK_SECRET, MESHBRIDGE_JWT_SECRET: JWT_SECRET, MESHBRIDGE_LOG_LEVEL: 'warn',
+    MESHBRIDGE_INPUTS_PER_SECOND: '1000000', MESHBRIDGE_INPUT_BURST: '1000000', MESHBRIDGE_WORLD: 'bench', ...env,
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(() => fetch(`${url}/readyz`).then((r) => r.ok, () => false), 20_000, `${name} ready`);
+  return { url, child };
+}
+
+async function echoServer(id: string, url: string): Promise<ChildProcess> {
+  const child = start('gameserver-stub/main.ts', ['--id', id, '--url', url, '--echo'], { MESHBRIDGE_NETWORK_SECRET: NETWORK_SECRET });
+  await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('registered')) resolve(); }));
+  return child;
+}
+
+interface Probe extends RunResult { cpu: Record<string, number> }
+
+/** One run at `rate`, with each watched process' CPU use (1.0 = one core busy). */
+async function probe(load: Load, rate: number, seconds: number, watch: Record<string, number>): Promise<Probe> {
+  const before = Object.fromEntries(Object.entries(watch).map(([k, pid]) => [k, cpuSeconds(pid)]));
+  const t0 = performance.now();
+  const r = await load.ask<RunResult>({ cmd: 'run', rate, seconds });
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = Object.fromEntries(Object.entries(watch).map(([k, pid]) => [k, Number(((cpuSeconds(pid) - before[k]!) / wall).toFixed(2))]));
+  return { ...r, cpu };
+}
+
+const passes = (p: Probe) => p.achieved >= 0.97 * p.offered && p.p99 <= 50;
+
+/** The highest rate sustained with p99 <= 50 ms: doubling, then bisecting. */
+async function maxThroughput(label: string, load: Load, watch: Record<string, number>): Promise<{ max: number; at: Probe | undefined; probes: Probe[] }> {
+  const probes: Probe[] = [];
+  let good: Probe | undefined;
+  let lo = 0;
+  let hi = 0;
+  for (let rate = 2000; rate <= 256_000; rate *= 2) {
+    const p = await probe(load, rate, PROBE_S, watch);
+    probes.push(p);
+    log(`  ${label} ${rate}/s -> ${p.achieved.toFixed(0)}/s p50 ${p.p50.toFixed(2)} p99 ${p.p99.toFixed(2)} ms cpu ${JSON.stringify(p.cpu)}`);
+    if (!passes(p)) { hi = rate; break; }
+    good = p;
+    lo = rate;
+    await sleep(300);
+  }
+  for (let i = 0; i < BISECT && hi > 0; i++) {
+    const rate = Math.round((lo + hi) / 2);
+    await sleep(300);
+    const p = await probe(load, rate, PROBE_S, watch);
+    probes.push(p);
+    log(`  ${label} ${rate}/s -> ${p.achieved.toFixed(0)}/s p50 ${p.p50.toFixed(2)} p99 ${p.p99.toFixed(2)} ms cpu ${JSON.stringify(p.cpu)}`);
+    if (passes(p)) { good = p; lo = rate; } else hi = rate;
+  }
+  return { max: good?.achieved ?? 0, at: good, probes };
+}
+
+const redis = await RedisServer.start();
+const results: Record<string, unknown> = {};
+try {
+  const moderateRate = CLIENTS * 20;
+  log(`meshbridge bench${quick ? ' (quick)' : ''}: ${cpus().length} cores, ${cpus()[0]?.model ?? '?'}, Node ${process.version}`);
+
+  log('direct: plain Socket.IO server and clients');
+  const directPort = await freePort();
+  const direct = start('bench/direct-server.ts', [String(directPort)]);
+  await new Promise<void>((resolve) => direct.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('listening')) resolve(); }));
+  const dLoad = new Load();
+  await dLoad.ask({ cmd: 'connect', url: `http://127.0.0.1:${directPort}`, count: CLIENTS, prefix: 'd' });
+  const dWatch = { server: direct.pid!, load: dLoad.pid };
+  await probe(dLoad, moderateRate, 1, dWatch); // warm-up
+  const dModerate = await probe(dLoad, moderateRate, PROBE_S * 2, dWatch);
+  log(`  direct moderate ${moderateRate}/s: p50 ${dModerate.p50.toFixed(2)} p99 ${dModerate.p99.toFixed(2)} ms`);
+  const dMax = await maxThroughput('direct', dLoad, dWatch);
+  await dLoad.ask({ cmd: 'close' });
+  direct.kill('SIGKILL');
+
+  log('bridge: clients -> bridge node A -> echo server (on A)');
+  const a = await bridge('bench-a');
+  const b = await bridge('bench-b');
+  const echo = await echoServer('e1', a.url);
+  const bLoad = new Load();
+  await bLoad.ask({ cmd: 'connect', url: `${a.url}/client`, count: CLIENTS, jwtSecret: JWT_SECRET, prefix: 'p' });
+  const bWatch = { bridgeA: a.child.pid!, echo: echo.pid!, load: bLoad.pid };
+  await probe(bLoad, moderateRate, 1, bWatch);
+  const bModerate = await probe(bLoad, moderateRate, PROBE_S * 2, bWatch);
+  log(`  bridge moderate ${moderateRate}/s: p50 ${bModerate.p50.toFixed(2)} p99 ${bModerate.p99.toFixed(2)} ms`);
+  const bMax = await maxThroughput('bridge', bLoad, bWatch);
+  await bLoad.ask({ cmd: 'close' });
+
+  log('cross-node: clients -> bridge node B -> Redis pub/sub -> node A -> echo server');
+  const xLoad = new Load();
+  await xLoad.ask({ cmd: 'connect', url: `${b.url}/client`, count: CLIENTS, jwtSecret: JWT_SECRET, prefix: 'x' });
+  const xWatch = { bridgeA: a.child.pid!, bridgeB: b.child.pid!, echo: echo.pid!, load: xLoad.pid };
+  await probe(xLoad, moderateRate, 1, xWatch);
+  const xMax = await maxThroughput('cross-node', xLoad, xWatch);
+  await xLoad.ask({ cmd: 'close' });
+
+  log(`idle clients: ${IDLE_CLIENTS} connected to a fresh bridge node C`);
+  const c = await bridge('bench-c');
+  await sleep(1000);
+  const rssBefore = rssBytes(c.child.pid!);
+  const idleLoads = [new Load(), new Load()];
+  await Promise.all(idleLoads.map((l, i) => l.ask({ cmd: 'connect', url: `${c.url}/client`, count: IDLE_CLIENTS / 2, jwtSecret: JWT_SECRET, prefix: `i${i}_` })));
+  await sleep(3000);
+  const rssAfter = rssBytes(c.child.pid!);
+  const perIdle = (rssAfter - rssBefore) / IDLE_CLIENTS;
+  log(`  RSS ${(rssBefore / 2 ** 20).toFixed(1)} MiB -> ${(rssAfter / 2 ** 20).toFixed(1)} MiB: ${(perIdle / 1024).toFixed(1)} KiB per idle client`);
+  await Promise.all(idleLoads.map((l) => l.ask({ cmd: 'close' })));
+
+  for (const ch of children) ch.kill('SIGKILL');
+  log('handoffs under load (in-process mesh: 3 nodes, 2 servers)');
+  const handoff = await measureHandoffPauses(redis, quick ? 200 : 1000);
+  log(`  ${handoff.handoffs} handoffs, ${handoff.inputs} inputs: pause p50 ${handoff.p50.toFixed(2)} p99 ${handoff.p99.toFixed(2)} max ${handoff.max.toFixed(2)} ms`);
+  log('failover: kill -9 of a server process (lease 1500 ms)');
+  const failover = await measureFailover(redis, 1500);
+  log(`  ${failover.players} players receiving state from new owners ${failover.seconds.toFixed(2)} s after the kill`);
+
+  Object.assign(results, {
+    p1_throughput_ratio: ratio(bMax.max, dMax.max),
+    p2_added_p50_ms: round(bModerate.p50 - dModerate.p50),
+    p2_p99_ratio: ratio(bModerate.p99, dModerate.p99),
+    p3_cross_node_ratio: ratio(xMax.max, dMax.max),
+    p4_handoff_pause_p99_ms: round(handoff.p99),
+    p5_failover_s: round(failover.seconds),
+    p6_bytes_per_idle_client: Math.round(perIdle),
+    raw: {
+      quick, clients: CLIENTS, moderate_rate: moderateRate, probe_seconds: PROBE_S,
+      direct: { max_rate: round(dMax.max), moderate: dModerate, at_max: dMax.at, probes: dMax.probes },
+      bridge: { max_rate: round(bMax.max), moderate: bModerate, at_max: bMax.at, probes: bMax.probes },
+      cross_node: { max_rate: round(xMax.max), at_max: xMax.at, probes: xMax.probes },
+      idle: { clients: IDLE_CLIENTS, rss_before: rssBefore, rss_after: rssAfter },
+      handoff, failover,
+    },
+    machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? '', node: process.version, at: new Date().toISOString() },
+  });
+  mkdirSync('bench/results', { recursive: true });
+  writeFileSync('bench/results/latest.json', `${JSON.stringify(results, null, 2)}\n`);
+  const rows: [string, string, string, string, boolean][] = [
+    ['P1 round trips/s, one node (p99 <= 50 ms)', fmt(dMax.max), fmt(bMax.max), `${results.p1_throughput_ratio}x (>= 0.9)`, (results.p1_throughput_ratio as number) >= 0.9],
+    [`P2 p50 at ${moderateRate}/s (ms)`, dModerate.p50.toFixed(2), bModerate.p50.toFixed(2), `+${results.p2_added_p50_ms} ms (<= 0.5)`, (results.p2_added_p50_ms as number) <= 0.5],
+    [`P2 p99 at ${moderateRate}/s (ms)`, dModerate.p99.toFixed(2), bModerate.p99.toFixed(2), `${results.p2_p99_ratio}x (<= 2)`, (results.p2_p99_ratio as number) <= 2],
+    ['P3 round trips/s, cross-node', fmt(dMax.max), fmt(xMax.max), `${results.p3_cross_node_ratio}x (>= 0.8)`, (results.p3_cross_node_ratio as number) >= 0.8],
+    ['P4 handoff pause p99 (ms)', '-', handoff.p99.toFixed(2), '<= 50', handoff.p99 <= 50],
+    ['P5 kill -9 -> served by new owner (s)', '-', failover.seconds.toFixed(2), '<= 3', failover.seconds <= 3],
+    [`P6 bytes per idle client (${IDLE_CLIENTS})`, '-', fmt(perIdle), '<= 20480', perIdle <= 20_480],
+  ];
+  log('');
+  log(table(['metric', 'direct', 'bridge', 'result (target)', 'met'], rows.map(([m, d, br, r, ok]) => [m, d, br, r, ok ? 'yes' : 'NO'])));
+  log('\nwrote bench/results/latest.json');
+} finally {
+  for (const ch of children) ch.kill('SIGKILL');
+  await redis.stop();
+}
+process.exit(0);
+
+function round(v: number): number { return Math.round(v * 100) / 100; }
+function ratio(a: number, b: number): number { return b > 0 ? round(a / b) : 0; }
+function fmt(v: number): string { return Math.round(v).toLocaleString('en-US'); }
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,71 @@
+// A redis-server child process on a free loopback port, for tests and benchmarks: started
+// and stopped (kill -9) at will, optionally with an fsync-always append-only file.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * A redis-server child process that tests may kill and restart on the same port. With a data
+ * directory it runs with an fsync-always append-only file, as production Redis should.
+ */
+export class RedisServer {
+  private proc: ChildProcess | undefined;
+  constructor(readonly port: number, private readonly dataDir?: string) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  static async start(opts: { persistent?: boolean } = {}): Promise<RedisServer> {
+    const r = new RedisServer(await freePort(), opts.persistent ? mkdtempSync(join(tmpdir(), 'meshbridge-redis-')) : undefined);
+    await r.start();
+    return r;
+  }
+
+  async start(): Promise<void> {
+    const persistence = this.dataDir ? ['--dir', this.dataDir, '--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+    const proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: 'ignore' });
+    this.proc = proc;
+    process.once('exit', () => proc.kill('SIGKILL')); // never outlive the test run
+    const probe = new Redis(this.url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
+    probe.on('error', () => {});
+    await probe.connect().catch(() => {});
+    await waitFor(async () => (await probe.ping().catch(() => '')) === 'PONG', 5000, 'redis-server to answer');
+    probe.disconnect();
+  }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill('SIGKILL');
+    });
+  }
+}
+
