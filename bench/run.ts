@@ -131,7 +131,7 @@ try {
   const echo = await echoServer('e1', a.url);
   const bLoad = new Load();
   await bLoad.ask({ cmd: 'connect', url: `${a.url}/client`, count: CLIENTS, jwtSecret: JWT_SECRET, prefix: 'p' });
-  const bWatch = { bridgeA: a.child.pid!, echo: echo.pid!, load: bLoad.pid };
+  const bWatch = { bridgeA: a.child.pid!, echo: echo.pid!, redis: redis.pid!, load: bLoad.pid };
   await probe(bLoad, moderateRate, 1, bWatch);
   const bModerate = await probe(bLoad, moderateRate, PROBE_S * 2, bWatch);
   log(`  bridge moderate ${moderateRate}/s: p50 ${bModerate.p50.toFixed(2)} p99 ${bModerate.p99.toFixed(2)} ms`);
@@ -141,7 +141,7 @@ try {
   log('cross-node: clients -> bridge node B -> Redis pub/sub -> node A -> echo server');
   const xLoad = new Load();
   await xLoad.ask({ cmd: 'connect', url: `${b.url}/client`, count: CLIENTS, jwtSecret: JWT_SECRET, prefix: 'x' });
-  const xWatch = { bridgeA: a.child.pid!, bridgeB: b.child.pid!, echo: echo.pid!, load: xLoad.pid };
+  const xWatch = { bridgeA: a.child.pid!, bridgeB: b.child.pid!, echo: echo.pid!, redis: redis.pid!, load: xLoad.pid };
   await probe(xLoad, moderateRate, 1, xWatch);
   const xMax = await maxThroughput('cross-node', xLoad, xWatch);
   await xLoad.ask({ cmd: 'close' });

@@ -41,6 +41,10 @@ export class RedisServer {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
   static async start(opts: { persistent?: boolean } = {}): Promise<RedisServer> {
     const r = new RedisServer(await freePort(), opts.persistent ? mkdtempSync(join(tmpdir(), 'meshbridge-redis-')) : undefined);
     await r.start();
