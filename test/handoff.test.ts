@@ -1,11 +1,9 @@
 import { expect } from 'chai';
 import type { JournalEntry } from '../gameserver-stub/reference-server.js';
 import { Mesh, sleep, waitFor } from './harness.js';
-import { range } from './helpers.js';
+import { appliedOrder, range } from './helpers.js';
 import { sharedRedis } from './setup.js';
 
-/** The seqs of one player in the order servers applied them, across all servers. */
-const appliedOrder = (journal: JournalEntry[], player: string) => journal.filter((e) => e.player === player).map((e) => e.seq);
 
 describe('handoff', () => {
   let mesh: Mesh;

@@ -1,7 +1,10 @@
 // Small helpers shared by the scenario tests.
 import { io, type Socket } from 'socket.io-client';
 import type { BridgeNode } from '../bridge/bridge-node.js';
+import { expect } from 'chai';
 import type { MeshClient } from '../client-sdk/index.js';
+import type { JournalEntry } from '../gameserver-stub/reference-server.js';
+import { waitFor } from '../scripts/redis-process.js';
 import type { ErrorPayload, StateItem } from '../shared/protocol.js';
 
 /** How many errors with this code the node has counted. */
@@ -40,3 +43,12 @@ export function recordState(client: MeshClient): StateItem[] {
 }
 
 export const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+/** The seqs of one player in the order the servers applied them, across all servers. */
+export const appliedOrder = (journal: JournalEntry[], player: string): number[] => journal.filter((e) => e.player === player).map((e) => e.seq);
+
+/** Waits until every client's inputs are acknowledged, then checks each was applied once, in order, across servers. */
+export async function expectEachInputOnceInOrder(journal: JournalEntry[], clients: MeshClient[]): Promise<void> {
+  await waitFor(() => clients.every((c) => c.pending === 0), 10_000, 'all inputs acked');
+  for (const c of clients) expect(appliedOrder(journal, c.player!), c.player).to.deep.equal(range(1, c.ack));
+}
