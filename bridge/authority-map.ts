@@ -21,9 +21,9 @@ interface ScriptCommands {
 
 const SCRIPTS: [keyof ScriptCommands, string, number][] = [
   ['areaAssign', 'area_assign.lua', 2],
-  ['playerJoin', 'player_join.lua', 1],
+  ['playerJoin', 'player_join.lua', 2],
   ['playerAssign', 'player_assign.lua', 4],
-  ['playerLeave', 'player_leave.lua', 2],
+  ['playerLeave', 'player_leave.lua', 3],
   ['serverRegister', 'server_register.lua', 3],
   ['serverReport', 'server_report.lua', 3],
   ['serverDisconnect', 'server_disconnect.lua', 1],
@@ -79,7 +79,7 @@ export class AuthorityMap {
 
   /** Binds a session to the player; returns the record as it was before, and the join generation. */
   async joinPlayer(player: string, session: string): Promise<{ before: PlayerRecord; gen: number }> {
-    const r = (await this.scripts.playerJoin(this.keys.player(player), player, this.nodeId, session, this.keys.authorityChannel)) as (string | number | null)[];
+    const r = (await this.scripts.playerJoin(this.keys.player(player), this.keys.nodePlayers(this.nodeId), player, this.nodeId, session, this.keys.authorityChannel)) as (string | number | null)[];
     const str = (v: string | number | null | undefined) => (v === null || v === undefined ? '' : String(v));
     return {
       before: { server: str(r[0]), area: str(r[1]), epoch: Number(r[2] ?? 0), seq: Number(r[3] ?? 0), node: str(r[4]), session: str(r[5]) },
@@ -181,12 +181,37 @@ export class AuthorityMap {
     return h.epoch === undefined ? undefined : { status: h.status ?? '', epoch: Number(h.epoch) };
   }
 
-  async leavePlayer(player: string, session: string, server: string, seq: number | undefined): Promise<CasOutcome> {
+  /** Ends `session` (opened on `node`); a no-op unless that session still holds the player. */
+  async leavePlayer(player: string, session: string, node: string, server: string, seq: number | undefined): Promise<CasOutcome> {
     const k = this.keys;
     const code = (await this.scripts.playerLeave(
-      k.player(player), k.serverPlayers(server), player, session, server, seq ?? '', k.authorityChannel,
+      k.player(player), k.serverPlayers(server), k.nodePlayers(node), player, session, server, seq ?? '', k.authorityChannel,
     )) as number;
     return outcome(code);
+  }
+
+  /** Nodes whose heartbeat deadline passed more than `graceMs` ago (by Redis' clock). */
+  async deadNodes(graceMs: number): Promise<string[]> {
+    const [sec, micro] = await this.redis.time();
+    const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+    return this.redis.zrangebyscore(this.keys.nodes, '-inf', String(now - graceMs));
+  }
+
+  /** The sessions a node opened that are still its own. */
+  async sessionsOf(node: string): Promise<Map<string, PlayerRecord>> {
+    const recs = await this.loadPlayers(await this.redis.smembers(this.keys.nodePlayers(node)));
+    for (const [id, r] of recs) if (r.node !== node || r.session === '') recs.delete(id);
+    return recs;
+  }
+
+  async forgetNode(node: string): Promise<void> {
+    await this.redis.multi().zrem(this.keys.nodes, node).del(this.keys.nodePlayers(node)).exec();
+  }
+
+  /** Marks this node's heartbeat as already run out, so its sessions are ended after the grace period. */
+  async expireNode(): Promise<void> {
+    const [sec, micro] = await this.redis.time();
+    await this.redis.zadd(this.keys.nodes, String(Number(sec) * 1000 + Math.floor(Number(micro) / 1000)), this.nodeId);
   }
 
   async registerServer(id: string, power: number, leaseMs: number): Promise<number> {
@@ -254,7 +279,4 @@ export class AuthorityMap {
     await this.redis.zadd(this.keys.nodes, String(Number(sec) * 1000 + Math.floor(Number(micro) / 1000) + ttlMs), this.nodeId);
   }
 
-  async removeNode(): Promise<void> {
-    await this.redis.zrem(this.keys.nodes, this.nodeId);
-  }
 }

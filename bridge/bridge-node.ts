@@ -146,6 +146,7 @@ export class BridgeNode {
       rebalance: () => this.planner.rebalance(),
       'lease-check': async () => {
         for (const s of await this.map.expiredLeases()) await this.control.add('recover', { server: s.id, epoch: s.epoch }, `recover:${s.id}:${s.epoch}`);
+        for (const node of await this.map.deadNodes(this.config.sessionGraceMs)) await this.endSessionsOf(node);
       },
       recover: ({ server, epoch }) => this.planner.recover(server, epoch),
       drain: ({ server, epoch }) => this.planner.drain(server, epoch),
@@ -156,7 +157,10 @@ export class BridgeNode {
     return port;
   }
 
-  /** Stops serving. Sessions stay in Redis: their clients resume on another node. */
+  /**
+   * Stops serving. Sessions stay in Redis so their clients can resume on another node; those that
+   * do not come back within the grace period are ended by the mesh (as for a node that died).
+   */
   async close(): Promise<void> {
     this.ready = false;
     clearInterval(this.heartbeat);
@@ -164,9 +168,21 @@ export class BridgeNode {
     await this.control.close();
     this.bus.flush();
     await new Promise<void>((resolve) => this.io.close(() => resolve()));
-    await this.map.removeNode().catch(() => {});
+    await this.map.expireNode().catch(() => {});
     this.redis.disconnect();
     this.sub.disconnect();
+  }
+
+  /** Ends the sessions a dead node held whose clients did not resume elsewhere, then forgets the node. */
+  private async endSessionsOf(node: string): Promise<void> {
+    const sessions = await this.map.sessionsOf(node);
+    for (const [player, rec] of sessions) {
+      const linkNode = rec.server ? this.cache.servers.get(rec.server)?.node : undefined;
+      if (linkNode) this.bus.send(linkNode, { t: 'leave', s: rec.server, player, session: rec.session, node });
+      else await this.map.leavePlayer(player, rec.session, node, rec.server, undefined);
+    }
+    await this.map.forgetNode(node);
+    if (sessions.size > 0) this.logger.info('ended the sessions of a dead node', { node, players: sessions.size });
   }
 
   private onNodeMessage(m: NodeMessage, from: string, inputs: InputRouter, state: StateRouter): void {
@@ -178,7 +194,7 @@ export class BridgeNode {
         state.deliverHere(m.i);
         break;
       case 'leave':
-        this.servers.leaveHere(m.s, m.player, m.session).catch((err: Error) => this.logger.warn('leave failed', { err: err.message }));
+        this.servers.leaveHere(m.s, m.player, m.session, m.node).catch((err: Error) => this.logger.warn('leave failed', { err: err.message }));
         break;
       case 'emit':
         (this.links.get(m.s)?.socket as { emit(e: string, p: unknown): void } | undefined)?.emit(m.e, m.p);

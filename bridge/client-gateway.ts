@@ -186,8 +186,8 @@ export class ClientGateway {
     try {
       // The server's node ends it, as it knows the last seq applied; with no link anywhere, end it here.
       const node = rec.server ? cache.servers.get(rec.server)?.node : undefined;
-      if (node) bus.send(node, { t: 'leave', s: rec.server, player: s.player, session: s.id });
-      else await map.leavePlayer(s.player, s.id, rec.server, undefined);
+      if (node) bus.send(node, { t: 'leave', s: rec.server, player: s.player, session: s.id, node: this.d.nodeId });
+      else await map.leavePlayer(s.player, s.id, this.d.nodeId, rec.server, undefined);
     } catch (err) {
       logger.warn('leave failed', { player: s.player, err: String(err) });
     }

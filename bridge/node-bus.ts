@@ -13,7 +13,7 @@ export type NodeMessage =
   /** Attach a player to a server linked on the receiving node. */
   | { t: 'attach'; s: string; player: string; area: string; epoch: number; seq: number }
   /** End a player's session; the server's node detaches it and records the last applied seq. */
-  | { t: 'leave'; s: string; player: string; session: string }
+  | { t: 'leave'; s: string; player: string; session: string; node: string }
   /** A node applied an authority update that asked for acknowledgement. */
   | { t: 'ack'; id: string }
   /** Emit an event to a server linked on the receiving node. */

@@ -159,9 +159,9 @@ export class ServerGateway {
     link.socket.disconnect(true);
   }
 
-  /** Ends a player's session at the node holding its server's link, recording the last applied seq. */
-  async leaveHere(server: string, player: string, session: string): Promise<void> {
+  /** Ends a player's session (opened on `node`) at the node holding its server's link, recording the last applied seq. */
+  async leaveHere(server: string, player: string, session: string, node: string): Promise<void> {
     const seq = this.d.links.get(server)?.players.get(player)?.lastSeq;
-    await this.d.map.leavePlayer(player, session, server, seq);
+    await this.d.map.leavePlayer(player, session, node, server, seq);
   }
 }

@@ -28,6 +28,8 @@ export class Keys {
   areaCooldown(area: string): string { return `${this.base}:cooldown:${area}`; }
   /** BullMQ prefix: its keys share the world's hash tag. */
   get queuePrefix(): string { return this.base; }
+  /** set: players whose session was opened on this bridge node (may hold stale entries). */
+  nodePlayers(node: string): string { return `${this.base}:node:${node}:players`; }
   /** zset: bridge node id scored by heartbeat deadline (ms). */
   get nodes(): string { return `${this.base}:nodes`; }
 

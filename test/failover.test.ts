@@ -31,6 +31,27 @@ describe('failover', () => {
     }
   });
 
+  it('a node that stops for good: its sessions that do not resume elsewhere are ended after the grace period', async function () {
+    this.timeout(20_000);
+    const opts = { sessionGraceMs: 500, leaseCheckMs: 200 };
+    const [a, b] = [await mesh.addBridge(opts), await mesh.addBridge(opts)];
+    const s1 = await mesh.addServer(b, 's1');
+    const left: string[] = [];
+    s1.sdk.on('presence', (p) => { if (p.status === 'left') left.push(p.player); });
+    const gone = await mesh.addClient(a, 'gone');       // knows only node A: cannot resume
+    const stays = await mesh.addClient([a, b], 'stays'); // fails over to B
+    for (const c of [gone, stays]) for (let i = 0; i < 5; i++) c.send({ dx: 1 });
+    await waitFor(() => gone.ack === 5 && stays.ack === 5, 3000, 'served');
+    await a.close();
+    await waitFor(() => stays.session?.node === b.id, 5000, 'stays resumed on B');
+    await waitFor(() => !s1.sdk.players.has('gone'), 8000, 'gone detached from its server');
+    const rec = (await b.map.loadPlayers(['gone', 'stays']));
+    expect(rec.get('gone')).to.include({ server: '', session: '', area: '0,0', seq: 5 }, 'ended, keeping its last area and seq');
+    expect(rec.get('stays')).to.include({ server: 's1', node: b.id });
+    expect(s1.sdk.players.has('stays')).to.equal(true);
+    expect(left).to.deep.equal(['gone']);
+  });
+
   it('a game server reconnects: the bridge keeps its players and delivers each input once', async function () {
     this.timeout(20_000);
     const [a, b] = [await mesh.addBridge(), await mesh.addBridge()];
