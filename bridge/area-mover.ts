@@ -22,17 +22,30 @@ export interface AreaMoverDeps {
   metrics: Metrics;
   logger: Logger;
   ackTimeoutMs: number;
+  handoffTimeoutMs: number;
 }
 
 export class AreaMover {
   constructor(private readonly d: AreaMoverDeps) {}
 
   async move(area: string, target: string, reason: MoveReason): Promise<number> {
-    const { cache, map, rpc, barrier, logger } = this.d;
+    const { cache, map } = this.d;
     const owner = cache.areas.get(area);
     if (!owner || owner.server === '') throw new WireError(ErrorCode.NoServer, `area ${area} has no owner`);
     if (owner.server === target) return owner.epoch;
     const source = owner.server;
+    if (!(await map.lockArea(area, this.d.ackTimeoutMs * 4 + this.d.handoffTimeoutMs * 2))) {
+      throw new WireError(ErrorCode.StaleEpoch, `area ${area} is already being moved`);
+    }
+    try {
+      return await this.moveLocked(area, source, owner.epoch, target, reason);
+    } finally {
+      await map.unlockArea(area);
+    }
+  }
+
+  private async moveLocked(area: string, source: string, areaEpoch: number, target: string, reason: MoveReason): Promise<number> {
+    const { map, rpc, barrier, logger } = this.d;
     const started = Date.now();
     const records = await map.playersIn(source, area);
     const located = [...records].map(([id, r]) => ({ id, node: r.node }));
@@ -52,7 +65,7 @@ export class AreaMover {
       if (!imported.ok) throw new WireError(ErrorCode.HandoffFailed, `${target} declined area ${area}: ${imported.reason ?? 'no reason given'}`);
       const id = barrier.newId();
       const acks = barrier.expect(id, await map.liveNodes(), this.d.ackTimeoutMs);
-      const r = await map.migrateArea({ area, expectedEpoch: owner.epoch, source, target, updateId: id, reason, state: exported.state, players });
+      const r = await map.migrateArea({ area, expectedEpoch: areaEpoch, source, target, updateId: id, reason, state: exported.state, players });
       if (r.code !== 1) {
         barrier.cancel(id);
         throw new WireError(ErrorCode.StaleEpoch, `area ${area} or one of its players changed during the move (${r.code}/${r.value})`);

@@ -66,10 +66,6 @@ export class AuthorityCache extends EventEmitter<CacheEvents> {
     return next;
   }
 
-  forgetPlayer(id: string): void {
-    this.players.delete(id);
-  }
-
   apply(raw: string): void {
     const u = JSON.parse(raw) as AuthorityUpdate;
     switch (u.t) {

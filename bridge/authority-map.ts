@@ -22,7 +22,7 @@ interface ScriptCommands {
 const SCRIPTS: [keyof ScriptCommands, string, number][] = [
   ['areaAssign', 'area_assign.lua', 2],
   ['playerJoin', 'player_join.lua', 2],
-  ['playerAssign', 'player_assign.lua', 4],
+  ['playerAssign', 'player_assign.lua', 5],
   ['playerLeave', 'player_leave.lua', 3],
   ['serverRegister', 'server_register.lua', 3],
   ['serverReport', 'server_report.lua', 3],
@@ -93,7 +93,7 @@ export class AuthorityMap {
   }): Promise<{ outcome: CasOutcome; epoch: number }> {
     const k = this.keys;
     const [code, epoch] = (await this.scripts.playerAssign(
-      k.player(a.player), k.areas, k.serverPlayers(a.currentServer), k.serverPlayers(a.server),
+      k.player(a.player), k.areas, k.serverPlayers(a.currentServer), k.serverPlayers(a.server), k.areaMoving(a.area),
       a.player, a.expectedEpoch, a.area, a.server, a.currentServer, a.seq, k.authorityChannel, a.updateId ?? '', this.nodeId,
       a.snapshot === undefined ? '' : JSON.stringify(a.snapshot), a.reason,
     )) as [number, number];
@@ -152,6 +152,15 @@ export class AuthorityMap {
     const all = await this.loadPlayers(await this.serverPlayers(server));
     for (const [id, rec] of all) if (rec.server !== server || rec.area !== area) all.delete(id);
     return all;
+  }
+
+  /** Marks the area as moving (no joins into it) for at most `ms`; false if it already is. */
+  async lockArea(area: string, ms: number): Promise<boolean> {
+    return (await this.redis.set(this.keys.areaMoving(area), this.nodeId, 'PX', ms, 'NX')) === 'OK';
+  }
+
+  async unlockArea(area: string): Promise<void> {
+    await this.redis.del(this.keys.areaMoving(area));
   }
 
   /** Starts the area's cooldown; false if it is still cooling down. */

@@ -87,7 +87,10 @@ export class BridgeNode {
     this.handoffs = new HandoffCoordinator({
       map: this.map, barrier: this.barrier, rpc, placement, metrics: this.metrics, logger: this.logger, ackTimeoutMs: config.cacheAckTimeoutMs,
     });
-    this.mover = new AreaMover({ cache: this.cache, map: this.map, barrier: this.barrier, rpc, metrics: this.metrics, logger: this.logger, ackTimeoutMs: config.cacheAckTimeoutMs });
+    this.mover = new AreaMover({
+      cache: this.cache, map: this.map, barrier: this.barrier, rpc, metrics: this.metrics, logger: this.logger,
+      ackTimeoutMs: config.cacheAckTimeoutMs, handoffTimeoutMs: config.handoffTimeoutMs,
+    });
     this.planner = new MeshPlanner({
       cache: this.cache, map: this.map, mover: this.mover, rpc, logger: this.logger, threshold: config.rebalanceThreshold, cooldownMs: config.areaCooldownMs,
     });

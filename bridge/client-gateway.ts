@@ -91,6 +91,8 @@ export class ClientGateway {
         // Not put in the cache here: the announcement must reach it as a change, so links attach.
         return { player, session, gen, server: target.server, area, epoch: r.epoch, seq: rec.seq };
       }
+      // 'refused': the area is being moved (or changed hands); give the move a moment.
+      if (r.outcome === 'refused') await new Promise((resolve) => setTimeout(resolve, 20 * (attempt + 1)));
       const fresh = (await map.loadPlayers([player])).get(player);
       if (!fresh || fresh.session !== session) throw new WireError(ErrorCode.SessionReplaced, 'a newer session took this player');
       rec = fresh;

@@ -286,11 +286,6 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
     return v?.state;
   }
 
-  /** Sends any event (tests use this to act as a misbehaving server). */
-  emitRaw(event: string, ...args: unknown[]): void {
-    (this.socket as unknown as Socket).emit(event, ...args);
-  }
-
   close(): void {
     this.flush();
     this.socket.disconnect();

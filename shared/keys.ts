@@ -26,6 +26,8 @@ export class Keys {
   get areaLoad(): string { return `${this.base}:area-load`; }
   /** string with TTL: the area moved recently and stays put until it expires. */
   areaCooldown(area: string): string { return `${this.base}:cooldown:${area}`; }
+  /** string with TTL: the area is being moved; no player may be attached into it meanwhile. */
+  areaMoving(area: string): string { return `${this.base}:moving:${area}`; }
   /** BullMQ prefix: its keys share the world's hash tag. */
   get queuePrefix(): string { return this.base; }
   /** set: players whose session was opened on this bridge node (may hold stale entries). */

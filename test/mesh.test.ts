@@ -90,6 +90,23 @@ describe('the mesh', () => {
     await expectEachInputOnceInOrder(journal, clients);
   });
 
+  it('players joining an area while it moves end up with its new owner', async function () {
+    this.timeout(30_000);
+    const [a, b] = [await mesh.addBridge(), await mesh.addBridge()];
+    const s1 = await mesh.addServer(a, 's1');
+    const s2 = await mesh.addServer(b, 's2');
+    await mesh.addClient(a, 'first'); // loads 0,0 on s1
+    for (let i = 0; i < 10; i++) {
+      const to = i % 2 === 0 ? 's2' : 's1';
+      await Promise.all([a.mover.move('0,0', to, 'admin'), mesh.addClient([a, b][i % 2]!, `racer${i}`)]);
+      const owner = a.cache.areas.get('0,0')!.server;
+      const recs = await a.map.loadPlayers(mesh.clients.map((c) => c.player!));
+      for (const [id, rec] of recs) expect(rec.server, `${id} after move ${i}`).to.equal(owner);
+      await waitFor(() => [...recs.keys()].every((id) => (owner === 's1' ? s1 : s2).sdk.players.has(id)), 3000, `all simulated by ${owner}`);
+      expect([...recs.keys()].some((id) => (owner === 's1' ? s2 : s1).sdk.players.has(id))).to.equal(false);
+    }
+  });
+
   it('drain moves every player off a server with no lost input', async function () {
     this.timeout(30_000);
     const opts = { worldCols: 2, worldRows: 1, spawnAreas: '0,0 1,0' };

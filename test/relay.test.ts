@@ -60,6 +60,15 @@ describe('relay', () => {
     expect(seenC.filter((s) => s.kind === 'area').every((s) => s.kind === 'area' && s.area === '1,0')).to.equal(true);
   });
 
+  it('delivers world-wide state to every client on every node', async () => {
+    const [a, b] = [await mesh.addBridge(), await mesh.addBridge()];
+    const s1 = await mesh.addServer(a, 's1');
+    const clients = [await mesh.addClient(a, 'alice'), await mesh.addClient(b, 'bob')];
+    const seen = clients.map(recordState);
+    s1.sdk.pushAll({ weather: 'rain' });
+    await waitFor(() => seen.every((items) => items.some((s) => s.kind === 'all' && JSON.stringify(s.data) === '{"weather":"rain"}')), 3000, 'both see it');
+  });
+
   it('delivers player-addressed state to that player only, across nodes', async () => {
     const [a, b] = [await mesh.addBridge(), await mesh.addBridge()];
     const s1 = await mesh.addServer(a, 's1');
