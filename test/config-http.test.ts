@@ -98,4 +98,28 @@ describe('http api', () => {
     const move = await fetch(`${url}/v1/admin/players/ghost/move`, { method: 'POST', headers: { authorization: 'Bearer admin-token-0123456789', 'content-type': 'application/json' }, body: '{"area":"0,0"}' });
     expect(move.status).to.equal(409);
   });
+
+  it('moves an area, hands off a player and drains a server through the admin API', async () => {
+    const node = await mesh.addBridge({ adminToken: 'admin-token-0123456789' });
+    const s1 = await mesh.addServer(node, 's1');
+    const s2 = await mesh.addServer(node, 's2');
+    const alice = await mesh.addClient(node, 'alice');
+    const post = (path: string, body?: object) => fetch(`${mesh.url(node)}/v1/admin${path}`, {
+      method: 'POST', headers: { authorization: 'Bearer admin-token-0123456789', 'content-type': 'application/json' }, body: JSON.stringify(body ?? {}),
+    });
+    expect(alice.session?.server).to.equal('s1');
+    expect((await post('/areas/0,0/move', { server: 's2' })).status).to.equal(200);
+    await waitFor(() => s2.sdk.players.has('alice') && !s1.sdk.players.has('alice'), 3000, 'alice moved with her area');
+    const handoff = (await (await post('/players/alice/move', { area: '1,0' })).json()) as { ok: boolean; server: string };
+    expect(handoff).to.include({ ok: true, area: '1,0' });
+    expect((await post('/servers/nobody/drain')).status).to.equal(404);
+    const owner = handoff.server === 's1' ? s1 : s2;
+    const other = owner === s1 ? s2 : s1;
+    const drained = new Promise<void>((resolve) => owner.sdk.once('drained', () => resolve()));
+    expect((await post(`/servers/${owner.id}/drain`)).status).to.equal(202);
+    await drained;
+    await waitFor(() => other.sdk.players.has('alice'), 3000, 'alice on the remaining server');
+    alice.send({ dx: 1 });
+    await waitFor(() => alice.ack === 1, 3000, 'still served');
+  });
 });
