@@ -3,6 +3,7 @@
 import type { JournalEntry } from '../gameserver-stub/reference-server.js';
 import type { RedisServer } from '../scripts/redis-process.js';
 import { Mesh, sleep, waitFor } from '../test/harness.js';
+import { firstStateFrom } from '../test/helpers.js';
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 
@@ -60,11 +61,7 @@ export async function measureFailover(redis: RedisServer, leaseMs: number): Prom
     let sending = true;
     const sender = (async () => { while (sending) { for (const cl of clients) cl.send({ dx: 1 }); await sleep(50); } })();
     await sleep(1500);
-    const served = clients.map((cl) => new Promise<number>((resolve) => {
-      cl.on('state', (item) => {
-        if (item.kind === 'area' && a.cache.areas.get(item.area)?.server === 'survivor' && item.epoch === a.cache.areas.get(item.area)?.epoch) resolve(performance.now());
-      });
-    }));
+    const served = clients.map((cl) => firstStateFrom(cl, a.cache, 'survivor'));
     const killed = performance.now();
     doomed.kill('SIGKILL');
     const times = await Promise.all(served);

@@ -177,8 +177,7 @@ export class AuthorityMap {
 
   /** Servers whose lease deadline has passed, by Redis' clock. */
   async expiredLeases(): Promise<{ id: string; epoch: number }[]> {
-    const [sec, micro] = await this.redis.time();
-    const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+    const now = await this.redisNow();
     const ids = await this.redis.zrangebyscore(this.keys.leases, '-inf', String(now));
     const out: { id: string; epoch: number }[] = [];
     for (const id of ids) out.push({ id, epoch: Number(await this.redis.hget(this.keys.server(id), 'epoch')) });
@@ -201,8 +200,7 @@ export class AuthorityMap {
 
   /** Nodes whose heartbeat deadline passed more than `graceMs` ago (by Redis' clock). */
   async deadNodes(graceMs: number): Promise<string[]> {
-    const [sec, micro] = await this.redis.time();
-    const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+    const now = await this.redisNow();
     return this.redis.zrangebyscore(this.keys.nodes, '-inf', String(now - graceMs));
   }
 
@@ -219,8 +217,7 @@ export class AuthorityMap {
 
   /** Marks this node's heartbeat as already run out, so its sessions are ended after the grace period. */
   async expireNode(): Promise<void> {
-    const [sec, micro] = await this.redis.time();
-    await this.redis.zadd(this.keys.nodes, String(Number(sec) * 1000 + Math.floor(Number(micro) / 1000)), this.nodeId);
+    await this.redis.zadd(this.keys.nodes, String(await this.redisNow()), this.nodeId);
   }
 
   async registerServer(id: string, power: number, leaseMs: number): Promise<number> {
@@ -279,13 +276,17 @@ export class AuthorityMap {
 
   /** Live nodes: heartbeat deadline not passed (by Redis' clock). */
   async liveNodes(): Promise<string[]> {
-    const [sec, micro] = await this.redis.time();
-    return this.redis.zrangebyscore(this.keys.nodes, String(Number(sec) * 1000 + Math.floor(Number(micro) / 1000)), '+inf');
+    return this.redis.zrangebyscore(this.keys.nodes, String(await this.redisNow()), '+inf');
   }
 
   async heartbeat(ttlMs: number): Promise<void> {
-    const [sec, micro] = await this.redis.time();
-    await this.redis.zadd(this.keys.nodes, String(Number(sec) * 1000 + Math.floor(Number(micro) / 1000) + ttlMs), this.nodeId);
+    await this.redis.zadd(this.keys.nodes, String((await this.redisNow()) + ttlMs), this.nodeId);
   }
 
+
+  /** Now in ms by Redis' clock, the one clock every node and script agrees on (leases, heartbeats). */
+  private async redisNow(): Promise<number> {
+    const [sec, micro] = await this.redis.time();
+    return Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+  }
 }

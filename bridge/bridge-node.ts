@@ -7,7 +7,7 @@ import { Server as IoServer } from 'socket.io';
 import type { Logger } from 'winston';
 import type { BridgeConfig } from '../shared/config.js';
 import { Keys } from '../shared/keys.js';
-import { CLIENT_NAMESPACE, SERVER_NAMESPACE } from '../shared/protocol.js';
+import { CLIENT_NAMESPACE, ErrorCode, SERVER_NAMESPACE } from '../shared/protocol.js';
 import { AuthorityCache } from './authority-cache.js';
 import { AuthorityMap } from './authority-map.js';
 import { TokenVerifier } from './auth.js';
@@ -268,8 +268,8 @@ export class BridgeNode {
     this.cache.on('server', (info) => {
       const link = this.links.get(info.id);
       if (!link) return;
-      if (info.epoch > link.epoch) this.servers.replace(link);
-      else if (info.epoch === link.epoch && info.status === 'dead') this.servers.fence(link, `server ${info.id} was declared dead (lease expired)`);
+      if (info.epoch > link.epoch) this.servers.evict(link, ErrorCode.SessionReplaced, `server ${info.id} registered again (epoch ${info.epoch})`);
+      else if (info.epoch === link.epoch && info.status === 'dead') this.servers.evict(link, ErrorCode.Fenced, `server ${info.id} was declared dead (lease expired)`);
     });
   }
 }

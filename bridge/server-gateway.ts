@@ -70,7 +70,7 @@ export class ServerGateway {
     const { hs, epoch, players } = socket.data.registered as Registered;
     const link = new ServerLink(hs.serverId, epoch, socket, metrics);
     const old = links.add(link);
-    if (old) this.replace(old);
+    if (old) this.evict(old, ErrorCode.SessionReplaced, `server ${old.serverId} registered again (epoch > ${old.epoch})`);
     metrics.servers.set(links.size);
     logger.info('server registered', { server: hs.serverId, epoch, power: hs.power });
 
@@ -138,24 +138,19 @@ export class ServerGateway {
     const load = r.load ?? Object.values(areaLoads).reduce((a, b) => a + b, 0);
     const power = r.power ?? (r.metrics ? model.serverPower(r.metrics) : undefined);
     this.d.map.reportLoad(link.serverId, link.epoch, load, power, this.d.config.serverLeaseMs, areaLoads).then(
-      (current) => { if (!current) this.fence(link, `server ${link.serverId} epoch ${link.epoch} is no longer current`); },
+      (current) => { if (!current) this.evict(link, ErrorCode.Fenced, `server ${link.serverId} epoch ${link.epoch} is no longer current`); },
       (err: unknown) => this.d.logger.warn('load report failed', { server: link.serverId, err: String(err) }),
     );
   }
 
-  /** Closes a link whose session is over (declared dead, or replaced by a newer registration). */
-  fence(link: ServerLink, message: string): void {
+  /**
+   * Closes a link whose session is over: FENCED (declared dead, or its epoch is no longer current)
+   * or SESSION_REPLACED (a newer registration of the same server).
+   */
+  evict(link: ServerLink, code: typeof ErrorCode.Fenced | typeof ErrorCode.SessionReplaced, message: string): void {
     this.d.links.remove(link);
     this.d.metrics.servers.set(this.d.links.size);
-    link.error(ErrorCode.Fenced, message);
-    link.socket.disconnect(true);
-  }
-
-  /** Closes a link that a newer registration of the same server fenced. */
-  replace(link: ServerLink): void {
-    this.d.links.remove(link);
-    this.d.metrics.servers.set(this.d.links.size);
-    link.error(ErrorCode.SessionReplaced, `server ${link.serverId} registered again (epoch > ${link.epoch})`);
+    link.error(code, message);
     link.socket.disconnect(true);
   }
 

@@ -1,5 +1,6 @@
 // Small helpers shared by the scenario tests.
 import { io, type Socket } from 'socket.io-client';
+import type { AuthorityCache } from '../bridge/authority-cache.js';
 import type { BridgeNode } from '../bridge/bridge-node.js';
 import { expect } from 'chai';
 import type { MeshClient } from '../client-sdk/index.js';
@@ -51,4 +52,17 @@ export const appliedOrder = (journal: JournalEntry[], player: string): number[] 
 export async function expectEachInputOnceInOrder(journal: JournalEntry[], clients: MeshClient[]): Promise<void> {
   await waitFor(() => clients.every((c) => c.pending === 0), 10_000, 'all inputs acked');
   for (const c of clients) expect(appliedOrder(journal, c.player!), c.player).to.deep.equal(range(1, c.ack));
+}
+
+/**
+ * Resolves with when (performance.now()) the client first receives its area's state from `server`
+ * under the area's current epoch, i.e. from its new owner after a recovery.
+ */
+export function firstStateFrom(client: MeshClient, cache: AuthorityCache, server: string): Promise<number> {
+  return new Promise((resolve) => {
+    client.on('state', (item: StateItem) => {
+      const owner = item.kind === 'area' ? cache.areas.get(item.area) : undefined;
+      if (item.kind === 'area' && owner?.server === server && item.epoch === owner.epoch) resolve(performance.now());
+    });
+  });
 }

@@ -4,9 +4,9 @@ import { Redis } from 'ioredis';
 import type { MeshClient } from '../client-sdk/index.js';
 import { GameServerClient } from '../gameserver-stub/sdk.js';
 import { Keys } from '../shared/keys.js';
-import { PROTOCOL_VERSION, SERVER_NAMESPACE, type StateItem } from '../shared/protocol.js';
+import { PROTOCOL_VERSION, SERVER_NAMESPACE } from '../shared/protocol.js';
 import { Mesh, NETWORK_SECRET, sleep, waitFor } from './harness.js';
-import { expectEachInputOnceInOrder, handshakeOutcome, range, rawSocket } from './helpers.js';
+import { expectEachInputOnceInOrder, firstStateFrom, handshakeOutcome, range, rawSocket } from './helpers.js';
 import { sharedRedis } from './setup.js';
 
 const areaMoves = async (node: { metrics: { areaMoves: { get(): Promise<{ values: { value: number; labels: Record<string, unknown> }[] }> } } }) =>
@@ -160,11 +160,7 @@ describe('the mesh', () => {
     await sleep(1200); // at least one autosave after the moves
     const saved = await a.map.loadPlayers(clients.map((c) => c.player!));
     const oldEpoch = a.cache.servers.get('s1')!.epoch;
-    const recovered = clients.map((c) => new Promise<number>((resolve) => {
-      c.on('state', (item: StateItem) => {
-        if (item.kind === 'area' && c.session && (a.cache.areas.get(item.area)?.server === 's2') && item.epoch === a.cache.areas.get(item.area)?.epoch) resolve(performance.now());
-      });
-    }));
+    const recovered = clients.map((c) => firstStateFrom(c, a.cache, 's2'));
     const statuses: string[] = [];
     clients[0]!.on('authority', (x) => statuses.push(x.status));
     const killedAt = performance.now();
