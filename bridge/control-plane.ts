@@ -55,9 +55,14 @@ export class ControlPlane {
     await this.queue.add(name, data, { jobId, removeOnComplete: true, removeOnFail: 100, attempts: 3, backoff: { type: 'fixed', delay: 500 } });
   }
 
+  /**
+   * Stops this node's worker without waiting for jobs in flight (BullMQ's stalled-job check gives
+   * them to another node) and never for long: after a Redis restart BullMQ's close can wait
+   * forever, and a node's shutdown must not. Our own connections are closed whatever happens.
+   */
   async close(): Promise<void> {
-    await this.worker?.close().catch(() => {});
-    await this.queue.close().catch(() => {});
+    const closing = Promise.all([this.worker?.close(true), this.queue.close()]).catch(() => {});
+    await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
     for (const c of this.connections) c.disconnect();
   }
 

@@ -1,20 +1,34 @@
 // A redis-server child process on a free loopback port, for tests and benchmarks: started
 // and stopped (kill -9) at will, optionally with an fsync-always append-only file.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A free loopback port below the kernel's ephemeral range. A port from that range (what listen(0)
+ * hands out) can also be picked as the source port of an outgoing connection: a client retrying
+ * towards it while nothing listens may connect to itself (TCP self-connect), after which the
+ * server cannot bind and the client talks to itself. Tests stop and restart servers on fixed
+ * ports while clients retry, so they keep out of that range.
+ */
+export async function freePort(): Promise<number> {
+  const [ephemeralMin] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+  const top = Math.min((ephemeralMin ?? 32768) - 1, 32767);
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 10000 + Math.floor(Math.random() * (top - 10000));
+    if (await canListen(port)) return port;
+  }
+  throw new Error('no free port found below the ephemeral range');
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
 }
 
@@ -58,8 +72,9 @@ export class RedisServer {
     process.once('exit', () => proc.kill('SIGKILL')); // never outlive the test run
     const probe = new Redis(this.url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
     probe.on('error', () => {});
-    await probe.connect().catch(() => {});
-    await waitFor(async () => (await probe.ping().catch(() => '')) === 'PONG', 5000, 'redis-server to answer');
+    // Never wait unbounded: connect() can stay pending while redis-server is not listening yet.
+    await Promise.race([probe.connect().catch(() => {}), sleep(5000)]);
+    await waitFor(async () => (await Promise.race([probe.ping().catch(() => ''), sleep(500).then(() => '')])) === 'PONG', 5000, 'redis-server to answer');
     probe.disconnect();
   }
 
