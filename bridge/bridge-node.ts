@@ -30,6 +30,8 @@ import { LoadModel } from '../shared/load-model.js';
 import { ServerGateway } from './server-gateway.js';
 import { ServerLinks } from './server-link.js';
 import { StateRouter } from './state-router.js';
+import { WireError } from './errors.js';
+import { guardedParser } from './wire-guard.js';
 
 export class BridgeNode {
   readonly id: string;
@@ -71,10 +73,22 @@ export class BridgeNode {
     }
     this.map = new AuthorityMap(this.redis, this.keys, this.id);
     this.cache = new AuthorityCache(this.map);
-    this.bus = new NodeBus(this.redis, this.keys, this.id);
+    this.bus = new NodeBus(this.redis, this.keys, this.id, (err, what) => {
+      this.metrics.errors.inc({ code: ErrorCode.Internal, side: 'node' });
+      this.logger.error('node bus message failed', { what, err: err instanceof Error ? err.stack ?? err.message : String(err) });
+    });
 
     this.http = createServer();
-    this.io = new IoServer(this.http, { transports: ['websocket'], maxHttpBufferSize: config.maxMessageBytes, serveClient: false });
+    const parser = guardedParser({
+      maxDepth: config.maxJsonDepth,
+      eventBytes: { [`${CLIENT_NAMESPACE} input`]: { bytes: config.maxInputBytes, code: ErrorCode.InputTooLarge } },
+    }, this.metrics);
+    this.io = new IoServer(this.http, { transports: ['websocket'], maxHttpBufferSize: config.maxMessageBytes, serveClient: false, parser });
+    // Only /client and /server speak the protocol: the default namespace admits no one.
+    this.io.of('/').use((_socket, next) => {
+      this.metrics.errors.inc({ code: ErrorCode.BadHandshake, side: 'wire' });
+      next(new WireError(ErrorCode.BadHandshake, `connect to ${CLIENT_NAMESPACE} or ${SERVER_NAMESPACE}`));
+    });
     const clientNsp = this.io.of(CLIENT_NAMESPACE);
     const verifier = new TokenVerifier(config);
     const inputs = new InputRouter(this.id, this.cache, this.links, this.bus, this.metrics);
@@ -134,8 +148,13 @@ export class BridgeNode {
     if (this.redis.status !== 'ready') this.logger.info('waiting for redis', { url: this.config.redisUrl });
     await Promise.all([whenReady(this.redis), whenReady(this.sub)]);
     this.sub.on('message', (channel: string, message: string) => {
-      if (channel === this.keys.authorityChannel) this.cache.apply(message);
-      else this.bus.receive(message);
+      try {
+        if (channel === this.keys.authorityChannel) this.cache.apply(message);
+        else this.bus.receive(message);
+      } catch (err) {
+        this.metrics.errors.inc({ code: ErrorCode.Internal, side: 'node' });
+        this.logger.error('pub/sub message failed', { channel, err: err instanceof Error ? err.stack ?? err.message : String(err) });
+      }
     });
     await this.sub.subscribe(this.keys.authorityChannel, this.keys.broadcastChannel, this.keys.nodeChannel(this.id));
     // Updates published while the subscriber was away are gone: re-read the map after a reconnect.

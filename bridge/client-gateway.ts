@@ -9,6 +9,7 @@ import type { AuthorityMap, PlayerRecord } from './authority-map.js';
 import type { TokenVerifier } from './auth.js';
 import { ClientSession, areaRoom, type ClientSessions, type ClientSocket } from './client-sessions.js';
 import { WireError, guardHandshake } from './errors.js';
+import { guardedOn } from './wire-guard.js';
 import type { InputRouter } from './input-router.js';
 import type { Metrics } from './metrics.js';
 import type { NodeBus } from './node-bus.js';
@@ -109,7 +110,10 @@ export class ClientGateway {
     void socket.join(areaRoom(j.area));
     metrics.clients.set(sessions.size);
     socket.emit('session', { player: j.player, server: j.server, area: j.area, epoch: j.epoch, ack: j.seq, node: this.d.nodeId });
-    socket.on('input', (input) => this.onInput(session, input));
+    guardedOn(socket, 'input', this.d.logger, (code, message) => {
+      metrics.inputsDropped.inc({ reason: code === ErrorCode.InputTooLarge ? 'too_large' : 'bad_input' });
+      session.error(code, message);
+    }, (input: unknown) => this.onInput(session, input));
     socket.onAny((event: string) => {
       if (event !== 'input') session.error(ErrorCode.UnknownEvent, `clients cannot send '${event}'`);
     });
@@ -145,11 +149,6 @@ export class ClientGateway {
       metrics.inputsDropped.inc({ reason: 'bad_input' });
       const issue = ClientInputSchema.safeParse(input).error?.issues[0];
       return s.error(ErrorCode.BadInput, `input must be { seq: positive integer, data }: ${issue?.message ?? 'malformed'}`);
-    }
-    // The size of the message as it came off the wire (no re-encoding per input).
-    if (s.lastMessageBytes > config.maxInputBytes) {
-      metrics.inputsDropped.inc({ reason: 'too_large' });
-      return s.error(ErrorCode.InputTooLarge, `input message over ${config.maxInputBytes} bytes`);
     }
     const { seq, data } = input;
     if (!s.frozen) this.d.inputs.route(s.server, s.player, seq, data);

@@ -16,8 +16,6 @@ export class ClientSession {
   frozen: { seq: number; data: unknown }[] | undefined;
   /** The freezes holding this player (one per ownership change in progress), with their timeouts. */
   private readonly holds = new Map<string, NodeJS.Timeout>();
-  /** Length of the last message this client sent, as received (engine.io packet). */
-  lastMessageBytes = 0;
   private tokens: number;
   private refilledAt = Date.now();
 
@@ -35,10 +33,6 @@ export class ClientSession {
     this.area = placement.area;
     this.epoch = placement.epoch;
     this.tokens = rate.burst;
-    // engine.io hands us each packet before Socket.IO decodes it: note its size for the limit.
-    socket.conn.on('packet', (packet: { type: string; data?: unknown }) => {
-      if (packet.type === 'message') this.lastMessageBytes = typeof packet.data === 'string' ? packet.data.length : (packet.data as Buffer | undefined)?.length ?? 0;
-    });
   }
 
   /** Token bucket: true if one more input is allowed now. */

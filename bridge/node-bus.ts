@@ -48,6 +48,8 @@ export class NodeBus {
     private readonly pub: Redis,
     private readonly keys: Keys,
     readonly nodeId: string,
+    /** Told of a message that failed to encode or to be handled (it is dropped; the node goes on). */
+    private readonly onFailure: (err: unknown, what: string) => void,
   ) {}
 
   onMessage(handler: (msg: NodeMessage, from: string) => void): void {
@@ -85,11 +87,17 @@ export class NodeBus {
     this.enqueue(this.keys.broadcastChannel, msg);
   }
 
-  /** Called by the subscriber for the node and broadcast channels. */
+  /** Called by the subscriber for the node and broadcast channels. One bad message never stops the others. */
   receive(raw: string): void {
     const env = JSON.parse(raw) as Envelope;
     if (env.from === this.nodeId) return;
-    for (const m of env.m) this.dispatch(m, env.from);
+    for (const m of env.m) {
+      try {
+        this.dispatch(m, env.from);
+      } catch (err) {
+        this.onFailure(err, m.t);
+      }
+    }
   }
 
   private dispatch(m: NodeMessage, from: string): void {
@@ -106,8 +114,17 @@ export class NodeBus {
   flush(): void {
     this.scheduled = false;
     for (const [channel, m] of this.queues) {
+      let payload: string;
+      try {
+        payload = JSON.stringify({ from: this.nodeId, m } satisfies Envelope);
+      } catch (err) {
+        // A message that cannot be encoded is dropped on its own; the rest of the batch goes out.
+        this.onFailure(err, 'encode');
+        const ok = m.filter((msg) => { try { JSON.stringify(msg); return true; } catch { return false; } });
+        payload = JSON.stringify({ from: this.nodeId, m: ok } satisfies Envelope);
+      }
       this.published++;
-      this.pub.publish(channel, JSON.stringify({ from: this.nodeId, m } satisfies Envelope)).catch(() => {});
+      this.pub.publish(channel, payload).catch(() => {});
     }
     this.queues.clear();
   }

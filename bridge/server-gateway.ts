@@ -5,12 +5,13 @@ import type { BridgeConfig } from '../shared/config.js';
 import type { LoadModel } from '../shared/load-model.js';
 import {
   ErrorCode, HandoffRequestSchema, LoadReportSchema, isStateBatch, PROTOCOL_VERSION, ServerHandshakeSchema, SnapshotSchema, StateBatchSchema,
-  type LoadReport, type ServerHandshake,
+  type HandoffResult, type LoadReport, type ServerHandshake,
 } from '../shared/protocol.js';
 import type { AuthorityCache } from './authority-cache.js';
 import type { AuthorityMap, PlayerRecord } from './authority-map.js';
 import { secretsEqual } from './auth.js';
 import { WireError, guardHandshake } from './errors.js';
+import { guardedOn } from './wire-guard.js';
 import type { Metrics } from './metrics.js';
 import { ServerLink, type ServerLinks, type ServerSocket } from './server-link.js';
 import type { StateRouter } from './state-router.js';
@@ -86,33 +87,38 @@ export class ServerGateway {
       else link.players.set(player, { area: rec.area, epoch: rec.epoch, lastSeq: Math.max(known, rec.seq) });
     }
 
-    socket.on('state', (batch: unknown) => {
+    const answer = (code: ErrorCode, message: string, ack: ((r: unknown) => void) | undefined) => {
+      link.error(code, message);
+      ack?.({ ok: false, code, message });
+    };
+    const on = (event: string, handler: (...args: never[]) => unknown) => guardedOn(socket, event, logger, answer, handler);
+    on('state', (batch: unknown) => {
       if (isStateBatch(batch)) return this.d.state.fromServer(link, batch);
       const issue = StateBatchSchema.safeParse(batch).error?.issues[0];
       link.error(ErrorCode.BadState, `state must be an array of 1..1024 items: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'malformed'}`);
     });
-    socket.on('load', (report) => {
+    on('load', (report: unknown) => {
       const parsed = LoadReportSchema.safeParse(report);
       if (!parsed.success) return link.error(ErrorCode.BadState, 'load must be { load?, power?, metrics?, areas? }');
       this.report(link, parsed.data);
     });
-    socket.on('snapshot', (snap) => {
+    on('snapshot', (snap: unknown) => {
       const parsed = SnapshotSchema.safeParse(snap);
       if (!parsed.success) return link.error(ErrorCode.BadState, 'snapshot must be { areas?, players? }');
       this.d.control.add('persist', { server: hs.serverId, ...parsed.data }).catch((err: Error) => logger.warn('snapshot not queued', { err: err.message }));
     });
-    socket.on('handoff', (req, ack) => {
+    on('handoff', async (req: unknown, ack: unknown) => {
       const parsed = HandoffRequestSchema.safeParse(req);
-      const reply = typeof ack === 'function' ? ack : () => {};
+      const reply = typeof ack === 'function' ? (ack as (r: HandoffResult) => void) : () => {};
       if (!parsed.success) {
         link.error(ErrorCode.BadInput, 'handoff must be { player, area }');
         return reply({ ok: false, code: ErrorCode.BadInput, message: 'handoff must be { player, area }' });
       }
-      this.d.handoffs.handoff(parsed.data.player, parsed.data.area, hs.serverId).then(reply);
+      reply(await this.d.handoffs.handoff(parsed.data.player, parsed.data.area, hs.serverId));
     });
-    socket.on('drain', (ack) => {
-      const reply = typeof ack === 'function' ? ack : () => {};
-      this.d.control.add('drain', { server: hs.serverId, epoch }, `drain:${hs.serverId}:${epoch}`).then(
+    on('drain', async (ack: unknown) => {
+      const reply = typeof ack === 'function' ? (ack as (r: { ok: boolean }) => void) : () => {};
+      await this.d.control.add('drain', { server: hs.serverId, epoch }, `drain:${hs.serverId}:${epoch}`).then(
         () => reply({ ok: true }),
         () => reply({ ok: false }),
       );

@@ -53,7 +53,12 @@ export class ServerLink {
     const batch = this.queue;
     this.queue = [];
     this.metrics.inputsDelivered.inc(batch.length);
-    this.socket.emit('inputs', batch);
+    try {
+      this.socket.emit('inputs', batch);
+    } catch {
+      // Unreachable for parsed JSON within the depth limit; kept so a flush can never throw out of its timer.
+      this.metrics.inputsDropped.inc({ reason: 'encode' }, batch.length);
+    }
   }
 
   /** Attaches (or re-attaches under a newer epoch, e.g. a new area on the same server). */

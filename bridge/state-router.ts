@@ -21,14 +21,18 @@ export class StateRouter {
 
   fromServer(link: ServerLink, items: StateItem[]): void {
     let refused: { code: ErrorCode; message: string; count: number } | undefined;
-    for (const item of items) {
-      const problem = this.check(link, item);
+    const refuse = (problem: { code: ErrorCode; message: string }) => {
+      if (refused) refused.count++;
+      else refused = { ...problem, count: 1 };
+    };
+    for (const raw of items) {
+      const problem = this.check(link, raw);
       if (problem) {
         this.metrics.stateDropped.inc({ reason: problem.code });
-        if (refused) refused.count++;
-        else refused = { ...problem, count: 1 };
+        refuse(problem);
         continue;
       }
+      const item = this.withOwnAcks(link, raw, refuse);
       this.metrics.stateItemsByKind[item.kind].inc();
       if (item.kind === 'player') {
         const node = this.cache.players.get(item.player)?.node;
@@ -39,7 +43,31 @@ export class StateRouter {
         this.bus.broadcast({ t: 'st', i: item });
       }
     }
-    if (refused) link.error(refused.code, `${refused.message} (${refused.count} item(s) dropped)`);
+    if (refused) link.error(refused.code, `${refused.message} (${refused.count} item(s) dropped or trimmed)`);
+  }
+
+  /**
+   * A server may acknowledge only the players it owns, and only inputs it was given: clients obey
+   * acks (they drop what is acknowledged), so a forged one would make them forget inputs. Acks that
+   * break the rule are removed (the state still goes out); the item is copied only then.
+   */
+  private withOwnAcks(link: ServerLink, item: StateItem, refuse: (p: { code: ErrorCode; message: string }) => void): StateItem {
+    if (item.kind === 'all' || item.acks === undefined) return item;
+    let kept: Record<string, number> | undefined;
+    for (const player in item.acks) {
+      const seq = item.acks[player]!;
+      const p = link.players.get(player);
+      const problem = !p
+        ? { code: ErrorCode.NotOwner, message: `acks for ${player}, which ${link.serverId} does not own` }
+        : seq > p.lastSeq ? { code: ErrorCode.BadState, message: `acks seq ${seq} for ${player}, but only ${p.lastSeq} was delivered` } : undefined;
+      if (problem) {
+        this.metrics.stateDropped.inc({ reason: 'forged_ack' });
+        refuse(problem);
+        kept ??= { ...item.acks };
+        delete kept[player];
+      }
+    }
+    return kept ? { ...item, acks: kept } : item;
   }
 
   deliverHere(item: StateItem): void {

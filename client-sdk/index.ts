@@ -110,8 +110,9 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
       this.attempts = 0;
       this.session = s;
       this.player = s.player;
+      // The bridge's word on where this player stands (e.g. after this process restarted).
+      if (this.nextSeq <= s.ack) this.nextSeq = s.ack + 1;
       this.acknowledge(s.ack);
-      if (this.nextSeq <= this.ack) this.nextSeq = this.ack + 1;
       this.emit('session', s);
       this.resendAll();
     });
@@ -149,7 +150,8 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
   }
 
   private acknowledge(seq: number): void {
-    if (seq <= this.ack) return;
+    // Never past what this client sent: an ack beyond it is not the server's to give.
+    if (seq <= this.ack || seq >= this.nextSeq) return;
     this.ack = seq;
     this.ackProgressAt = Date.now();
     let drop = 0;

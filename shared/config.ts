@@ -34,6 +34,8 @@ export const BridgeConfigSchema = z
     /** Where new players start: space-separated area ids; a player always gets the same one. */
     spawnAreas: z.string().regex(/^\d+,\d+( \d+,\d+)*$/, 'space-separated area ids like "0,0 2,1"').default('0,0'),
     maxInputBytes: int(16).default(4096),
+    /** Deepest JSON nesting of any message (the event's argument array counts as one level). */
+    maxJsonDepth: int(4).max(1000).default(32),
     inputsPerSecond: int(1).default(120),
     inputBurst: int(1).default(240),
     maxMessageBytes: int(1024).default(1_000_000),

@@ -27,6 +27,8 @@ export const ErrorCode = {
   HandoffFailed: 'HANDOFF_FAILED',
   NotReady: 'NOT_READY',
   Internal: 'INTERNAL',
+  /** Not sent: a frame that is not a Socket.IO packet closes the connection; counted under this code. */
+  BadFrame: 'BAD_FRAME',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -99,21 +101,21 @@ export type ServerHandshake = z.infer<typeof ServerHandshakeSchema>;
 
 /** One state message from a server, addressed to an area, a player, or everyone. */
 export const StateItemSchema = z.discriminatedUnion('kind', [
-  z.object({
+  z.strictObject({
     kind: z.literal('area'),
     area: id,
     epoch: z.number().int().positive(),
     data: z.unknown(),
     acks: z.record(id, z.number().int().nonnegative()).optional(),
   }),
-  z.object({
+  z.strictObject({
     kind: z.literal('player'),
     player: id,
     epoch: z.number().int().positive(),
     data: z.unknown(),
     acks: z.record(id, z.number().int().nonnegative()).optional(),
   }),
-  z.object({ kind: z.literal('all'), data: z.unknown() }),
+  z.strictObject({ kind: z.literal('all'), data: z.unknown() }),
 ]);
 export type StateItem = z.infer<typeof StateItemSchema>;
 export const StateBatchSchema = z.array(StateItemSchema).min(1).max(1024);
@@ -130,13 +132,20 @@ function isAcks(v: unknown): boolean {
   for (const k in v) if (!Number.isSafeInteger((v as Record<string, unknown>)[k]) || !isId(k)) return false;
   return true;
 }
+const AREA_KEYS = new Set(['kind', 'area', 'epoch', 'data', 'acks']);
+const PLAYER_KEYS = new Set(['kind', 'player', 'epoch', 'data', 'acks']);
+const ALL_KEYS = new Set(['kind', 'data']);
+function onlyKeys(o: object, allowed: Set<string>): boolean {
+  for (const k in o) if (!allowed.has(k)) return false;
+  return true;
+}
 export function isStateBatch(v: unknown): v is StateItem[] {
   if (!Array.isArray(v) || v.length === 0 || v.length > 1024) return false;
   for (const i of v as Record<string, unknown>[]) {
-    if (typeof i !== 'object' || i === null) return false;
-    if (i.kind === 'area') { if (!isId(i.area) || !isEpoch(i.epoch) || !isAcks(i.acks)) return false; }
-    else if (i.kind === 'player') { if (!isId(i.player) || !isEpoch(i.epoch) || !isAcks(i.acks)) return false; }
-    else if (i.kind !== 'all') return false;
+    if (typeof i !== 'object' || i === null || Array.isArray(i)) return false;
+    if (i.kind === 'area') { if (!isId(i.area) || !isEpoch(i.epoch) || !isAcks(i.acks) || !onlyKeys(i, AREA_KEYS)) return false; }
+    else if (i.kind === 'player') { if (!isId(i.player) || !isEpoch(i.epoch) || !isAcks(i.acks) || !onlyKeys(i, PLAYER_KEYS)) return false; }
+    else if (i.kind !== 'all' || !onlyKeys(i, ALL_KEYS)) return false;
   }
   return true;
 }

@@ -24,6 +24,11 @@ export function rawSocket(url: string, namespace: string, auth: object): Socket 
   return io(`${url}${namespace}`, { transports: ['websocket'], forceNew: true, reconnection: false, auth });
 }
 
+/** Writes one Engine.IO message frame as is (a hand-made Socket.IO packet, or garbage). */
+export function sendRaw(socket: Socket, frame: string | Buffer): void {
+  (socket.io.engine as unknown as { send(data: string | Buffer): void }).send(frame);
+}
+
 /** Resolves with the handshake refusal's code, or 'connected' if it was accepted. */
 export function handshakeOutcome(socket: Socket): Promise<string> {
   return new Promise((resolve) => {

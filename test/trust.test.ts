@@ -1,0 +1,108 @@
+// The trust boundary: what one bad message from a player or a server can do. Each test sends
+// the attack next to legitimate traffic (the positive control) and checks the node stays up.
+import { expect } from 'chai';
+import { CLIENT_NAMESPACE, PROTOCOL_VERSION, SERVER_NAMESPACE } from '../shared/protocol.js';
+import { Mesh, NETWORK_SECRET, sleep, waitFor } from './harness.js';
+import { droppedInputs, errorCount, rawSocket, sendRaw } from './helpers.js';
+import { sharedRedis } from './setup.js';
+
+const deep = (levels: number): string => '['.repeat(levels) + ']'.repeat(levels);
+
+describe('trust: one bad message never crashes a node, forges an ack or passes a limit', () => {
+  let mesh: Mesh;
+  beforeEach(() => { mesh = new Mesh(sharedRedis()); });
+  afterEach(() => mesh.close());
+
+  async function rawPlayer(url: string, player: string): Promise<{ sock: ReturnType<typeof rawSocket>; errors: string[] }> {
+    const sock = rawSocket(url, CLIENT_NAMESPACE, { token: await mesh.token(player) });
+    const errors: string[] = [];
+    sock.on('error', (e: { code: string }) => errors.push(e.code));
+    await new Promise((r) => sock.once('session', r));
+    return { sock, errors };
+  }
+
+  it('a deeply nested input sent just before a small one is refused; the node serves on', async () => {
+    const node = await mesh.addBridge();
+    const s1 = await mesh.addServer(node, 's1');
+    const alice = await mesh.addClient(node, 'alice');
+    const { sock, errors } = await rawPlayer(mesh.url(node), 'mallory');
+    sendRaw(sock, `2${CLIENT_NAMESPACE},["input",{"seq":1,"data":${deep(50_000)}}]`);
+    sock.emit('input', { seq: 1, data: { dx: 1 } });
+    await waitFor(() => errors.length === 1 && s1.applied.get('mallory')?.length === 1, 3000, 'deep refused, small applied');
+    expect(errors).to.deep.equal(['BAD_INPUT']);
+    alice.send({ dx: 1 });
+    await waitFor(() => alice.ack === 1, 3000, 'the node still serves');
+    expect(s1.applied.get('mallory')).to.deep.equal([1]);
+    expect(await droppedInputs(node, 'bad_input')).to.equal(1);
+    sock.close();
+  });
+
+  it('an oversized input is refused even when a small one follows in the same read', async () => {
+    const node = await mesh.addBridge();
+    const s1 = await mesh.addServer(node, 's1');
+    const { sock, errors } = await rawPlayer(mesh.url(node), 'mallory');
+    for (let seq = 1; seq <= 30; seq++) {
+      sock.emit('input', { seq, data: 'x'.repeat(5000) });
+      sock.emit('input', { seq: 100 + seq, data: 1 });
+    }
+    sock.emit('input', { seq: 1, data: 'small' });
+    await waitFor(() => s1.applied.get('mallory')?.length === 1, 3000, 'the small input applied');
+    await waitFor(() => errors.filter((c) => c === 'INPUT_TOO_LARGE').length === 30, 3000, 'thirty refusals');
+    expect(s1.applied.get('mallory')).to.deep.equal([1]);
+    expect(await errorCount(node, 'INPUT_TOO_LARGE')).to.equal(30);
+    sock.close();
+  });
+
+  it('binary attachments are refused whatever their sizes, and nothing reaches the server', async () => {
+    const node = await mesh.addBridge();
+    const s1 = await mesh.addServer(node, 's1');
+    const { sock, errors } = await rawPlayer(mesh.url(node), 'mallory');
+    sock.emit('input', { seq: 1, data: Array.from({ length: 10 }, () => Buffer.alloc(4000)) });
+    sock.emit('input', { seq: 1, data: { header: 'h'.repeat(900), blob: Buffer.alloc(1) } });
+    sock.emit('input', { seq: 1, data: 'json' });
+    await waitFor(() => errors.length === 2 && s1.applied.get('mallory')?.length === 1, 3000, 'two refused, one applied');
+    expect(errors).to.deep.equal(['BAD_INPUT', 'BAD_INPUT']);
+    expect(s1.applied.get('mallory')).to.deep.equal([1]);
+    sock.close();
+  });
+
+  it('a game server sending a deeply nested item is refused; clients get the rest', async () => {
+    const node = await mesh.addBridge();
+    await mesh.addServer(node, 's1');
+    const alice = await mesh.addClient(node, 'alice');
+    const rogue = rawSocket(mesh.url(node), SERVER_NAMESPACE, { serverId: 'rogue', secret: NETWORK_SECRET, power: 1, protocol: PROTOCOL_VERSION });
+    const errors: string[] = [];
+    rogue.on('error', (e: { code: string }) => errors.push(e.code));
+    await new Promise((r) => rogue.once('welcome', r));
+    const seen: unknown[] = [];
+    alice.on('state', (s) => { if (s.kind === 'all') seen.push(s.data); });
+    sendRaw(rogue, `2${SERVER_NAMESPACE},["state",[{"kind":"all","data":${deep(50_000)}}]]`);
+    rogue.emit('state', [{ kind: 'all', data: 'after' }]);
+    await waitFor(() => seen.length === 1 && errors.length === 1, 3000, 'deep refused, the next delivered');
+    expect(seen).to.deep.equal(['after']);
+    expect(errors).to.deep.equal(['BAD_INPUT']);
+    rogue.close();
+  });
+
+  it('a server cannot acknowledge players it does not own, inputs it was not given, or on `all` items', async () => {
+    const node = await mesh.addBridge({ worldCols: 2, worldRows: 1, spawnAreas: '0,0' });
+    const s1 = await mesh.addServer(node, 's1');
+    const { sock: victim } = await rawPlayer(mesh.url(node), 'victim');
+    const s2 = await mesh.addServer(node, 's2');
+    await node.ownership.assignArea('1,0', 's2');
+    await waitFor(() => s2.sdk.areas.has('1,0') && s1.sdk.players.has('victim'), 2000, 'areas owned');
+    const codes: Record<string, string[]> = { s1: [], s2: [] };
+    for (const s of [s1, s2]) s.sdk.on('bridge-error', (e) => codes[s.id]!.push(e.code));
+    const got: { data: unknown; acks?: Record<string, number> }[] = [];
+    victim.on('state', (item: { data: unknown; acks?: Record<string, number> }) => { if (typeof item.data === 'string') got.push(item); });
+    s1.sdk.pushUnchecked([{ kind: 'area', area: '0,0', epoch: s1.sdk.areas.get('0,0')!, data: 'owner', acks: { victim: 999_999 } }]);
+    s2.sdk.pushUnchecked([{ kind: 'all', data: 'forged-all', acks: { victim: 999_999 } } as never]);
+    s2.sdk.pushUnchecked([{ kind: 'area', area: '1,0', epoch: s2.sdk.areas.get('1,0')!, data: 'other', acks: { victim: 1 } }]);
+    s2.sdk.pushUnchecked([{ kind: 'all', data: 'plain' }]);
+    await waitFor(() => got.length === 2 && codes.s1!.length === 1 && codes.s2!.length === 2, 3000, 'the state delivered, the acks refused');
+    expect(got.map((i) => i.data)).to.deep.equal(['owner', 'plain'], 'the owner\'s state goes out, without the forged ack');
+    expect(got.map((i) => i.acks?.victim)).to.deep.equal([undefined, undefined]);
+    expect(codes).to.deep.equal({ s1: ['BAD_STATE'], s2: ['BAD_STATE', 'NOT_OWNER'] });
+    victim.close();
+  });
+});
