@@ -32,7 +32,8 @@ export class AreaMover {
     const { cache, map } = this.d;
     const owner = cache.areas.get(area);
     if (!owner || owner.server === '') throw new WireError(ErrorCode.NoServer, `area ${area} has no owner`);
-    if (owner.server === target) return owner.epoch;
+    // A recovery may give an area back to a restarted process of its owner: restored all the same.
+    if (owner.server === target && reason !== 'recover') return owner.epoch;
     const source = owner.server;
     if (!(await map.lockArea(area, this.d.ackTimeoutMs * 4 + this.d.handoffTimeoutMs * 2))) {
       throw new WireError(ErrorCode.StaleEpoch, `area ${area} is already being moved`);

@@ -184,9 +184,9 @@ export class AuthorityMap {
     return out;
   }
 
-  async serverRecord(id: string): Promise<{ status: string; epoch: number } | undefined> {
+  async serverRecord(id: string): Promise<{ status: ServerStatus; epoch: number } | undefined> {
     const h = await this.redis.hgetall(this.keys.server(id));
-    return h.epoch === undefined ? undefined : { status: h.status ?? '', epoch: Number(h.epoch) };
+    return h.epoch === undefined ? undefined : { status: (h.status ?? 'disconnected') as ServerStatus, epoch: Number(h.epoch) };
   }
 
   /** Ends `session` (opened on `node`); a no-op unless that session still holds the player. */
@@ -220,9 +220,27 @@ export class AuthorityMap {
     await this.redis.zadd(this.keys.nodes, String(await this.redisNow()), this.nodeId);
   }
 
-  async registerServer(id: string, power: number, leaseMs: number): Promise<number> {
+  /** A new session of the server; returns its epoch and the status the server had before ('' if new). */
+  async registerServer(id: string, power: number, leaseMs: number): Promise<{ epoch: number; before: string }> {
     const k = this.keys;
-    return Number(await this.scripts.serverRegister(k.server(id), k.servers, k.leases, id, this.nodeId, power, leaseMs, k.authorityChannel));
+    const [epoch, before] = (await this.scripts.serverRegister(k.server(id), k.servers, k.leases, id, this.nodeId, power, leaseMs, k.authorityChannel)) as [number, string];
+    return { epoch: Number(epoch), before };
+  }
+
+  /** Records the last seq delivered per player on the server's link (replacing what was recorded). */
+  async storeDelivered(server: string, cursors: Record<string, number>): Promise<void> {
+    const key = this.keys.serverDelivered(server);
+    const entries = Object.entries(cursors);
+    const tx = this.redis.multi().del(key);
+    if (entries.length > 0) tx.hset(key, Object.fromEntries(entries));
+    await tx.exec();
+  }
+
+  /** The last seqs recorded as delivered to the server, for these players. */
+  async deliveredTo(server: string, players: string[]): Promise<Map<string, number>> {
+    if (players.length === 0) return new Map();
+    const vals = await this.redis.hmget(this.keys.serverDelivered(server), ...players);
+    return new Map(players.flatMap((p, i) => (vals[i] === null ? [] : [[p, Number(vals[i])] as [string, number]])));
   }
 
   async reportLoad(id: string, epoch: number, load: number, power: number | undefined, leaseMs: number, areaLoads: Record<string, number> = {}): Promise<boolean> {

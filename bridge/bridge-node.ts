@@ -163,14 +163,19 @@ export class BridgeNode {
     await this.map.heartbeat(this.config.nodeHeartbeatMs * 3);
     this.heartbeat = setInterval(() => {
       this.map.heartbeat(this.config.nodeHeartbeatMs * 3).catch(() => {});
+      this.servers.recordDelivered();
     }, this.config.nodeHeartbeatMs);
     await this.control.start({
       rebalance: () => this.planner.rebalance(),
       'lease-check': async () => {
-        for (const s of await this.map.expiredLeases()) await this.control.add('recover', { server: s.id, epoch: s.epoch }, `recover:${s.id}:${s.epoch}`);
+        for (const s of await this.map.expiredLeases()) await this.recoverLater(s.id, s.epoch);
+        // Areas still held by a dead or departed server (no one could take them yet): try again.
+        for (const s of this.cache.servers.values()) {
+          if ((s.status === 'dead' || s.status === 'gone') && this.cache.areasOf(s.id).length > 0) await this.recoverLater(s.id, s.epoch);
+        }
         for (const node of await this.map.deadNodes(this.config.sessionGraceMs)) await this.endSessionsOf(node);
       },
-      recover: ({ server, epoch }) => this.planner.recover(server, epoch),
+      recover: ({ server, epoch, areas }) => this.planner.recover(server, epoch, areas),
       drain: ({ server, epoch }) => this.planner.drain(server, epoch),
       persist: async ({ server, areas, players }) => { await this.map.storeSnapshot(server, areas ?? {}, players ?? {}); },
     });
@@ -193,6 +198,11 @@ export class BridgeNode {
     await this.map.expireNode().catch(() => {});
     this.redis.disconnect();
     this.sub.disconnect();
+  }
+
+  private recoverLater(server: string, epoch: number): Promise<void> {
+    const areas = Object.fromEntries(this.cache.areasOf(server).map((a) => [a.area, a.epoch]));
+    return this.control.add('recover', { server, epoch, areas }, `recover:${server}:${epoch}`);
   }
 
   /** Ends the sessions a dead node held whose clients did not resume elsewhere, then forgets the node. */
@@ -221,6 +231,9 @@ export class BridgeNode {
       case 'emit':
         (this.links.get(m.s)?.socket as { emit(e: string, p: unknown): void } | undefined)?.emit(m.e, m.p);
         break;
+      case 'cursor':
+        this.links.get(m.s)?.cursor(m.player, m.epoch, m.seq);
+        break;
       case 'thaw':
         this.clients.thaw(m.players, m.token);
         break;
@@ -234,6 +247,10 @@ export class BridgeNode {
 
   private async onNodeRequest(req: NodeRequest): Promise<unknown> {
     if (req.op === 'freeze') return { frozen: this.clients.freeze(req.players, req.token, req.status) };
+    if (req.op === 'resume') {
+      const seq = this.links.get(req.s)?.cursor(req.player, req.epoch, req.seq);
+      return seq === undefined ? null : { seq };
+    }
     const link = this.links.get(req.s);
     if (!link) return { error: 'not linked here' };
     link.flush(); // inputs already delivered go first: an export must include them
@@ -275,6 +292,9 @@ export class BridgeNode {
       }
       const local = this.sessions.get(player);
       if (local && rec.server !== '' && rec.epoch > local.epoch) {
+        // After every change the new owner's link learns where the client stands (it needs it only after a crash).
+        const linkNode = this.cache.servers.get(rec.server)?.node;
+        if (linkNode) this.bus.send(linkNode, { t: 'cursor', s: rec.server, player, epoch: rec.epoch, seq: local.acked });
         local.moveTo(rec.server, rec.area, rec.epoch);
         if (!local.frozen) local.socket.emit('authority', { status: 'active', server: rec.server, area: rec.area, epoch: rec.epoch });
       }

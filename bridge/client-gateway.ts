@@ -67,7 +67,21 @@ export class ClientGateway {
     if (hs.data.player !== undefined && hs.data.player !== player) {
       throw new WireError(ErrorCode.PlayerMismatch, `token names ${player}, not ${hs.data.player}`);
     }
-    socket.data.joined = await this.join(player);
+    const joined = await this.join(player);
+    joined.seq = await this.resumePoint(joined, hs.data.ack ?? 0);
+    socket.data.joined = joined;
+  }
+
+  /**
+   * Where this session resumes: the last seq the owner's link delivered (what `session.ack` tells
+   * the client). The client's own last ack goes along: after a crash the link waits for it.
+   */
+  private async resumePoint(j: Joined, clientAck: number): Promise<number> {
+    const node = this.d.cache.servers.get(j.server)?.node;
+    if (!node) return j.seq;
+    const reply = await this.d.bus.request(node, { op: 'resume', s: j.server, player: j.player, epoch: j.epoch, seq: clientAck }, 1000)
+      .catch(() => null) as { seq?: number } | null;
+    return reply?.seq ?? j.seq;
   }
 
   /** Binds a new session to the player and makes sure it is attached to its area's owner. */
@@ -105,11 +119,15 @@ export class ClientGateway {
     const { sessions, metrics, config } = this.d;
     const j = socket.data.joined as Joined;
     const session = new ClientSession(j.player, j.session, j.gen, socket, j, { perSecond: config.inputsPerSecond, burst: config.inputBurst }, metrics);
+    session.noteAck(j.seq);
     const old = sessions.add(session);
     if (old) this.replace(old);
     void socket.join(areaRoom(j.area));
     metrics.clients.set(sessions.size);
-    socket.emit('session', { player: j.player, server: j.server, area: j.area, epoch: j.epoch, ack: j.seq, node: this.d.nodeId });
+    socket.emit('session', {
+      player: j.player, server: j.server, area: j.area, epoch: j.epoch, ack: j.seq, node: this.d.nodeId,
+      limits: { inputsPerSecond: config.inputsPerSecond, inputBurst: config.inputBurst },
+    });
     guardedOn(socket, 'input', this.d.logger, (code, message) => {
       metrics.inputsDropped.inc({ reason: code === ErrorCode.InputTooLarge ? 'too_large' : 'bad_input' });
       session.error(code, message);

@@ -14,6 +14,11 @@ export class ClientSession {
   epoch: number;
   /** Inputs held while the player's ownership changes (undefined when not frozen). */
   frozen: { seq: number; data: unknown }[] | undefined;
+  /**
+   * The highest seq acknowledged to this client (from the acks of the state it was sent). After a
+   * crash it is where the client stands: the new owner's link resumes from it.
+   */
+  acked = 0;
   /** The freezes holding this player (one per ownership change in progress), with their timeouts. */
   private readonly holds = new Map<string, NodeJS.Timeout>();
   private tokens: number;
@@ -43,6 +48,10 @@ export class ClientSession {
     if (this.tokens < 1) return false;
     this.tokens -= 1;
     return true;
+  }
+
+  noteAck(seq: number): void {
+    if (seq > this.acked) this.acked = seq;
   }
 
   moveTo(server: string, area: string, epoch: number): void {

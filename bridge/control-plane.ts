@@ -12,7 +12,8 @@ import type { Snapshot } from '../shared/protocol.js';
 export interface ControlJobs {
   rebalance: Record<string, never>;
   'lease-check': Record<string, never>;
-  recover: { server: string; epoch: number };
+  /** `areas`: the dead session's areas with their epochs then (an area that changed since is not touched). */
+  recover: { server: string; epoch: number; areas: Record<string, number> };
   drain: { server: string; epoch: number };
   persist: { server: string } & Snapshot;
 }
@@ -52,7 +53,12 @@ export class ControlPlane {
 
   /** Adds a job; with an id, adding the same id again while it exists does nothing. */
   async add<K extends ControlJobName>(name: K, data: ControlJobs[K], jobId?: string): Promise<void> {
-    await this.queue.add(name, data, { jobId, removeOnComplete: true, removeOnFail: 100, attempts: 3, backoff: { type: 'fixed', delay: 500 } });
+    // A failed recovery is forgotten, so the next lease check can add it again (it retries until a server can take the areas).
+    const recover = name === 'recover';
+    await this.queue.add(name, data, {
+      jobId, removeOnComplete: true, removeOnFail: recover ? true : 100,
+      attempts: recover ? 5 : 3, backoff: recover ? { type: 'exponential', delay: 250 } : { type: 'fixed', delay: 500 },
+    });
   }
 
   /**

@@ -100,20 +100,39 @@ export class MeshPlanner {
     logger.info('drain: done, server deregistered', { server });
   }
 
-  /** Crash recovery: declare the server dead (if its lease really ran out) and move each of its areas, restored from its last autosave, to the least loaded server. */
-  async recover(server: string, epoch: number): Promise<void> {
-    const { map, logger } = this.d;
-    if (!(await map.setServerStatus(server, epoch, 'dead', true))) return;
+  /**
+   * Crash recovery: declare the session `epoch` of the server dead (if its lease really ran out;
+   * a session already over, e.g. replaced by a fresh restart, needs no declaring), then move each
+   * of its `areas` that is still at the recorded epoch, restored from its last autosave, to the
+   * least loaded ready server (a restarted process of the same server included). Throws when no
+   * server can take an area, so the job fails and the lease check adds it again later.
+   */
+  async recover(server: string, epoch: number, areas: Record<string, number>): Promise<void> {
+    const { map, logger, cache } = this.d;
+    if (!(await map.setServerStatus(server, epoch, 'dead', true))) {
+      const rec = await map.serverRecord(server);
+      const over = rec !== undefined && (rec.epoch > epoch || rec.status === 'dead' || rec.status === 'gone');
+      if (!over) return; // its lease was renewed: alive after all
+    }
+    const owned = Object.entries(areas).filter(([area, areaEpoch]) => {
+      const cur = cache.areas.get(area);
+      return cur?.server === server && cur.epoch === areaEpoch;
+    }).map(([area]) => area);
+    if (owned.length === 0) return;
+    logger.warn('recovery: server session over', { server, epoch, areas: owned });
     const areaLoads = await map.loadAreaLoads();
-    const owned = this.d.cache.areasOf(server).map(({ area }) => area);
-    logger.warn('recovery: server declared dead', { server, epoch, areas: owned });
-    const views = this.views(areaLoads).filter((v) => v.server.status === 'ready' && v.server.id !== server);
+    const views = this.views(areaLoads).filter((v) => v.server.status === 'ready');
+    const failed: string[] = [];
     await Promise.all(owned.map(async (area) => {
       const target = views.sort((a, b) => ratio(a) - ratio(b))[0];
-      if (!target) return void logger.error('recovery: no ready server for area', { area });
+      if (!target) return void failed.push(area);
       target.load += areaLoads.get(area) ?? 0;
-      await this.d.mover.move(area, target.server.id, 'recover');
+      await this.d.mover.move(area, target.server.id, 'recover').catch((err: Error) => {
+        logger.warn('recovery: area not moved yet', { area, err: err.message });
+        failed.push(area);
+      });
     }));
+    if (failed.length > 0) throw new Error(`recovery of ${server}: no server took ${failed.join(' ')} yet`);
   }
 
   /** Servers with their load as the sum of their areas' (current ownership), else their report. */

@@ -14,6 +14,8 @@ export type NodeMessage =
   | { t: 'attach'; s: string; player: string; area: string; epoch: number; seq: number }
   /** End a player's session; the server's node detaches it and records the last applied seq. */
   | { t: 'leave'; s: string; player: string; session: string; node: string }
+  /** Where a client stands (last seq acknowledged to it): ends a resync of the player's link on the receiving node. */
+  | { t: 'cursor'; s: string; player: string; epoch: number; seq: number }
   /** A node applied an authority update that asked for acknowledgement. */
   | { t: 'ack'; id: string }
   /** Emit an event to a server linked on the receiving node. */
@@ -27,6 +29,8 @@ export type NodeMessage =
 export type NodeRequest =
   /** Emit an event with an acknowledgement to a server linked there; answers { reply } or { error }. */
   | { op: 'ask'; s: string; e: string; p: unknown; ms: number }
+  /** A session starts: the client's last ack (a cursor, see `cursor`); answers { seq } (last delivered) or null. */
+  | { op: 'resume'; s: string; player: string; epoch: number; seq: number }
   /** Freeze players' inputs on that node (buffered until thaw); answers { frozen }. */
   | { op: 'freeze'; players: string[]; token: string; status: 'transferring' | 'recovering' };
 

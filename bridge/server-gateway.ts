@@ -5,7 +5,7 @@ import type { BridgeConfig } from '../shared/config.js';
 import type { LoadModel } from '../shared/load-model.js';
 import {
   ErrorCode, HandoffRequestSchema, LoadReportSchema, isStateBatch, PROTOCOL_VERSION, ServerHandshakeSchema, SnapshotSchema, StateBatchSchema,
-  type HandoffResult, type LoadReport, type ServerHandshake,
+  type AreaGrant, type HandoffResult, type LoadReport, type ServerHandshake,
 } from '../shared/protocol.js';
 import type { AuthorityCache } from './authority-cache.js';
 import type { AuthorityMap, PlayerRecord } from './authority-map.js';
@@ -23,7 +23,11 @@ const SERVER_EVENTS = new Set(['state', 'load', 'snapshot', 'handoff', 'drain'])
 interface Registered {
   hs: ServerHandshake;
   epoch: number;
+  /** Players this session takes over as they are (a resumed session's). */
   players: Map<string, PlayerRecord>;
+  areas: AreaGrant[];
+  /** A fresh process under a known id: the previous session's areas to restore from autosave. */
+  recover?: { epoch: number; areas: Record<string, number> };
 }
 
 export interface ServerGatewayDeps {
@@ -49,42 +53,88 @@ export class ServerGateway {
   }
 
   private async handshake(socket: ServerSocket): Promise<void> {
+    const { config, map, cache } = this.d;
     if (!this.d.isReady()) throw new WireError(ErrorCode.NotReady, 'this bridge node is not ready (no Redis); try another or retry');
     const parsed = ServerHandshakeSchema.safeParse(socket.handshake.auth);
     if (!parsed.success) throw new WireError(ErrorCode.BadHandshake, `auth must be { serverId, secret, power, protocol }: ${parsed.error.issues[0]?.message ?? ''}`);
     const hs = parsed.data;
-    if (!secretsEqual(hs.secret, this.d.config.networkSecret)) throw new WireError(ErrorCode.BadSecret, 'wrong network secret');
+    this.checkCredentials(hs);
     if (hs.protocol !== PROTOCOL_VERSION) throw new WireError(ErrorCode.ProtocolMismatch, `bridge speaks protocol ${PROTOCOL_VERSION}, not ${hs.protocol}`);
-    if (hs.epoch !== undefined) {
-      const rec = await this.d.map.serverRecord(hs.serverId);
-      if (rec && (rec.status === 'dead' || rec.status === 'gone' || rec.epoch > hs.epoch)) {
-        throw new WireError(ErrorCode.Fenced, `epoch ${hs.epoch} of ${hs.serverId} is over (${rec.status}); drop your state and register afresh`);
+    if (hs.epoch !== undefined) await this.checkResume(hs);
+    const { epoch, before } = await map.registerServer(hs.serverId, hs.power, config.serverLeaseMs);
+    if (hs.epoch === undefined && before !== '') {
+      // A fresh process under a known id: what the previous session held died with it. Its areas
+      // are recovered from their last autosave (to whichever server is least loaded, this one
+      // included), exactly as if it had crashed; nothing of it is handed to this session as is.
+      const areas = Object.fromEntries(cache.areasOf(hs.serverId).map((a) => [a.area, a.epoch]));
+      socket.data.registered = { hs, epoch, players: new Map(), areas: [], recover: { epoch: epoch - 1, areas } } satisfies Registered;
+      return;
+    }
+    const players = await map.loadPlayers(await map.serverPlayers(hs.serverId));
+    socket.data.registered = { hs, epoch, players, areas: cache.areasOf(hs.serverId) } satisfies Registered;
+  }
+
+  /** The network secret, or the server's own key when `serverKeys` lists its id. */
+  private checkCredentials(hs: ServerHandshake): void {
+    const own = this.d.config.serverKeys[hs.serverId];
+    if (own !== undefined) {
+      if (!secretsEqual(hs.secret, own)) throw new WireError(ErrorCode.BadSecret, `wrong key for server ${hs.serverId}`);
+    } else if (this.d.config.serverKeysOnly) {
+      throw new WireError(ErrorCode.BadSecret, `server id ${hs.serverId} has no key on this network`);
+    } else if (!secretsEqual(hs.secret, this.d.config.networkSecret)) {
+      throw new WireError(ErrorCode.BadSecret, 'wrong network secret');
+    }
+  }
+
+  /**
+   * A reconnecting server claims its epoch and, per player, the last seq it applied. The epoch
+   * must be the one the bridge issued last (and still alive); each claim at most what the bridge
+   * recorded as delivered (links record every heartbeat), plus one heartbeat's worth of inputs.
+   */
+  private async checkResume(hs: ServerHandshake): Promise<void> {
+    const { map, config } = this.d;
+    const rec = await map.serverRecord(hs.serverId);
+    const claimed = hs.epoch!;
+    if (!rec || rec.epoch < claimed) throw new WireError(ErrorCode.Fenced, `epoch ${claimed} of ${hs.serverId} was never issued; register afresh`);
+    if (rec.status === 'dead' || rec.status === 'gone' || rec.epoch > claimed) {
+      throw new WireError(ErrorCode.Fenced, `epoch ${claimed} of ${hs.serverId} is over (${rec.status}); drop your state and register afresh`);
+    }
+    const claims = Object.entries(hs.players ?? {});
+    if (claims.length === 0) return;
+    const ids = claims.map(([p]) => p);
+    const [delivered, records] = await Promise.all([map.deliveredTo(hs.serverId, ids), map.loadPlayers(ids)]);
+    const allowance = config.inputBurst + Math.ceil((config.inputsPerSecond * 2 * config.nodeHeartbeatMs) / 1000);
+    for (const [player, seq] of claims) {
+      const known = Math.max(delivered.get(player) ?? 0, records.get(player)?.seq ?? 0);
+      if (seq > known + allowance) {
+        throw new WireError(ErrorCode.BadHandshake, `claims seq ${seq} applied for ${player}, but at most ${known} was delivered`);
       }
     }
-    const epoch = await this.d.map.registerServer(hs.serverId, hs.power, this.d.config.serverLeaseMs);
-    const players = await this.d.map.loadPlayers(await this.d.map.serverPlayers(hs.serverId));
-    socket.data.registered = { hs, epoch, players } satisfies Registered;
   }
 
   private onConnection(socket: ServerSocket): void {
     const { cache, links, metrics, logger, nodeId } = this.d;
-    const { hs, epoch, players } = socket.data.registered as Registered;
+    const { hs, epoch, players, areas, recover } = socket.data.registered as Registered;
     const link = new ServerLink(hs.serverId, epoch, socket, metrics);
     const old = links.add(link);
     if (old) this.evict(old, ErrorCode.SessionReplaced, `server ${old.serverId} registered again (epoch > ${old.epoch})`);
     metrics.servers.set(links.size);
-    logger.info('server registered', { server: hs.serverId, epoch, power: hs.power });
+    logger.info('server registered', { server: hs.serverId, epoch, power: hs.power, ...(recover ? { recovering: Object.keys(recover.areas) } : {}) });
 
     const owned = [...players].filter(([, rec]) => rec.server === hs.serverId);
     socket.emit('welcome', {
       serverId: hs.serverId, epoch, node: nodeId, world: { cols: this.d.config.worldCols, rows: this.d.config.worldRows }, leaseMs: this.d.config.serverLeaseMs,
-      areas: cache.areasOf(hs.serverId), players: owned.map(([id]) => id), servers: [...cache.servers.values()],
+      areas, players: owned.map(([id]) => id), servers: [...cache.servers.values()],
     });
     for (const [player, rec] of owned) {
       cache.rememberPlayer(player, rec);
       const known = hs.players?.[player];
       if (known === undefined) link.attach({ player, area: rec.area, epoch: rec.epoch, seq: rec.seq, ...(rec.snapshot === undefined ? {} : { snapshot: rec.snapshot }) });
       else link.players.set(player, { area: rec.area, epoch: rec.epoch, lastSeq: Math.max(known, rec.seq) });
+    }
+    if (recover) {
+      this.d.control.add('recover', { server: hs.serverId, epoch: recover.epoch, areas: recover.areas }, `recover:${hs.serverId}:${recover.epoch}`)
+        .catch((err: Error) => logger.warn('recovery not queued', { server: hs.serverId, err: err.message }));
     }
 
     const answer = (code: ErrorCode, message: string, ack: ((r: unknown) => void) | undefined) => {
@@ -127,6 +177,7 @@ export class ServerGateway {
       if (!SERVER_EVENTS.has(event)) link.error(ErrorCode.UnknownEvent, `servers cannot send '${event}'`);
     });
     socket.on('disconnect', (reason) => {
+      this.recordDelivered(link);
       if (!links.remove(link)) return;
       metrics.servers.set(links.size);
       logger.info('server disconnected', { server: hs.serverId, epoch, reason });
@@ -155,9 +206,17 @@ export class ServerGateway {
    */
   evict(link: ServerLink, code: typeof ErrorCode.Fenced | typeof ErrorCode.SessionReplaced, message: string): void {
     this.d.links.remove(link);
+    this.recordDelivered(link);
     this.d.metrics.servers.set(this.d.links.size);
     link.error(code, message);
     link.socket.disconnect(true);
+  }
+
+  /** Writes each link's delivered seqs to Redis (every heartbeat, and when a link closes): a resuming server's claims are checked against them. */
+  recordDelivered(link?: ServerLink): void {
+    for (const l of link ? [link] : this.d.links.values()) {
+      this.d.map.storeDelivered(l.serverId, l.cursors()).catch((err: Error) => this.d.logger.warn('delivered seqs not recorded', { err: err.message }));
+    }
   }
 
   /** Ends a player's session (opened on `node`) at the node holding its server's link, recording the last applied seq. */

@@ -16,7 +16,11 @@ export interface LinkedPlayer {
   epoch: number;
   /** Last seq delivered to the server (= applied by it: the link is ordered and reliable). */
   lastSeq: number;
-  /** After crash recovery: the next input may skip ahead (inputs applied by the dead server are gone). */
+  /**
+   * After crash recovery (or a restart) the state is the last autosave, at `lastSeq`; where the
+   * client stands is not known here. Inputs wait (dropped, to be re-sent) until the node of the
+   * player's session sends its cursor: the last seq acknowledged to the client.
+   */
   resync?: boolean;
 }
 
@@ -36,10 +40,10 @@ export class ServerLink {
   deliver(player: string, seq: number, data: unknown): void {
     const p = this.players.get(player);
     if (!p) return void this.metrics.inputsDropped.inc({ reason: 'not_attached' });
+    if (p.resync) return void this.metrics.inputsDropped.inc({ reason: 'awaiting_cursor' });
     if (seq <= p.lastSeq) return void this.metrics.inputsDropped.inc({ reason: 'duplicate' });
-    if (seq !== p.lastSeq + 1 && !p.resync) return void this.metrics.inputsDropped.inc({ reason: 'gap' });
+    if (seq !== p.lastSeq + 1) return void this.metrics.inputsDropped.inc({ reason: 'gap' });
     p.lastSeq = seq;
-    p.resync = false;
     this.queue.push({ player, seq, data });
     if (!this.scheduled) {
       this.scheduled = true;
@@ -70,6 +74,28 @@ export class ServerLink {
     const seq = cur ? Math.max(cur.lastSeq, a.seq) : a.seq;
     this.players.set(a.player, { area: a.area, epoch: a.epoch, lastSeq: seq, ...(a.resync ? { resync: true } : {}) });
     this.socket.emit('player:attach', { ...a, seq });
+  }
+
+  /**
+   * Where the client stands (the last seq acknowledged to it), from its session's node. It ends a
+   * resync: inputs after it are delivered from then on (those up to it were applied before the
+   * crash and are part of the documented rollback). Ignored otherwise. Returns the last seq delivered.
+   */
+  cursor(player: string, epoch: number, acked: number): number | undefined {
+    const p = this.players.get(player);
+    if (!p || p.epoch !== epoch) return undefined;
+    if (p.resync) {
+      p.resync = false;
+      p.lastSeq = Math.max(p.lastSeq, acked);
+    }
+    return p.lastSeq;
+  }
+
+  /** The last seq delivered per attached player. */
+  cursors(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [id, p] of this.players) out[id] = p.lastSeq;
+    return out;
   }
 
   /** Returns the last seq delivered for the player, or undefined if it was not attached. */

@@ -74,10 +74,16 @@ export class StateRouter {
     switch (item.kind) {
       case 'area':
         this.clients.to(areaRoom(item.area)).emit('state', item);
+        if (item.acks) for (const player in item.acks) this.sessions.get(player)?.noteAck(item.acks[player]!);
         break;
-      case 'player':
-        this.sessions.get(item.player)?.socket.emit('state', item);
+      case 'player': {
+        const s = this.sessions.get(item.player);
+        if (!s) break;
+        s.socket.emit('state', item);
+        const ack = item.acks?.[item.player];
+        if (ack !== undefined) s.noteAck(ack);
         break;
+      }
       case 'all':
         this.clients.emit('state', item);
         break;

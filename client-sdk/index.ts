@@ -103,7 +103,7 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
       transports: ['websocket'],
       forceNew: true, // one connection per client, even when several share a process
       reconnection: false,
-      auth: { token: this.options.token },
+      auth: { token: this.options.token, ack: this.ack },
     });
     this.socket = socket;
     socket.on('session', (s) => {

@@ -19,6 +19,27 @@ export const BridgeConfigSchema = z
     world: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).default('world'),
     /** The network password servers present. */
     networkSecret: z.string().min(8, 'must be at least 8 characters'),
+    /**
+     * Per-server credentials: a server whose id is listed must present its own key, not the network
+     * secret (one leaked secret then hands out no listed id). "s1:key1,s2:key2" or a JSON object.
+     */
+    serverKeys: z.union([
+      z.record(z.string(), z.string().min(16, 'each key must be at least 16 characters')),
+      z.string().transform((v, ctx) => {
+        const out: Record<string, string> = {};
+        for (const pair of v.split(',').map((x) => x.trim()).filter(Boolean)) {
+          const at = pair.indexOf(':');
+          if (at < 1 || pair.length - at - 1 < 16) {
+            ctx.addIssue({ code: 'custom', message: `"${pair.slice(0, at > 0 ? at : 16)}…": write id:key, the key at least 16 characters` });
+            return z.NEVER;
+          }
+          out[pair.slice(0, at)] = pair.slice(at + 1);
+        }
+        return out;
+      }),
+    ]).default({}),
+    /** With serverKeys: refuse ids that are not listed (no server joins with the network secret alone). */
+    serverKeysOnly: bool.default(false),
     /** HS256 shared secret for client tokens (or set jwtPublicKey). */
     jwtSecret: z.string().min(16, 'must be at least 16 characters').optional(),
     /** PEM SPKI public key for RS256/ES256/EdDSA client tokens. */

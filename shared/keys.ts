@@ -14,6 +14,8 @@ export class Keys {
   player(id: string): string { return `${this.base}:player:${id}`; }
   /** hash: power, load, status, node, epoch (registration count), registeredAt. */
   server(id: string): string { return `${this.base}:server:${id}`; }
+  /** hash: player -> last input seq delivered to the server (its links write it every heartbeat and on close). */
+  serverDelivered(id: string): string { return `${this.base}:server:${id}:delivered`; }
   /** set: players currently attached to the server. */
   serverPlayers(id: string): string { return `${this.base}:server:${id}:players`; }
   /** zset: server id scored by first registration time (the network's join order). */

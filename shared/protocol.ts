@@ -47,6 +47,8 @@ export const ClientHandshakeSchema = z.object({
   token: z.string().min(1).max(4096),
   /** Optional: if given it must equal the token's subject. */
   player: id.optional(),
+  /** Optional: the highest seq acknowledged to this client so far (where it stands after a crash). */
+  ack: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
 });
 export type ClientHandshake = z.infer<typeof ClientHandshakeSchema>;
 
@@ -62,9 +64,11 @@ export interface SessionPayload {
   server: string;
   area: string;
   epoch: number;
-  /** Highest input seq known applied by a server; the client numbers new inputs after it. */
+  /** The last input seq the owning server was given (= applied); the client numbers new inputs after it. */
   ack: number;
   node: string;
+  /** This node's input rate limit: re-sends are paced under it. */
+  limits: { inputsPerSecond: number; inputBurst: number };
 }
 
 export type AuthorityStatus = 'transferring' | 'recovering' | 'active';

@@ -1,11 +1,12 @@
 -- server_register: a game server's connection becomes its one live session.
 -- KEYS[1] server hash     KEYS[2] servers zset (join order)     KEYS[3] leases zset
 -- ARGV[1] server id     ARGV[2] node id     ARGV[3] power     ARGV[4] lease ms     ARGV[5] authority channel
--- Returns the new session epoch.
+-- Returns {new session epoch, status before ('' if the server was never registered)}.
 -- Invariant: every registration gets a strictly greater epoch; reports and state stamped with an
 -- older one are fenced. The first registration time is kept, so the join order is stable.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local before = redis.call('HGET', KEYS[1], 'status') or ''
 local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 redis.call('HSET', KEYS[1], 'power', ARGV[3], 'status', 'ready', 'node', ARGV[2])
 redis.call('HSETNX', KEYS[1], 'registeredAt', now)
@@ -16,4 +17,4 @@ redis.call('PUBLISH', ARGV[5], cjson.encode({
   t = 'server', id = ARGV[1], node = ARGV[2], power = tonumber(ARGV[3]),
   load = tonumber(redis.call('HGET', KEYS[1], 'load')), status = 'ready', epoch = epoch,
 }))
-return epoch
+return {epoch, before}
