@@ -304,7 +304,14 @@ export class BridgeNode {
       this.links.get(owner.server)?.socket.emit('area:assign', { area, epoch: owner.epoch });
       if (prev && prev !== owner.server) this.links.get(prev)?.socket.emit('area:release', { area, epoch: owner.epoch });
     });
-    this.cache.on('server', (info) => {
+    this.cache.on('server', (info, prev) => {
+      if (prev && info.epoch > prev.epoch && info.status === 'ready') {
+        // The server registered again (its link's node died, or it reconnected): inputs in flight
+        // to the old link are gone. Its players' clients re-send at once when told.
+        for (const s of this.sessions.values()) {
+          if (s.server === info.id && !s.frozen) s.socket.emit('authority', { status: 'active', server: s.server, area: s.area, epoch: s.epoch });
+        }
+      }
       const link = this.links.get(info.id);
       if (!link) return;
       if (info.epoch > link.epoch) this.servers.evict(link, ErrorCode.SessionReplaced, `server ${info.id} registered again (epoch ${info.epoch})`);

@@ -44,7 +44,12 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
   private attempts = 0;
   private closed = false;
   private ackProgressAt = Date.now();
-  private resendTimer: ReturnType<typeof setInterval> | undefined;
+  /** The next seq the paced re-send will emit, its token bucket, and its timer. */
+  private resendFrom = 0;
+  private resendTokens = 0;
+  private resendRefilledAt = 0;
+  private resendTimer: ReturnType<typeof setTimeout> | undefined;
+  private stallTimer: ReturnType<typeof setInterval> | undefined;
   private readonly resendAfterMs: number;
   private readonly maxUnacked: number;
 
@@ -78,7 +83,7 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
       this.once('session', onSession);
       this.once('refused', onRefused);
       this.open();
-      this.resendTimer = setInterval(() => this.resendIfStalled(), Math.max(50, this.resendAfterMs / 2));
+      this.stallTimer = setInterval(() => this.resendIfStalled(), Math.max(50, this.resendAfterMs / 2));
     });
   }
 
@@ -93,7 +98,8 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
 
   close(): void {
     this.closed = true;
-    clearInterval(this.resendTimer);
+    clearInterval(this.stallTimer);
+    clearTimeout(this.resendTimer);
     this.socket?.disconnect();
   }
 
@@ -123,7 +129,11 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
       }
       this.emit('state', item);
     });
-    socket.on('authority', (a) => this.emit('authority', a));
+    socket.on('authority', (a) => {
+      this.emit('authority', a);
+      // A new owner, or the owner's link moved: what was in flight may be gone; send it again now.
+      if (a.status === 'active') this.resendAll();
+    });
     socket.on('error', (e) => {
       // Another connection took this player: coming back would only take it away again.
       if (e.code === 'SESSION_REPLACED') this.closed = true;
@@ -159,10 +169,37 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
     if (drop > 0) this.unacked.splice(0, drop);
   }
 
+  /**
+   * Re-sends every unacknowledged input, oldest first, paced at half the bridge's input rate limit
+   * (from `session.limits`) so a long backlog never trips RATE_LIMITED and so never stalls itself.
+   */
   private resendAll(): void {
     this.ackProgressAt = Date.now();
+    const first = this.unacked[0];
+    if (!first) return;
+    this.resendFrom = first.seq;
+    if (this.resendTimer !== undefined) return; // a re-send under way goes back to the oldest at its next step
+    const limits = this.session?.limits;
+    this.resendTokens = limits ? limits.inputBurst / 2 : Infinity;
+    this.resendRefilledAt = Date.now();
+    this.pumpResend();
+  }
+
+  private pumpResend(): void {
+    this.resendTimer = undefined;
     if (!this.connected) return;
-    for (const input of this.unacked) this.socket!.emit('input', input);
+    const limits = this.session?.limits;
+    if (limits) {
+      const now = Date.now();
+      this.resendTokens = Math.min(limits.inputBurst / 2, this.resendTokens + ((now - this.resendRefilledAt) * limits.inputsPerSecond) / 2000);
+      this.resendRefilledAt = now;
+    }
+    const head = this.unacked[0];
+    if (!head) return;
+    let i = Math.max(0, this.resendFrom - head.seq);
+    for (; i < this.unacked.length && this.resendTokens >= 1; i++, this.resendTokens--) this.socket!.emit('input', this.unacked[i]!);
+    this.resendFrom = (this.unacked[i - 1]?.seq ?? this.resendFrom - 1) + 1;
+    if (i < this.unacked.length) this.resendTimer = setTimeout(() => this.pumpResend(), 50);
   }
 
   private resendIfStalled(): void {

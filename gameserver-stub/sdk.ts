@@ -11,8 +11,8 @@ import {
 } from '../shared/protocol.js';
 
 export interface GameServerOptions {
-  /** Bridge base URL, e.g. http://127.0.0.1:8080 */
-  url: string;
+  /** Bridge base URL, e.g. http://127.0.0.1:8080, or several to fail over between (in order). */
+  url: string | string[];
   serverId: string;
   secret: string;
   power: number;
@@ -57,8 +57,13 @@ interface SdkEvents {
   drained: [];
   /** The bridge refused something (not Node's 'error': a game without a listener must not crash). */
   'bridge-error': [ErrorPayload];
+  /** A handshake was refused (err.data.code says why); the SDK retries unless the code is final. */
+  refused: [Error & { data?: { code?: string } }];
   disconnect: [reason: string];
 }
+
+/** Refusals that no retry can cure: the SDK stops and connect() rejects. */
+const FINAL_REFUSALS = new Set(['BAD_SECRET', 'PROTOCOL_MISMATCH', 'BAD_HANDSHAKE']);
 
 const IMPORT_TTL_MS = 30_000;
 
@@ -74,7 +79,12 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
     offer: () => ({ accept: true }),
     acceptArea: () => true,
   };
-  private readonly socket: Socket<BridgeToServerEvents, ServerToBridgeEvents>;
+  private socket: Socket<BridgeToServerEvents, ServerToBridgeEvents>;
+  private readonly urls: string[];
+  private urlIndex = 0;
+  private attempts = 0;
+  /** No more reconnecting: closed, drained, replaced by a newer registration, or refused for good. */
+  private stopped = false;
   private queue: StateItem[] = [];
   private scheduled = false;
   /** State handed over ahead of the attach/assign that makes it ours; dropped if that never comes. */
@@ -82,19 +92,30 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
 
   constructor(readonly options: GameServerOptions) {
     super();
-    this.socket = io(`${options.url}${SERVER_NAMESPACE}`, {
+    this.urls = Array.isArray(options.url) ? options.url : [options.url];
+    this.socket = this.open();
+  }
+
+  /**
+   * One connection attempt to the current URL. Reconnecting is ours, not socket.io-client's: it
+   * moves to the next URL, retries refusals that can pass (NOT_READY, INTERNAL, FENCED: then
+   * afresh) and comes back after the bridge closed the connection (FENCED sent as an error).
+   */
+  private open(): Socket<BridgeToServerEvents, ServerToBridgeEvents> {
+    const { options } = this;
+    const socket: Socket<BridgeToServerEvents, ServerToBridgeEvents> = io(`${this.urls[this.urlIndex % this.urls.length]!}${SERVER_NAMESPACE}`, {
       transports: ['websocket'],
       forceNew: true,
       autoConnect: false,
-      reconnectionDelay: 200,
-      reconnectionDelayMax: 2000,
-      // Evaluated on every (re)connect: tells the bridge which players we already simulate.
+      reconnection: false,
+      // Evaluated at connect: tells the bridge which players we already simulate.
       auth: (cb) => cb({
         serverId: options.serverId, secret: options.secret, power: options.power, protocol: PROTOCOL_VERSION,
         ...(this.epoch > 0 ? { epoch: this.epoch, players: Object.fromEntries([...this.players].map(([id, p]) => [id, p.lastApplied])) } : {}),
       }),
     });
-    this.socket.on('welcome', (w) => {
+    socket.on('welcome', (w) => {
+      this.attempts = 0;
       this.epoch = w.epoch;
       this.world = w.world;
       this.areas.clear();
@@ -108,16 +129,14 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
       }
       this.emit('welcome', w);
     });
-    this.socket.on('connect_error', (err: Error & { data?: { code?: string } }) => {
-      // Declared dead while away: what we hold is stale. Start afresh as a new session.
-      if (err.data?.code !== 'FENCED') return;
-      for (const player of [...this.players.keys()]) this.emit('detach', { player, reason: 'moved' });
-      this.players.clear();
-      this.areas.clear();
-      this.epoch = 0;
-      this.socket.connect();
+    socket.on('connect_error', (err: Error & { data?: { code?: string } }) => {
+      const code = err.data?.code ?? '';
+      if (code === 'FENCED') this.forget();
+      this.emit('refused', err);
+      if (FINAL_REFUSALS.has(code)) this.stopped = true;
+      this.retry();
     });
-    this.socket.on('inputs', (batch) => {
+    socket.on('inputs', (batch) => {
       for (const { player, seq, data } of batch) {
         const p = this.players.get(player);
         if (!p || seq <= p.lastApplied) continue; // defence in depth: the bridge already dedupes
@@ -125,33 +144,33 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
         this.emit('input', player, seq, data);
       }
     });
-    this.socket.on('player:attach', (a) => {
+    socket.on('player:attach', (a) => {
       const handed = this.take(`p:${a.player}`);
       this.players.set(a.player, { area: a.area, epoch: a.epoch, lastApplied: a.seq });
       this.emit('attach', handed === undefined ? a : { ...a, snapshot: handed });
     });
-    this.socket.on('player:detach', (d) => {
+    socket.on('player:detach', (d) => {
       if (this.players.delete(d.player)) this.emit('detach', d);
     });
-    this.socket.on('area:assign', (a) => {
+    socket.on('area:assign', (a) => {
       this.areas.set(a.area, a.epoch);
       const state = this.take(`a:${a.area}`);
       this.emit('area:assign', state === undefined ? a : { ...a, state });
     });
-    this.socket.on('area:release', (a) => {
+    socket.on('area:release', (a) => {
       this.areas.delete(a.area);
       this.emit('area:release', a);
     });
-    this.socket.on('player:export', ({ player }, ack) => {
+    socket.on('player:export', ({ player }, ack) => {
       ack({ snapshot: this.hooks.exportPlayer(player) ?? null, seq: this.players.get(player)?.lastApplied ?? 0 });
     });
-    this.socket.on('player:import', ({ player, area, snapshot }, ack) => {
+    socket.on('player:import', ({ player, area, snapshot }, ack) => {
       const ok = this.hooks.acceptPlayer(player, area, snapshot);
       if (ok) this.hold(`p:${player}`, snapshot);
       ack({ ok });
     });
-    this.socket.on('area:offer', (offer, ack) => ack(this.hooks.offer(offer)));
-    this.socket.on('area:export', ({ area }, ack) => {
+    socket.on('area:offer', (offer, ack) => ack(this.hooks.offer(offer)));
+    socket.on('area:export', ({ area }, ack) => {
       const out = this.hooks.exportArea(area);
       const players: AreaExport['players'] = {};
       for (const [id, p] of this.players) {
@@ -159,7 +178,7 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
       }
       ack({ state: out.state ?? null, players });
     });
-    this.socket.on('area:import', ({ area, state, players }, ack) => {
+    socket.on('area:import', ({ area, state, players }, ack) => {
       const ok = this.hooks.acceptArea(area, state);
       if (ok) {
         this.hold(`a:${area}`, state);
@@ -167,16 +186,46 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
       }
       ack({ ok });
     });
-    this.socket.on('player:resume', ({ player }) => this.emit('player:resume', player));
-    this.socket.on('area:resume', ({ area }) => this.emit('area:resume', area));
-    this.socket.on('presence', (p) => this.emit('presence', p));
-    this.socket.on('drained', () => this.emit('drained'));
-    this.socket.on('error', (e) => {
-      // A newer registration of this server id fenced us: reconnecting would fence it in turn.
-      if (e.code === 'SESSION_REPLACED') this.socket.io.reconnection(false);
+    socket.on('player:resume', ({ player }) => this.emit('player:resume', player));
+    socket.on('area:resume', ({ area }) => this.emit('area:resume', area));
+    socket.on('presence', (p) => this.emit('presence', p));
+    socket.on('drained', () => {
+      this.stopped = true;
+      this.emit('drained');
+    });
+    socket.on('error', (e) => {
+      // A newer registration of this server id replaced us: reconnecting would fence it in turn.
+      if (e.code === 'SESSION_REPLACED') this.stopped = true;
+      // Declared dead (or no longer current): what we hold is stale; the next registration is afresh.
+      if (e.code === 'FENCED') this.forget();
       this.emit('bridge-error', e);
     });
-    this.socket.on('disconnect', (reason) => this.emit('disconnect', reason));
+    socket.on('disconnect', (reason) => {
+      this.emit('disconnect', reason);
+      if (reason !== 'io client disconnect') this.retry();
+    });
+    return socket;
+  }
+
+  /** Drops everything held: the next registration starts afresh (no epoch, no players). */
+  private forget(): void {
+    for (const player of [...this.players.keys()]) this.emit('detach', { player, reason: 'moved' });
+    this.players.clear();
+    this.areas.clear();
+    this.epoch = 0;
+  }
+
+  private retry(): void {
+    this.socket.removeAllListeners();
+    this.socket.disconnect();
+    if (this.stopped) return;
+    this.urlIndex++;
+    const delay = Math.min(2000, 100 * 2 ** this.attempts++) * (0.5 + Math.random() / 2);
+    setTimeout(() => {
+      if (this.stopped) return;
+      this.socket = this.open();
+      this.socket.connect();
+    }, delay);
   }
 
   get connected(): boolean {
@@ -184,24 +233,24 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
   }
 
   /**
-   * Connects and resolves with the welcome; rejects with the bridge's refusal (err.data.code).
-   * A FENCED refusal is not final: the SDK drops its stale state and registers afresh.
+   * Connects and resolves with the first welcome; rejects with a final refusal (BAD_SECRET,
+   * PROTOCOL_MISMATCH, BAD_HANDSHAKE in err.data.code). Anything else is retried, over the URLs.
    */
   connect(): Promise<WelcomePayload> {
     return new Promise((resolve, reject) => {
-      const onError = (err: Error & { data?: { code?: string } }) => {
-        if (err.data?.code === 'FENCED') return;
-        this.socket.off('connect_error', onError);
-        this.socket.off('welcome', onWelcome);
-        this.socket.disconnect();
+      const onRefused = (err: Error & { data?: { code?: string } }) => {
+        if (!FINAL_REFUSALS.has(err.data?.code ?? '')) return;
+        this.off('refused', onRefused);
+        this.off('welcome', onWelcome);
         reject(err);
       };
       const onWelcome = (w: WelcomePayload) => {
-        this.socket.off('connect_error', onError);
+        this.off('refused', onRefused);
         resolve(w);
       };
-      this.socket.on('connect_error', onError);
-      this.socket.once('welcome', onWelcome);
+      this.on('refused', onRefused);
+      this.once('welcome', onWelcome);
+      this.stopped = false;
       this.socket.connect();
     });
   }
@@ -288,6 +337,7 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
 
   close(): void {
     this.flush();
+    this.stopped = true;
     this.socket.disconnect();
   }
 }

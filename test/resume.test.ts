@@ -1,0 +1,162 @@
+// Where a player resumes after its server restarts or crashes, and what a reconnecting server may
+// claim. The rule (docs/mesh.md): the new owner starts from the autosave and receives the client's
+// held inputs from the oldest one after the client's last ack; only what the dead server applied
+// after its last autosave is lost, and no player is left stuck.
+import { expect } from 'chai';
+import { GameServerClient } from '../gameserver-stub/sdk.js';
+import type { JournalEntry } from '../gameserver-stub/reference-server.js';
+import type { MeshClient } from '../client-sdk/index.js';
+import { PROTOCOL_VERSION, SERVER_NAMESPACE, type PlayerAttach } from '../shared/protocol.js';
+import { Mesh, NETWORK_SECRET, freePort, sleep, waitFor } from './harness.js';
+import { handshakeOutcome, range, rawSocket } from './helpers.js';
+import { sharedRedis } from './setup.js';
+
+/** Sends at ~200 inputs/s per client until stopped: new inputs always race the re-sends. */
+function flood(clients: MeshClient[]): () => Promise<void> {
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      for (const c of clients) c.send({ dx: 1 });
+      await sleep(5);
+    }
+  })();
+  return async () => {
+    running = false;
+    await loop;
+  };
+}
+
+/**
+ * Per player: the new owner applied exactly (x+1 .. final ack), once each, in order, where x lies
+ * between the seq it was attached at (the autosave) and the last seq the dead server applied.
+ */
+function expectResumedWhereClientStood(journal: JournalEntry[], dead: string, next: string, attaches: PlayerAttach[], clients: MeshClient[]): number {
+  let lost = 0;
+  for (const c of clients) {
+    const player = c.player!;
+    const deadLast = journal.filter((e) => e.player === player && e.server === dead).at(-1)?.seq ?? 0;
+    const after = journal.filter((e) => e.player === player && e.server === next).map((e) => e.seq);
+    const attachSeq = attaches.filter((a) => a.player === player).at(-1)!.seq;
+    const x = after[0]! - 1;
+    expect(after, `${player} applied once, in order, from where it stood`).to.deep.equal(range(x + 1, c.ack));
+    expect(x, `${player} resumed no earlier than its autosave`).to.be.at.least(attachSeq);
+    expect(x, `${player} resumed no later than the dead server got`).to.be.at.most(deadLast);
+    lost += x - attachSeq;
+  }
+  return lost;
+}
+
+describe('resume points: restarts, crashes and reconnecting servers', () => {
+  let mesh: Mesh;
+  beforeEach(() => { mesh = new Mesh(sharedRedis()); });
+  afterEach(() => mesh.close());
+
+  it('a server restarted within its lease (a fresh process) resumes every player where its client stands', async function () {
+    this.timeout(30_000);
+    const [a, b] = [await mesh.addBridge(), await mesh.addBridge()];
+    const journal: JournalEntry[] = [];
+    const first = await mesh.addServer(b, 's1', { journal, snapshotMs: 300 });
+    const clients = await Promise.all(['p1', 'p2', 'p3', 'p4'].map((p, i) => mesh.addClient([a, b][i % 2]!, p, { maxUnacked: 100_000 })));
+    const stop = flood(clients);
+    await waitFor(() => clients.every((c) => c.ack > 200), 5000, 'traffic flowing');
+    first.stop(); // the process is gone, its memory with it
+    await sleep(100);
+    const second = await mesh.addServer(a, 's1', { journal: [], snapshotMs: 300 });
+    const restarted = second.options.journal!;
+    const attaches: PlayerAttach[] = [];
+    second.sdk.on('attach', (x) => attaches.push(x));
+    await sleep(500);
+    await stop();
+    await waitFor(() => clients.every((c) => c.pending === 0), 10_000, 'every client acknowledged (none stuck)');
+    const all = [...journal, ...restarted.map((e) => ({ ...e, server: 's1-restarted' }))];
+    const lost = expectResumedWhereClientStood(all, 's1', 's1-restarted', attaches, clients);
+    console.log(`      restart within the lease: ${lost} inputs rolled back (applied after the last autosave), 0 stuck`);
+  });
+
+  it('crash recovery: the new owner gets the client\'s held inputs from the oldest, even while new ones flood in', async function () {
+    this.timeout(30_000);
+    const opts = { serverLeaseMs: 1000, leaseCheckMs: 200 };
+    const [a, b] = [await mesh.addBridge(opts), await mesh.addBridge(opts)];
+    const journal: JournalEntry[] = [];
+    const s1 = await mesh.addServer(a, 's1', { journal, snapshotMs: 300 });
+    const clients = await Promise.all(['k1', 'k2', 'k3'].map((p, i) => mesh.addClient([a, b][i % 2]!, p, { maxUnacked: 100_000 })));
+    const s2 = await mesh.addServer(b, 's2', { journal });
+    const attaches: PlayerAttach[] = [];
+    s2.sdk.on('attach', (x) => attaches.push(x));
+    const stop = flood(clients);
+    await waitFor(() => clients.every((c) => c.ack > 200), 5000, 'traffic flowing');
+    s1.stop(); // gone without a drain: recovered once its lease runs out
+    await waitFor(() => clients.every((c) => s2.sdk.players.has(c.player!)), 5000, 'recovered to s2');
+    await sleep(300);
+    await stop();
+    await waitFor(() => clients.every((c) => c.pending === 0), 10_000, 'every client acknowledged');
+    const lost = expectResumedWhereClientStood(journal, 's1', 's2', attaches, clients);
+    console.log(`      crash recovery under a flood: ${lost} inputs rolled back (applied after the last autosave)`);
+  });
+
+  it('a server reconnecting with an epoch it was never given, or seqs it was never sent, is refused', async () => {
+    const node = await mesh.addBridge();
+    const s1 = await mesh.addServer(node, 's1');
+    const alice = await mesh.addClient(node, 'alice');
+    for (let i = 0; i < 5; i++) alice.send({ dx: 1 });
+    await waitFor(() => alice.ack === 5, 3000, 'served');
+    const epoch = s1.sdk.epoch;
+    const auth = { serverId: 's1', secret: NETWORK_SECRET, power: 1, protocol: PROTOCOL_VERSION };
+    const future = rawSocket(mesh.url(node), SERVER_NAMESPACE, { ...auth, epoch: epoch + 50 });
+    expect(await handshakeOutcome(future)).to.equal('FENCED');
+    future.close();
+    const greedy = rawSocket(mesh.url(node), SERVER_NAMESPACE, { ...auth, epoch, players: { alice: 9e15 } });
+    expect(await handshakeOutcome(greedy)).to.equal('BAD_HANDSHAKE');
+    greedy.close();
+    const honest = rawSocket(mesh.url(node), SERVER_NAMESPACE, { ...auth, epoch, players: { alice: 5 } });
+    expect(await handshakeOutcome(honest)).to.equal('connected', 'the positive control: a true claim is accepted');
+    honest.close();
+  });
+
+  it('per-server keys: a listed id needs its own key; others still join with the network secret', async () => {
+    const node = await mesh.addBridge({ serverKeys: 's1:key-of-s1-0123456789' });
+    const url = mesh.url(node);
+    const withSecret = new GameServerClient({ url, serverId: 's1', secret: NETWORK_SECRET, power: 1 });
+    const err = await withSecret.connect().then(() => undefined, (e: Error & { data?: { code?: string } }) => e);
+    expect(err?.data?.code).to.equal('BAD_SECRET');
+    const own = new GameServerClient({ url, serverId: 's1', secret: 'key-of-s1-0123456789', power: 1 });
+    expect((await own.connect()).serverId).to.equal('s1');
+    const other = new GameServerClient({ url, serverId: 's2', secret: NETWORK_SECRET, power: 1 });
+    expect((await other.connect()).serverId).to.equal('s2');
+    own.close();
+    other.close();
+    const strict = await mesh.addBridge({ serverKeys: { s1: 'key-of-s1-0123456789' }, serverKeysOnly: true });
+    const unlisted = rawSocket(mesh.url(strict), SERVER_NAMESPACE, { serverId: 's3', secret: NETWORK_SECRET, power: 1, protocol: PROTOCOL_VERSION });
+    expect(await handshakeOutcome(unlisted)).to.equal('BAD_SECRET');
+    unlisted.close();
+  });
+
+  it('the game-server SDK fails over along its URL list, and registers afresh after FENCED sent as an error', async () => {
+    const node = await mesh.addBridge();
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const sdk = new GameServerClient({ url: [dead, mesh.url(node)], serverId: 's1', secret: NETWORK_SECRET, power: 1 });
+    const first = await sdk.connect();
+    expect(first.node).to.equal(node.id);
+    const codes: string[] = [];
+    sdk.on('bridge-error', (e) => codes.push(e.code));
+    const again = new Promise<{ epoch: number }>((r) => sdk.once('welcome', r));
+    expect(await node.map.setServerStatus('s1', first.epoch, 'dead')).to.equal(true);
+    const w = await again;
+    expect(codes).to.include('FENCED');
+    expect(w.epoch).to.be.greaterThan(first.epoch);
+    sdk.close();
+  });
+
+  it('session.ack after a bridge node dies is the last seq the server applied', async () => {
+    const [a, b] = [await mesh.addBridge(), await mesh.addBridge()];
+    const s1 = await mesh.addServer(b, 's1');
+    const alice = await mesh.addClient([a, b], 'alice');
+    for (let i = 0; i < 50; i++) alice.send({ dx: 1 });
+    await waitFor(() => alice.ack === 50, 3000, 'served');
+    const resumed = new Promise<{ ack: number; node: string }>((r) => alice.once('session', r));
+    await a.close();
+    const s = await resumed;
+    expect(s).to.include({ node: b.id, ack: 50 });
+    expect(s1.applied.get('alice')).to.deep.equal(range(1, 50));
+  });
+});
