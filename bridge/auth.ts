@@ -25,7 +25,8 @@ export class TokenVerifier {
 
   /** Returns the player id the token names; throws if the token is not valid. */
   async verify(token: string): Promise<string> {
-    const { payload } = await jwtVerify(token, this.key, { algorithms: this.algorithms });
+    // A token without an expiry would be a password forever: `exp` is required.
+    const { payload } = await jwtVerify(token, this.key, { algorithms: this.algorithms, requiredClaims: ['exp'] });
     const sub = IdSchema.safeParse(payload.sub);
     if (!sub.success) throw new Error('token subject is not a valid player id');
     return sub.data;

@@ -41,11 +41,14 @@ export interface RecentChange {
   reason: string;
 }
 
-const fail = (res: Response, status: number, code: string, message: string) => res.status(status).json({ error: { code, message } });
-
 const dashboard = readFileSync(new URL('./dashboard.html', import.meta.url), 'utf8');
 
 export function createHttpApi(d: HttpDeps): express.Express {
+  /** Every HTTP refusal is counted like the wire's, under side "http". */
+  const fail = (res: Response, status: number, code: string, message: string) => {
+    d.metrics.errors.inc({ code, side: 'http' });
+    res.status(status).json({ error: { code, message } });
+  };
   const app = express();
   app.disable('x-powered-by');
   app.use(express.json({ limit: '16kb' }));

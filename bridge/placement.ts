@@ -31,7 +31,7 @@ export class Placement {
     for (let attempt = 0; attempt < 5; attempt++) {
       const cur = this.cache.areas.get(area);
       if (cur && cur.server !== '') return cur;
-      const target = this.leastLoaded();
+      const target = this.leastLoaded(area);
       if (!target) return undefined;
       try {
         return { server: target.id, epoch: await this.ownership.assignArea(area, target.id) };
@@ -44,15 +44,20 @@ export class Placement {
     return undefined;
   }
 
-  leastLoaded(): ServerInfo | undefined {
+  /**
+   * The ready server with the lowest load:power, then the fewest areas. Ties go to the server that
+   * ranks highest for this area by rendezvous hashing: nodes placing areas at the same moment (load
+   * reports lag) spread them over the servers instead of all picking the first, and agree per area.
+   */
+  leastLoaded(area: string): ServerInfo | undefined {
     const areaCount = new Map<string, number>();
     for (const o of this.cache.areas.values()) areaCount.set(o.server, (areaCount.get(o.server) ?? 0) + 1);
     let best: ServerInfo | undefined;
-    let bestKey: [number, number, string] | undefined;
+    let bestKey: [number, number, number] | undefined;
     for (const s of this.cache.servers.values()) {
       if (s.status !== 'ready') continue;
-      const key: [number, number, string] = [s.load / s.power, areaCount.get(s.id) ?? 0, s.id];
-      if (!bestKey || key[0] < bestKey[0] || (key[0] === bestKey[0] && (key[1] < bestKey[1] || (key[1] === bestKey[1] && key[2] < bestKey[2])))) {
+      const key: [number, number, number] = [s.load / s.power, areaCount.get(s.id) ?? 0, -rank(area, s.id)];
+      if (!bestKey || (key[0] - bestKey[0] || key[1] - bestKey[1] || key[2] - bestKey[2]) < 0) {
         best = s;
         bestKey = key;
       }
@@ -60,3 +65,5 @@ export class Placement {
     return best;
   }
 }
+
+const rank = (area: string, server: string): number => createHash('sha1').update(`${area}|${server}`).digest().readUInt32BE(0);

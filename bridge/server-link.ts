@@ -72,7 +72,7 @@ export class ServerLink {
     if (cur && cur.epoch >= a.epoch) return;
     // Same server, new epoch: it has applied what it has applied; never go back.
     const seq = cur ? Math.max(cur.lastSeq, a.seq) : a.seq;
-    this.players.set(a.player, { area: a.area, epoch: a.epoch, lastSeq: seq, ...(a.resync ? { resync: true } : {}) });
+    this.players.set(a.player, { area: a.area, epoch: a.epoch, lastSeq: seq, ...(a.resync || cur?.resync ? { resync: true } : {}) });
     this.socket.emit('player:attach', { ...a, seq });
   }
 

@@ -13,7 +13,7 @@ import type { RedisServer } from '../scripts/redis-process.js';
 
 export { RedisServer, freePort, sleep, waitFor } from '../scripts/redis-process.js';
 
-const JWT_SECRET = 'test-jwt-secret-0123456789';
+export const JWT_SECRET = 'test-jwt-secret-0123456789';
 export const NETWORK_SECRET = 'test-network-secret';
 
 /** Several bridge nodes, game servers and clients sharing one world on one Redis. */

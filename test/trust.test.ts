@@ -1,9 +1,11 @@
 // The trust boundary: what one bad message from a player or a server can do. Each test sends
 // the attack next to legitimate traffic (the positive control) and checks the node stays up.
+import { createHash } from 'node:crypto';
 import { expect } from 'chai';
+import { SignJWT } from 'jose';
 import { CLIENT_NAMESPACE, PROTOCOL_VERSION, SERVER_NAMESPACE } from '../shared/protocol.js';
-import { Mesh, NETWORK_SECRET, sleep, waitFor } from './harness.js';
-import { droppedInputs, errorCount, rawSocket, sendRaw } from './helpers.js';
+import { JWT_SECRET, Mesh, NETWORK_SECRET, waitFor } from './harness.js';
+import { droppedInputs, errorCount, handshakeOutcome, rawSocket, sendRaw } from './helpers.js';
 import { sharedRedis } from './setup.js';
 
 const deep = (levels: number): string => '['.repeat(levels) + ']'.repeat(levels);
@@ -104,5 +106,64 @@ describe('trust: one bad message never crashes a node, forges an ack or passes a
     expect(got.map((i) => i.acks?.victim)).to.deep.equal([undefined, undefined]);
     expect(codes).to.deep.equal({ s1: ['BAD_STATE'], s2: ['BAD_STATE', 'NOT_OWNER'] });
     victim.close();
+  });
+});
+
+describe('trust: the small holes', () => {
+  let mesh: Mesh;
+  beforeEach(() => { mesh = new Mesh(sharedRedis()); });
+  afterEach(() => mesh.close());
+
+  it('the default namespace admits no one; a token without exp is refused; HTTP refusals are counted', async () => {
+    const node = await mesh.addBridge();
+    await mesh.addServer(node, 's1');
+    const root = rawSocket(mesh.url(node), '/', {});
+    expect(await handshakeOutcome(root)).to.equal('BAD_HANDSHAKE');
+    root.close();
+    const forever = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('eve').sign(new TextEncoder().encode(JWT_SECRET));
+    const eve = rawSocket(mesh.url(node), CLIENT_NAMESPACE, { token: forever });
+    expect(await handshakeOutcome(eve)).to.equal('BAD_TOKEN');
+    eve.close();
+    const ok = rawSocket(mesh.url(node), CLIENT_NAMESPACE, { token: await mesh.token('eve') });
+    expect(await handshakeOutcome(ok)).to.equal('connected', 'the same player with an expiring token');
+    ok.close();
+    expect((await fetch(`${mesh.url(node)}/v1/nope`)).status).to.equal(404);
+    expect((await fetch(`${mesh.url(node)}/v1/login`, { method: 'POST' })).status).to.equal(404);
+    const http = (await node.metrics.errors.get()).values.filter((v) => v.labels.side === 'http').map((v) => [v.labels.code, v.value]);
+    expect(http).to.deep.equal([['NOT_FOUND', 1], ['DEV_LOGIN_DISABLED', 1]]);
+  });
+
+  it('a move to another area of the same server keeps the server\'s own state (no stale autosave)', async () => {
+    const node = await mesh.addBridge({ worldCols: 2, worldRows: 1 });
+    const s1 = await mesh.addServer(node, 's1', { snapshotMs: 50 });
+    const alice = await mesh.addClient(node, 'alice');
+    await node.ownership.assignArea('1,0', 's1');
+    await waitFor(async () => (await node.map.loadPlayers(['alice'])).get('alice')?.snapshot !== undefined, 3000, 'an autosave');
+    const attaches: { snapshot?: unknown; area: string }[] = [];
+    s1.sdk.on('attach', (a) => attaches.push(a));
+    alice.send({ dx: 1 });
+    await waitFor(() => alice.ack === 1, 2000, 'moved a little');
+    const r = await s1.sdk.handoff('alice', '1,0');
+    expect(r.ok).to.equal(true);
+    await waitFor(() => attaches.length === 1, 2000, 'attached in the new area');
+    expect(attaches[0]).to.include({ area: '1,0' });
+    expect(attaches[0]!.snapshot, 'no saved state handed to the server that holds the player').to.equal(undefined);
+  });
+
+  it('players joining at the same moment on three nodes spread their areas over the servers', async () => {
+    const areas = Array.from({ length: 9 }, (_, i) => `${i % 3},${Math.floor(i / 3)}`);
+    const opts = { worldCols: 3, worldRows: 3, spawnAreas: areas.join(' ') };
+    const nodes = [await mesh.addBridge(opts), await mesh.addBridge(opts), await mesh.addBridge(opts)];
+    for (const id of ['s1', 's2', 's3']) await mesh.addServer(nodes[0]!, id, { loadIntervalMs: 60_000 });
+    // One player per spawn area (the bridge spawns a player by a hash of its id).
+    const byArea = new Map<string, string>();
+    for (let i = 0; byArea.size < areas.length; i++) {
+      const area = areas[createHash('sha1').update(`j${i}`).digest().readUInt32BE(0) % areas.length]!;
+      if (!byArea.has(area)) byArea.set(area, `j${i}`);
+    }
+    const clients = await Promise.all([...byArea.values()].map((p, i) => mesh.addClient(nodes[i % 3]!, p)));
+    const per = new Map<string, number>();
+    for (const c of clients) per.set(c.session!.server, (per.get(c.session!.server) ?? 0) + 1);
+    expect(Math.max(...per.values()), JSON.stringify([...per])).to.be.at.most(5);
   });
 });

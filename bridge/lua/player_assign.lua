@@ -24,7 +24,10 @@ if ARGV[5] ~= '' then redis.call('SREM', KEYS[3], ARGV[1]) end
 redis.call('SADD', KEYS[4], ARGV[1])
 redis.call('HSET', KEYS[1], 'server', ARGV[4], 'area', ARGV[3], 'epoch', epoch, 'seq', ARGV[6])
 if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'snapshot', ARGV[10], 'snapSeq', ARGV[6]) end
-local snapshot = redis.call('HGET', KEYS[1], 'snapshot')
+-- The saved state goes to a server that does not simulate the player yet; a move within one
+-- server (a new area, same owner) carries none: that server's own state is newer than any save.
+local snapshot = false
+if ARGV[4] ~= ARGV[5] then snapshot = redis.call('HGET', KEYS[1], 'snapshot') end
 redis.call('PUBLISH', ARGV[7], cjson.encode({
   t = 'player', player = ARGV[1], server = ARGV[4], area = ARGV[3], epoch = epoch,
   node = redis.call('HGET', KEYS[1], 'node') or '', seq = tonumber(ARGV[6]),
