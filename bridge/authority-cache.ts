@@ -38,6 +38,12 @@ export class AuthorityCache extends EventEmitter<CacheEvents> {
   readonly areas = new Map<string, AreaOwner>();
   readonly servers = new Map<string, ServerInfo>();
   readonly players = new Map<string, CachedPlayer>();
+  /**
+   * False while this node may be missing changes (its subscriber is away, or the map is being
+   * re-read after it came back). The node then fails closed: it delivers no input to a link and
+   * forwards no server state, so it never acts for an owner that was replaced meanwhile.
+   */
+  inSync = false;
 
   constructor(private readonly map: AuthorityMap) {
     super();

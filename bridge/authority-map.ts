@@ -292,9 +292,16 @@ export class AuthorityMap {
     return this.redis.smembers(this.keys.serverPlayers(id));
   }
 
-  /** Live nodes: heartbeat deadline not passed (by Redis' clock). */
+  /**
+   * Live nodes: heartbeat deadline not passed (by Redis' clock) and subscribed to their channel
+   * right now. A node killed -9 loses its subscription at once, long before its heartbeat runs
+   * out: nobody then waits for its acknowledgement or its answer.
+   */
   async liveNodes(): Promise<string[]> {
-    return this.redis.zrangebyscore(this.keys.nodes, String(await this.redisNow()), '+inf');
+    const nodes = await this.redis.zrangebyscore(this.keys.nodes, String(await this.redisNow()), '+inf');
+    if (nodes.length === 0) return nodes;
+    const counts = (await this.redis.pubsub('NUMSUB', ...nodes.map((n) => this.keys.nodeChannel(n)))) as (string | number)[];
+    return nodes.filter((_, i) => Number(counts[2 * i + 1]) > 0);
   }
 
   async heartbeat(ttlMs: number): Promise<void> {

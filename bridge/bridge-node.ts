@@ -58,6 +58,8 @@ export class BridgeNode {
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly recent: RecentChange[] = [];
   private ready = false;
+  /** When a Redis connection of this node last came back (0: never lost). */
+  private reconnectedAt = 0;
 
   constructor(readonly config: BridgeConfig, logger?: Logger) {
     this.id = config.nodeId;
@@ -65,7 +67,9 @@ export class BridgeNode {
     this.metrics = new Metrics(this.id);
     this.keys = new Keys(config.prefix, config.world);
     // Not lazy: ioredis connects and keeps retrying on its own; start() waits for both to be ready.
-    const redisOptions = { maxRetriesPerRequest: 2 };
+    // Reconnect attempts at most 250 ms apart, and while a restarted Redis loads its data, a ready
+    // check every 100 ms (ioredis waits up to 1 s by default): the mesh is back soon after Redis is.
+    const redisOptions = { maxRetriesPerRequest: 2, maxLoadingRetryTime: 100, retryStrategy: (times: number) => Math.min(times * 50, 250) };
     this.redis = new Redis(config.redisUrl, redisOptions);
     this.sub = new Redis(config.redisUrl, redisOptions);
     for (const [name, conn] of [['redis', this.redis], ['subscriber', this.sub]] as const) {
@@ -97,7 +101,7 @@ export class BridgeNode {
       cache: this.cache, map: this.map, barrier: this.barrier, metrics: this.metrics, logger: this.logger, ackTimeoutMs: config.cacheAckTimeoutMs,
     });
     const placement = new Placement(this.cache, this.ownership, { cols: config.worldCols, rows: config.worldRows, spawnAreas: config.spawnAreas.split(' ') });
-    const rpc = new MeshRpc(this.cache, this.bus, config.handoffTimeoutMs);
+    const rpc = new MeshRpc(this.cache, this.bus, config.handoffTimeoutMs, () => this.map.liveNodes());
     this.handoffs = new HandoffCoordinator({
       map: this.map, barrier: this.barrier, rpc, placement, metrics: this.metrics, logger: this.logger, ackTimeoutMs: config.cacheAckTimeoutMs,
     });
@@ -113,6 +117,10 @@ export class BridgeNode {
       nodeId: this.id, config, nsp: this.io.of(SERVER_NAMESPACE), cache: this.cache, map: this.map, links: this.links, state,
       loadModel: new LoadModel(config.loadFormula, config.powerFormula), handoffs: this.handoffs, control: this.control,
       metrics: this.metrics, logger: this.logger, isReady: () => this.isReady(),
+      onLinked: (server) => {
+        this.clients.resendTo(server);
+        this.bus.broadcast({ t: 'linked', s: server });
+      },
     });
     this.clients = new ClientGateway({
       nodeId: this.id, config, nsp: clientNsp, cache: this.cache, map: this.map, sessions: this.sessions, placement, inputs, bus: this.bus,
@@ -158,8 +166,17 @@ export class BridgeNode {
     });
     await this.sub.subscribe(this.keys.authorityChannel, this.keys.broadcastChannel, this.keys.nodeChannel(this.id));
     // Updates published while the subscriber was away are gone: re-read the map after a reconnect.
-    this.sub.on('ready', () => { this.cache.reload().catch((err: Error) => this.logger.warn('cache reload failed', { err: err.message })); });
-    await this.cache.reload();
+    // Updates and bus traffic sent while a connection was away are gone: re-read the map, and have
+    // every client here re-send what is unacknowledged (its inputs may have been lost in between).
+    const reconnected = () => {
+      this.reconnectedAt = Date.now();
+      if (!this.isReady()) return;
+      this.catchUp().then(() => this.clients.resendAll(), (err: Error) => this.logger.warn('cache reload failed', { err: err.message }));
+    };
+    this.sub.on('close', () => { this.cache.inSync = false; });
+    this.sub.on('ready', reconnected);
+    this.redis.on('ready', reconnected);
+    await this.catchUp();
     await this.map.heartbeat(this.config.nodeHeartbeatMs * 3);
     this.heartbeat = setInterval(() => {
       this.map.heartbeat(this.config.nodeHeartbeatMs * 3).catch(() => {});
@@ -168,7 +185,11 @@ export class BridgeNode {
     await this.control.start({
       rebalance: () => this.planner.rebalance(),
       'lease-check': async () => {
-        for (const s of await this.map.expiredLeases()) await this.recoverLater(s.id, s.epoch);
+        // Leases run out while Redis is away, though the servers are fine: after a reconnect, give
+        // them one lease to report again before any is declared dead.
+        if (Date.now() - this.reconnectedAt >= this.config.serverLeaseMs) {
+          for (const s of await this.map.expiredLeases()) await this.recoverLater(s.id, s.epoch);
+        }
         // Areas still held by a dead or departed server (no one could take them yet): try again.
         for (const s of this.cache.servers.values()) {
           if ((s.status === 'dead' || s.status === 'gone') && this.cache.areasOf(s.id).length > 0) await this.recoverLater(s.id, s.epoch);
@@ -205,6 +226,26 @@ export class BridgeNode {
     return this.control.add('recover', { server, epoch, areas }, `recover:${server}:${epoch}`);
   }
 
+  /**
+   * Re-reads the map (changes announced while the subscriber was away are gone) and makes this
+   * node's links match it: a missed announcement must not leave a player unattached, or attached
+   * to a server that lost it. Only then does the node serve again.
+   */
+  private async catchUp(): Promise<void> {
+    this.cache.inSync = false;
+    await this.cache.reload();
+    for (const link of this.links.values()) {
+      const records = await this.map.loadPlayers(await this.map.serverPlayers(link.serverId));
+      for (const [player, rec] of records) {
+        if (rec.server !== link.serverId || link.players.has(player)) continue;
+        this.cache.rememberPlayer(player, rec);
+        link.attach({ player, area: rec.area, epoch: rec.epoch, seq: rec.seq, ...(rec.snapshot === undefined ? {} : { snapshot: rec.snapshot }) });
+      }
+      for (const player of [...link.players.keys()]) if (records.get(player)?.server !== link.serverId) link.detach(player, 'moved');
+    }
+    if (this.sub.status === 'ready') this.cache.inSync = true;
+  }
+
   /** Ends the sessions a dead node held whose clients did not resume elsewhere, then forgets the node. */
   private async endSessionsOf(node: string): Promise<void> {
     const sessions = await this.map.sessionsOf(node);
@@ -220,7 +261,7 @@ export class BridgeNode {
   private onNodeMessage(m: NodeMessage, from: string, inputs: InputRouter, state: StateRouter): void {
     switch (m.t) {
       case 'in':
-        inputs.deliverHere(m.s, m.i.player, m.i.seq, m.i.data);
+        inputs.deliverHere(m.s, m.i.player, m.i.seq, m.i.data, m.a);
         break;
       case 'st':
         state.deliverHere(m.i);
@@ -228,11 +269,14 @@ export class BridgeNode {
       case 'leave':
         this.servers.leaveHere(m.s, m.player, m.session, m.node).catch((err: Error) => this.logger.warn('leave failed', { err: err.message }));
         break;
-      case 'emit':
-        (this.links.get(m.s)?.socket as { emit(e: string, p: unknown): void } | undefined)?.emit(m.e, m.p);
+      case 'emit': {
+        const link = this.links.get(m.s);
+        if (link && (m.e === 'player:resume' || m.e === 'area:resume')) link.unseal(m.p as { player?: string; area?: string });
+        (link?.socket as { emit(e: string, p: unknown): void } | undefined)?.emit(m.e, m.p);
         break;
-      case 'cursor':
-        this.links.get(m.s)?.cursor(m.player, m.epoch, m.seq);
+      }
+      case 'linked':
+        this.clients.resendTo(m.s);
         break;
       case 'thaw':
         this.clients.thaw(m.players, m.token);
@@ -248,12 +292,15 @@ export class BridgeNode {
   private async onNodeRequest(req: NodeRequest): Promise<unknown> {
     if (req.op === 'freeze') return { frozen: this.clients.freeze(req.players, req.token, req.status) };
     if (req.op === 'resume') {
-      const seq = this.links.get(req.s)?.cursor(req.player, req.epoch, req.seq);
+      const seq = this.links.get(req.s)?.delivered(req.player, req.epoch);
       return seq === undefined ? null : { seq };
     }
     const link = this.links.get(req.s);
     if (!link) return { error: 'not linked here' };
     link.flush(); // inputs already delivered go first: an export must include them
+    // Nothing more is delivered for what is being exported (a freeze that missed a node must not
+    // let an input reach the source after its export); resumed on *:resume, ended by the move.
+    if (req.e === 'player:export' || req.e === 'area:export') link.seal(req.p as { player?: string; area?: string }, this.config.handoffTimeoutMs * 4);
     try {
       return { reply: await (link.socket.timeout(req.ms) as unknown as AskSocket).emitWithAck(req.e, req.p) };
     } catch (err) {
@@ -292,9 +339,6 @@ export class BridgeNode {
       }
       const local = this.sessions.get(player);
       if (local && rec.server !== '' && rec.epoch > local.epoch) {
-        // After every change the new owner's link learns where the client stands (it needs it only after a crash).
-        const linkNode = this.cache.servers.get(rec.server)?.node;
-        if (linkNode) this.bus.send(linkNode, { t: 'cursor', s: rec.server, player, epoch: rec.epoch, seq: local.acked });
         local.moveTo(rec.server, rec.area, rec.epoch);
         if (!local.frozen) local.socket.emit('authority', { status: 'active', server: rec.server, area: rec.area, epoch: rec.epoch });
       }
@@ -304,14 +348,7 @@ export class BridgeNode {
       this.links.get(owner.server)?.socket.emit('area:assign', { area, epoch: owner.epoch });
       if (prev && prev !== owner.server) this.links.get(prev)?.socket.emit('area:release', { area, epoch: owner.epoch });
     });
-    this.cache.on('server', (info, prev) => {
-      if (prev && info.epoch > prev.epoch && info.status === 'ready') {
-        // The server registered again (its link's node died, or it reconnected): inputs in flight
-        // to the old link are gone. Its players' clients re-send at once when told.
-        for (const s of this.sessions.values()) {
-          if (s.server === info.id && !s.frozen) s.socket.emit('authority', { status: 'active', server: s.server, area: s.area, epoch: s.epoch });
-        }
-      }
+    this.cache.on('server', (info) => {
       const link = this.links.get(info.id);
       if (!link) return;
       if (info.epoch > link.epoch) this.servers.evict(link, ErrorCode.SessionReplaced, `server ${info.id} registered again (epoch ${info.epoch})`);

@@ -73,15 +73,17 @@ export class ClientGateway {
   }
 
   /**
-   * Where this session resumes: the last seq the owner's link delivered (what `session.ack` tells
-   * the client). The client's own last ack goes along: after a crash the link waits for it.
+   * Where this session resumes (`session.ack`, and the session's `acked`): the last seq the owner's
+   * link delivered, or the client's own last ack when that is higher (after a crash rolled the
+   * player back to an autosave, the client no longer holds the inputs in between).
    */
   private async resumePoint(j: Joined, clientAck: number): Promise<number> {
     const node = this.d.cache.servers.get(j.server)?.node;
-    if (!node) return j.seq;
-    const reply = await this.d.bus.request(node, { op: 'resume', s: j.server, player: j.player, epoch: j.epoch, seq: clientAck }, 1000)
-      .catch(() => null) as { seq?: number } | null;
-    return reply?.seq ?? j.seq;
+    // Short: the link's node answers in milliseconds, or it is gone (its server re-registers elsewhere).
+    const reply = node
+      ? await this.d.bus.request(node, { op: 'resume', s: j.server, player: j.player, epoch: j.epoch }, 250).catch(() => null) as { seq?: number } | null
+      : null;
+    return Math.max(reply?.seq ?? j.seq, clientAck);
   }
 
   /** Binds a new session to the player and makes sure it is attached to its area's owner. */
@@ -169,9 +171,26 @@ export class ClientGateway {
       return s.error(ErrorCode.BadInput, `input must be { seq: positive integer, data }: ${issue?.message ?? 'malformed'}`);
     }
     const { seq, data } = input;
-    if (!s.frozen) this.d.inputs.route(s.server, s.player, seq, data);
+    if (!s.frozen) this.d.inputs.route(s.server, s.player, seq, data, s.acked);
     else if (s.frozen.length < config.freezeBufferMax) s.frozen.push({ seq, data });
     else metrics.inputsDropped.inc({ reason: 'frozen_overflow' });
+  }
+
+  /**
+   * A new link of `server` is up (it reconnected, or its node died): inputs in flight to the old
+   * one are gone. Its players' clients are told `active`, on which they re-send what is unacknowledged.
+   */
+  resendTo(server: string): void {
+    for (const s of this.d.sessions.values()) if (s.server === server) this.tellActive(s);
+  }
+
+  /** After a Redis outage: inputs on the bus may be lost; every client here re-sends. */
+  resendAll(): void {
+    for (const s of this.d.sessions.values()) this.tellActive(s);
+  }
+
+  private tellActive(s: ClientSession): void {
+    if (!s.frozen) s.socket.emit('authority', { status: 'active', server: s.server, area: s.area, epoch: s.epoch });
   }
 
   /** Holds the players' inputs while their owner changes (one `token` per change). Returns how many were frozen here. */
@@ -192,7 +211,7 @@ export class ClientGateway {
     for (const player of players) {
       const s = this.d.sessions.get(player);
       const held = s?.thaw(token);
-      if (s && held) for (const input of held) this.d.inputs.route(s.server, s.player, input.seq, input.data);
+      if (s && held) for (const input of held) this.d.inputs.route(s.server, s.player, input.seq, input.data, s.acked);
     }
   }
 

@@ -73,7 +73,7 @@ export class ControlPlane {
   }
 
   private connection(): Redis {
-    const c = new Redis(this.config.redisUrl, { maxRetriesPerRequest: null });
+    const c = new Redis(this.config.redisUrl, { maxRetriesPerRequest: null, maxLoadingRetryTime: 100, retryStrategy: (times: number) => Math.min(times * 50, 250) });
     c.on('error', () => {}); // the bridge's own connections report Redis trouble
     this.connections.push(c);
     return c;

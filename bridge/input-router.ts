@@ -15,18 +15,20 @@ export class InputRouter {
     private readonly metrics: Metrics,
   ) {}
 
-  route(server: string, player: string, seq: number, data: unknown): void {
+  /** `acked`: the last seq acknowledged to the client; the link never waits for one below it. */
+  route(server: string, player: string, seq: number, data: unknown, acked: number): void {
     const node = this.cache.servers.get(server)?.node;
     if (!node) return void this.metrics.inputsDropped.inc({ reason: 'no_server' });
     this.metrics.inputsRouted.inc();
-    if (node === this.nodeId) this.deliverHere(server, player, seq, data);
-    else this.bus.send(node, { t: 'in', s: server, i: { player, seq, data } });
+    if (node === this.nodeId) this.deliverHere(server, player, seq, data, acked);
+    else this.bus.send(node, { t: 'in', s: server, i: { player, seq, data }, a: acked });
   }
 
   /** An input for a server linked to this node (from a local client or another node). */
-  deliverHere(server: string, player: string, seq: number, data: unknown): void {
+  deliverHere(server: string, player: string, seq: number, data: unknown, acked: number): void {
+    if (!this.cache.inSync) return void this.metrics.inputsDropped.inc({ reason: 'out_of_sync' });
     const link = this.links.get(server);
-    if (link) link.deliver(player, seq, data);
+    if (link) link.deliver(player, seq, data, acked);
     else this.metrics.inputsDropped.inc({ reason: 'no_link' });
   }
 }

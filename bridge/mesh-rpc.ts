@@ -16,6 +16,7 @@ export class MeshRpc {
     private readonly cache: AuthorityCache,
     private readonly bus: NodeBus,
     private readonly timeoutMs: number,
+    private readonly liveNodes: () => Promise<string[]>,
   ) {}
 
   /** Emits `event` to `server` and resolves with its acknowledgement. */
@@ -38,8 +39,10 @@ export class MeshRpc {
   /** Freezes the players' inputs on their nodes under a new token; resolves with it once every node has. */
   async freeze(players: Located[], status: 'transferring' | 'recovering'): Promise<string> {
     const token = randomUUID();
+    // A session on a node that is gone needs no freeze (its client comes back elsewhere), and waiting for that node would stall the move.
+    const live = new Set(await this.liveNodes());
     await Promise.all(
-      [...byNode(players)].map(([node, ids]) =>
+      [...byNode(players)].filter(([node]) => live.has(node)).map(([node, ids]) =>
         this.bus.request(node, { op: 'freeze', players: ids, token, status }, this.timeoutMs).catch(() => undefined),
       ),
     );

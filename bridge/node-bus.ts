@@ -6,16 +6,16 @@ import type { Keys } from '../shared/keys.js';
 import type { InputItem, StateItem } from '../shared/protocol.js';
 
 export type NodeMessage =
-  /** An input for a server whose link is on the receiving node. */
-  | { t: 'in'; s: string; i: InputItem }
+  /** An input for a server whose link is on the receiving node; `a`: the last seq acknowledged to its client. */
+  | { t: 'in'; s: string; i: InputItem; a: number }
   /** State for the receiving node's clients (players on it, or everyone for a broadcast). */
   | { t: 'st'; i: StateItem }
   /** Attach a player to a server linked on the receiving node. */
   | { t: 'attach'; s: string; player: string; area: string; epoch: number; seq: number }
   /** End a player's session; the server's node detaches it and records the last applied seq. */
   | { t: 'leave'; s: string; player: string; session: string; node: string }
-  /** Where a client stands (last seq acknowledged to it): ends a resync of the player's link on the receiving node. */
-  | { t: 'cursor'; s: string; player: string; epoch: number; seq: number }
+  /** A server's new link is up on the sending node: clients re-send what was in flight to the old one. */
+  | { t: 'linked'; s: string }
   /** A node applied an authority update that asked for acknowledgement. */
   | { t: 'ack'; id: string }
   /** Emit an event to a server linked on the receiving node. */
@@ -29,8 +29,8 @@ export type NodeMessage =
 export type NodeRequest =
   /** Emit an event with an acknowledgement to a server linked there; answers { reply } or { error }. */
   | { op: 'ask'; s: string; e: string; p: unknown; ms: number }
-  /** A session starts: the client's last ack (a cursor, see `cursor`); answers { seq } (last delivered) or null. */
-  | { op: 'resume'; s: string; player: string; epoch: number; seq: number }
+  /** A session starts: answers { seq }, the last seq the player's link delivered, or null. */
+  | { op: 'resume'; s: string; player: string; epoch: number }
   /** Freeze players' inputs on that node (buffered until thaw); answers { frozen }. */
   | { op: 'freeze'; players: string[]; token: string; status: 'transferring' | 'recovering' };
 

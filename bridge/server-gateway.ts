@@ -44,6 +44,8 @@ export interface ServerGatewayDeps {
   metrics: Metrics;
   logger: Logger;
   isReady: () => boolean;
+  /** A link is up and its players attached: inputs routed to this node from now on reach it. */
+  onLinked: (server: string) => void;
 }
 
 export class ServerGateway {
@@ -132,6 +134,7 @@ export class ServerGateway {
       if (known === undefined) link.attach({ player, area: rec.area, epoch: rec.epoch, seq: rec.seq, ...(rec.snapshot === undefined ? {} : { snapshot: rec.snapshot }) });
       else link.players.set(player, { area: rec.area, epoch: rec.epoch, lastSeq: Math.max(known, rec.seq) });
     }
+    this.d.onLinked(hs.serverId);
     if (recover) {
       this.d.control.add('recover', { server: hs.serverId, epoch: recover.epoch, areas: recover.areas }, `recover:${hs.serverId}:${recover.epoch}`)
         .catch((err: Error) => logger.warn('recovery not queued', { server: hs.serverId, err: err.message }));

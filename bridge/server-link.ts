@@ -17,11 +17,10 @@ export interface LinkedPlayer {
   /** Last seq delivered to the server (= applied by it: the link is ordered and reliable). */
   lastSeq: number;
   /**
-   * After crash recovery (or a restart) the state is the last autosave, at `lastSeq`; where the
-   * client stands is not known here. Inputs wait (dropped, to be re-sent) until the node of the
-   * player's session sends its cursor: the last seq acknowledged to the client.
+   * Exported to another server, the move not yet done or rolled back: nothing is delivered until
+   * then (Date.now() ms). Bounded like a freeze, so a coordinator that dies cannot hold it forever.
    */
-  resync?: boolean;
+  sealedUntil?: number;
 }
 
 export class ServerLink {
@@ -37,12 +36,23 @@ export class ServerLink {
     private readonly metrics: Metrics,
   ) {}
 
-  deliver(player: string, seq: number, data: unknown): void {
+  /**
+   * `acked` is the last seq acknowledged to the player's client (from its session's node). It is
+   * never above `lastSeq` but after a crash: the player was rolled back to an autosave, and the
+   * client no longer holds the inputs up to its ack. Delivery then goes on right after it (the
+   * documented rollback). The rule needs no state and no message of its own, so it survives lost
+   * messages and moves made before the first input arrives.
+   */
+  deliver(player: string, seq: number, data: unknown, acked: number): void {
     const p = this.players.get(player);
     if (!p) return void this.metrics.inputsDropped.inc({ reason: 'not_attached' });
-    if (p.resync) return void this.metrics.inputsDropped.inc({ reason: 'awaiting_cursor' });
-    if (seq <= p.lastSeq) return void this.metrics.inputsDropped.inc({ reason: 'duplicate' });
-    if (seq !== p.lastSeq + 1) return void this.metrics.inputsDropped.inc({ reason: 'gap' });
+    if (p.sealedUntil !== undefined) {
+      if (Date.now() < p.sealedUntil) return void this.metrics.inputsDropped.inc({ reason: 'exported' });
+      delete p.sealedUntil;
+    }
+    const last = acked > p.lastSeq ? acked : p.lastSeq;
+    if (seq <= last) return void this.metrics.inputsDropped.inc({ reason: 'duplicate' });
+    if (seq !== last + 1) return void this.metrics.inputsDropped.inc({ reason: 'gap' });
     p.lastSeq = seq;
     this.queue.push({ player, seq, data });
     if (!this.scheduled) {
@@ -72,23 +82,28 @@ export class ServerLink {
     if (cur && cur.epoch >= a.epoch) return;
     // Same server, new epoch: it has applied what it has applied; never go back.
     const seq = cur ? Math.max(cur.lastSeq, a.seq) : a.seq;
-    this.players.set(a.player, { area: a.area, epoch: a.epoch, lastSeq: seq, ...(a.resync || cur?.resync ? { resync: true } : {}) });
+    this.players.set(a.player, { area: a.area, epoch: a.epoch, lastSeq: seq });
     this.socket.emit('player:attach', { ...a, seq });
   }
 
-  /**
-   * Where the client stands (the last seq acknowledged to it), from its session's node. It ends a
-   * resync: inputs after it are delivered from then on (those up to it were applied before the
-   * crash and are part of the documented rollback). Ignored otherwise. Returns the last seq delivered.
-   */
-  cursor(player: string, epoch: number, acked: number): number | undefined {
+  /** Stops delivering to one player, or to every player of an area (they were exported). */
+  seal(what: { player?: string; area?: string }, ms: number): void {
+    for (const p of this.matching(what)) p.sealedUntil = Date.now() + ms;
+  }
+
+  /** The export was rolled back: deliver again. */
+  unseal(what: { player?: string; area?: string }): void {
+    for (const p of this.matching(what)) delete p.sealedUntil;
+  }
+
+  private matching(what: { player?: string; area?: string }): LinkedPlayer[] {
+    return [...this.players].filter(([id, p]) => id === what.player || (what.area !== undefined && p.area === what.area)).map(([, p]) => p);
+  }
+
+  /** The last seq delivered to the player under `epoch`, or undefined. */
+  delivered(player: string, epoch: number): number | undefined {
     const p = this.players.get(player);
-    if (!p || p.epoch !== epoch) return undefined;
-    if (p.resync) {
-      p.resync = false;
-      p.lastSeq = Math.max(p.lastSeq, acked);
-    }
-    return p.lastSeq;
+    return p && p.epoch === epoch ? p.lastSeq : undefined;
   }
 
   /** The last seq delivered per attached player. */

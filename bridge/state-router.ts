@@ -20,6 +20,7 @@ export class StateRouter {
   ) {}
 
   fromServer(link: ServerLink, items: StateItem[]): void {
+    if (!this.cache.inSync) return void this.metrics.stateDropped.inc({ reason: 'out_of_sync' }, items.length);
     let refused: { code: ErrorCode; message: string; count: number } | undefined;
     const refuse = (problem: { code: ErrorCode; message: string }) => {
       if (refused) refused.count++;

@@ -50,6 +50,7 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
   private resendRefilledAt = 0;
   private resendTimer: ReturnType<typeof setTimeout> | undefined;
   private stallTimer: ReturnType<typeof setInterval> | undefined;
+  private lastStatus: AuthorityPayload['status'] | undefined;
   private readonly resendAfterMs: number;
   private readonly maxUnacked: number;
 
@@ -131,8 +132,10 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
     });
     socket.on('authority', (a) => {
       this.emit('authority', a);
-      // A new owner, or the owner's link moved: what was in flight may be gone; send it again now.
-      if (a.status === 'active') this.resendAll();
+      // A handoff (transferring -> active) held and replayed every input. Any other `active` (after
+      // a recovery, or when the owner's link moved) may follow inputs lost in flight: send them again now.
+      if (a.status === 'active' && this.lastStatus !== 'transferring') this.resendAll();
+      this.lastStatus = a.status;
     });
     socket.on('error', (e) => {
       // Another connection took this player: coming back would only take it away again.
@@ -177,8 +180,8 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
     this.ackProgressAt = Date.now();
     const first = this.unacked[0];
     if (!first) return;
-    this.resendFrom = first.seq;
-    if (this.resendTimer !== undefined) return; // a re-send under way goes back to the oldest at its next step
+    this.resendFrom = first.seq; // from the oldest, also for a re-send under way (at its next step)
+    if (this.resendTimer !== undefined) return;
     const limits = this.session?.limits;
     this.resendTokens = limits ? limits.inputBurst / 2 : Infinity;
     this.resendRefilledAt = Date.now();

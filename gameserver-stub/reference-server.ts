@@ -1,6 +1,7 @@
 // The reference dedicated server: simulates the areas it owns on a grid world. Players move by
 // their inputs ({ dx, dy } in [-1, 1]) at `speed` units per input, kept inside their area; every
 // tick it pushes each area's state with, per player, the last input seq it applied.
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { GameServerClient, type GameServerOptions } from './sdk.js';
 
 export interface ReferenceServerOptions extends GameServerOptions {
@@ -19,6 +20,12 @@ export interface ReferenceServerOptions extends GameServerOptions {
   roam?: boolean;
   /** Autosave period (ms); 0 turns it off. */
   snapshotMs?: number;
+  /**
+   * Appends every applied input and every attach to this file, unbuffered (a kill -9 loses no line):
+   * `I <ms> <server> <player> <seq>` and `A <ms> <server> <player> <seq> <resync 0|1>`. The chaos
+   * suite audits the whole mesh's journals with it.
+   */
+  journalFile?: string;
 }
 
 export interface JournalEntry {
@@ -42,11 +49,13 @@ export class ReferenceServer {
   private readonly speed: number;
 
   private readonly moving = new Set<string>();
+  private journalFd: number | undefined;
 
   constructor(readonly options: ReferenceServerOptions) {
     this.areaSize = options.areaSize ?? 100;
     this.speed = options.speed ?? 1;
     this.sdk = new GameServerClient(options);
+    this.journalFd = options.journalFile ? openSync(options.journalFile, 'a') : undefined;
     this.sdk.hooks = {
       exportPlayer: (player) => this.positions.get(player) ?? null,
       exportArea: (area) => {
@@ -59,6 +68,7 @@ export class ReferenceServer {
       acceptArea: () => true,
     };
     this.sdk.on('attach', (a) => {
+      this.writeJournal(`A ${now()} ${this.id} ${a.player} ${a.seq} ${a.resync ? 1 : 0}`);
       const saved = a.snapshot as Partial<SimPlayer> | null | undefined;
       if (saved && typeof saved.x === 'number' && typeof saved.y === 'number') this.positions.set(a.player, { x: saved.x, y: saved.y });
       else if (!this.positions.has(a.player)) this.positions.set(a.player, this.centreOf(a.area));
@@ -85,6 +95,12 @@ export class ReferenceServer {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.sdk.close();
+    if (this.journalFd !== undefined) closeSync(this.journalFd);
+    this.journalFd = undefined;
+  }
+
+  private writeJournal(line: string): void {
+    if (this.journalFd !== undefined) writeSync(this.journalFd, `${line}\n`);
   }
 
   /** Graceful shutdown: hand every area and player to the others, then stop. */
@@ -120,6 +136,7 @@ export class ReferenceServer {
 
   private apply(player: string, seq: number, data: unknown): void {
     this.options.journal?.push({ server: this.id, player, seq, at: performance.now() });
+    this.writeJournal(`I ${now()} ${this.id} ${player} ${seq}`);
     if (this.options.recordInputs) {
       const log = this.applied.get(player);
       if (log) log.push(seq);
@@ -187,3 +204,5 @@ export class ReferenceServer {
 }
 
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
+/** Wall-clock ms with µs resolution, comparable across processes. */
+const now = () => (performance.timeOrigin + performance.now()).toFixed(3);

@@ -49,7 +49,9 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
  */
 export class RedisServer {
   private proc: ChildProcess | undefined;
-  constructor(readonly port: number, private readonly dataDir?: string) {}
+  constructor(readonly port: number, private readonly dataDir?: string) {
+    process.once('exit', () => this.proc?.kill('SIGKILL')); // never outlive the test run
+  }
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
@@ -69,7 +71,6 @@ export class RedisServer {
     const persistence = this.dataDir ? ['--dir', this.dataDir, '--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
     const proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: 'ignore' });
     this.proc = proc;
-    process.once('exit', () => proc.kill('SIGKILL')); // never outlive the test run
     const probe = new Redis(this.url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
     probe.on('error', () => {});
     // Never wait unbounded: connect() can stay pending while redis-server is not listening yet.
@@ -78,12 +79,13 @@ export class RedisServer {
     probe.disconnect();
   }
 
-  async stop(): Promise<void> {
+  /** kill -9 by default; SIGTERM lets Redis shut down as an operator's restart would. */
+  async stop(signal: 'SIGKILL' | 'SIGTERM' = 'SIGKILL'): Promise<void> {
     const p = this.proc;
     if (!p || p.exitCode !== null) return;
     await new Promise<void>((resolve) => {
       p.once('exit', () => resolve());
-      p.kill('SIGKILL');
+      p.kill(signal);
     });
   }
 }

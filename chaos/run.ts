@@ -1,0 +1,231 @@
+// `npm run chaos [-- --quick]`: the fault-injection suite (R27). Redis, 3 bridge nodes and 3
+// reference servers run as separate processes; clients send at a steady 20 Hz through all of it
+// while one fault at a time is injected. Every server journals every input it applies (unbuffered,
+// so a kill -9 loses no line); at the end the journals are audited per player (chaos/audit.ts), the
+// clients must all be acknowledged, and Redis must hold no leaked key. Exits 1 on any breach.
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { MeshClient } from '../client-sdk/index.js';
+import { sleep, waitFor } from '../scripts/redis-process.js';
+import { auditAll, parseJournal } from './audit.js';
+import { ProcessMesh } from './mesh-processes.js';
+
+const quick = process.argv.includes('--quick');
+const CLIENTS = quick ? 24 : 60;
+const HZ = 20;
+const GRACE_MS = 3000;
+const LEASE_MS = quick ? 2000 : 5000;
+const WORLD = 'chaos';
+const AREAS = Array.from({ length: 9 }, (_, i) => `${i % 3},${Math.floor(i / 3)}`);
+const log = (s: string) => process.stdout.write(`${s}\n`);
+const dir = mkdtempSync(join(tmpdir(), 'meshbridge-chaos-'));
+
+interface Player {
+  id: string;
+  client: MeshClient;
+  active: boolean;
+  /** When the ack moved since the current fault started (performance.now()). */
+  progress: number[];
+  lastAck: number;
+}
+
+const mesh = await ProcessMesh.start({
+  bridges: 3, servers: 3, world: WORLD,
+  bridgeEnv: {
+    MESHBRIDGE_WORLD_COLS: '3', MESHBRIDGE_WORLD_ROWS: '3', MESHBRIDGE_SPAWN_AREAS: AREAS.join(' '),
+    MESHBRIDGE_SESSION_GRACE_MS: String(GRACE_MS), MESHBRIDGE_SERVER_LEASE_MS: String(LEASE_MS), MESHBRIDGE_LEASE_CHECK_MS: '250',
+    MESHBRIDGE_REBALANCE_INTERVAL_MS: '2000', MESHBRIDGE_AREA_COOLDOWN_MS: '5000',
+  },
+  serverArgs: (id) => ['--tick', String(HZ), '--snapshot-ms', '500', '--journal', join(dir, `${id}.journal`)],
+});
+const urls = mesh.bridges.map((b) => b.url);
+const players = new Map<string, Player>();
+
+async function connect(id: string, i: number): Promise<Player> {
+  const client = new MeshClient({ urls: [...urls.slice(i % 3), ...urls.slice(0, i % 3)], token: await mesh.token(id), maxUnacked: 1_000_000 });
+  const p: Player = { id, client, active: true, progress: [], lastAck: 0 };
+  client.on('state', () => {
+    if (client.ack === p.lastAck) return;
+    p.lastAck = client.ack;
+    p.progress.push(performance.now());
+  });
+  client.on('error', () => {}); // RATE_LIMITED etc. are counted by the bridge; the audit judges
+  await client.connect();
+  players.set(id, p);
+  return p;
+}
+
+for (let i = 0; i < CLIENTS; i++) await connect(`c${i}`, i);
+const sender = setInterval(() => {
+  for (const p of players.values()) if (p.active) p.client.send({ dx: Math.random() * 2 - 1, dy: Math.random() * 2 - 1 });
+}, 1000 / HZ);
+log(`chaos: ${CLIENTS} clients at ${HZ} Hz, 3 bridge nodes, 3 servers, journals in ${dir}`);
+await sleep(2000);
+
+interface FaultResult { fault: string; clients: number; p50: number; p99: number; max: number }
+const results: FaultResult[] = [];
+const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+
+/** Runs one fault; `inject` resolves with the moment recovery is measured from (performance.now()). */
+async function fault(name: string, inject: () => Promise<number>, who: () => Player[] = () => [...players.values()].filter((p) => p.active)): Promise<void> {
+  for (const p of players.values()) p.progress = [];
+  const t0 = await inject();
+  const watched = who();
+  const firstAfter = (p: Player) => p.progress.find((t) => t > t0);
+  await waitFor(() => watched.every((p) => firstAfter(p) !== undefined), 30_000, `every client acknowledged again after ${name}`)
+    .catch((err: Error) => log(`  ${err.message}`));
+  const times = watched.map((p) => (firstAfter(p) ?? Infinity) - t0).sort((a, b) => a - b);
+  const r = { fault: name, clients: watched.length, p50: quantile(times, 0.5), p99: quantile(times, 0.99), max: times.at(-1) ?? NaN };
+  results.push(r);
+  log(`  ${name}: acks again after p50 ${r.p50.toFixed(0)} ms, p99 ${r.p99.toFixed(0)} ms, max ${r.max.toFixed(0)} ms`);
+  await sleep(1000);
+}
+
+const serverIndex = (id: string) => mesh.servers.findIndex((s) => s.name === id);
+
+await fault('bridge node kill -9 (restarted)', async () => {
+  await mesh.bridges[1]!.proc.stop('SIGKILL');
+  const t = performance.now();
+  await sleep(500);
+  await mesh.startBridge(1);
+  return t;
+});
+await fault('server kill -9, restarted after recovery', async () => {
+  await mesh.servers[0]!.stop('SIGKILL');
+  const t = performance.now();
+  return t;
+});
+await mesh.startServer(0);
+await sleep(1000);
+await fault('server kill -9, restarted within its lease', async () => {
+  await mesh.servers[1]!.stop('SIGKILL');
+  const t = performance.now();
+  await mesh.startServer(1);
+  return t;
+});
+await fault('server SIGTERM (drain, then exit)', async () => {
+  const code = await mesh.servers[2]!.stop('SIGTERM');
+  if (code !== 0) log(`  s3 exited with ${code} after SIGTERM`);
+  return performance.now();
+});
+await mesh.startServer(serverIndex('s3'));
+await fault('Redis SIGTERM, restarted after 1 s', async () => {
+  await mesh.redis.stop('SIGTERM');
+  await sleep(1000);
+  await mesh.redis.start();
+  return performance.now();
+});
+await fault('Redis kill -9, restarted after 1 s', async () => {
+  await mesh.redis.stop('SIGKILL');
+  await sleep(1000);
+  await mesh.redis.start();
+  return performance.now();
+});
+let stormOk = 0;
+let stormRefused = 0;
+await fault('handoff and area-move storm (admin API, 3 s)', async () => {
+  const until = performance.now() + 3000;
+  const ids = [...players.keys()];
+  while (performance.now() < until) {
+    const player = ids[Math.floor(Math.random() * ids.length)]!;
+    const area = AREAS[Math.floor(Math.random() * AREAS.length)]!;
+    const server = mesh.servers[Math.floor(Math.random() * mesh.servers.length)]!.name;
+    const [a, b] = await Promise.all([mesh.admin(`players/${player}/move`, { area }), mesh.admin(`areas/${area}/move`, { server })]);
+    for (const r of [a, b]) if (r.ok) stormOk++; else stormRefused++;
+    await sleep(50);
+  }
+  return performance.now();
+});
+const leavers = [...players.values()].slice(0, 5);
+await fault('players leave past the grace period, then rejoin', async () => {
+  for (const p of leavers) { p.active = false; p.client.close(); }
+  await sleep(GRACE_MS + 1500);
+  for (const [i, p] of leavers.entries()) await connect(p.id, i);
+  return performance.now();
+}, () => leavers.map((p) => players.get(p.id)!));
+
+clearInterval(sender);
+await waitFor(() => [...players.values()].every((p) => p.client.pending === 0), 30_000, 'every input acknowledged').catch(() => undefined);
+const stuck = [...players.values()].filter((p) => p.client.pending > 0).map((p) => `${p.id} (${p.client.pending} unacked)`);
+const acked = new Map([...players.values()].map((p) => [p.id, p.client.ack]));
+const sent = [...acked.values()].reduce((a, b) => a + b, 0);
+for (const p of players.values()) p.client.close();
+
+// Every session ends once its grace period passes; then nothing may be left behind in Redis.
+await sleep(GRACE_MS + 2000);
+const leaks = await keyLeaks();
+const crashes = [...mesh.bridges.map((b) => b.proc), ...mesh.servers].flatMap((p) => p.crashes);
+await mesh.close();
+
+const events = mesh.servers.flatMap((s) => {
+  try { return parseJournal(readFileSync(join(dir, `${s.name}.journal`), 'utf8')); } catch { return []; }
+});
+const audits = auditAll(events, acked);
+const violations = audits.flatMap((a) => a.violations.map((v) => `${a.player}: ${v}`));
+const rolledBack = audits.reduce((s, a) => s + a.rolledBack, 0);
+const applied = audits.reduce((s, a) => s + a.applied, 0);
+
+log('\n| fault | clients | acks again p50 | p99 | max |\n| --- | --- | --- | --- | --- |');
+for (const r of results) log(`| ${r.fault} | ${r.clients} | ${r.p50.toFixed(0)} ms | ${r.p99.toFixed(0)} ms | ${r.max.toFixed(0)} ms |`);
+log(`\ninputs acknowledged ${sent}, applications journaled ${applied}, rolled back by the crash rule ${rolledBack}`);
+log(`storm: ${stormOk} moves done, ${stormRefused} refused (moves racing each other are refused, never half-done)`);
+log(`violations ${violations.length}, stuck clients ${stuck.length}, leaked keys ${leaks.length}, crashes ${crashes.length}`);
+for (const v of [...violations.slice(0, 20), ...stuck, ...leaks, ...crashes]) log(`  - ${v}`);
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+writeFileSync(new URL('./results/latest.json', import.meta.url), JSON.stringify({
+  at: new Date().toISOString(), quick, clients: CLIENTS, hz: HZ, faults: results, acknowledged: sent, applied, rolledBack,
+  violations: violations.length, stuck: stuck.length, leaks, crashes: crashes.length,
+}, null, 2));
+const ok = violations.length === 0 && stuck.length === 0 && leaks.length === 0 && crashes.length === 0;
+log(ok ? 'chaos: PASS' : 'chaos: FAIL');
+process.exit(ok ? 0 : 1);
+
+/**
+ * What Redis holds once every client left and every grace period passed. Allowed: the authority
+ * map itself, one record per player and server ever seen (last area and seq outlive a session by
+ * design), BullMQ's own keys, and markers with a TTL. A leak is anything else, a marker without a
+ * TTL, a session still bound, the session set of a node that is gone, or an area held by a
+ * dead server.
+ */
+async function keyLeaks(): Promise<string[]> {
+  const redis = new Redis(mesh.redis.url);
+  try {
+    const base = `mb:{${WORLD}}:`;
+    const keys = await redis.keys(`${base}*`);
+    const live = new Set(await redis.zrangebyscore(`${base}nodes`, String(Date.now()), '+inf'));
+    const out: string[] = [];
+    for (const key of keys) {
+      const rest = key.slice(base.length);
+      if (/^(areas|servers|leases|area-state|area-load|nodes)$/.test(rest)) continue;
+      if (/^control:/.test(rest)) continue; // BullMQ (removeOnComplete; failed jobs are capped)
+      if (/^(moving|cooldown):/.test(rest)) {
+        if ((await redis.pttl(key)) < 0) out.push(`${key} has no TTL`);
+        continue;
+      }
+      const node = /^node:([^:]+):players$/.exec(rest);
+      if (node) {
+        if (!live.has(node[1]!) && (await redis.scard(key)) > 0) out.push(`${key}: sessions of a node that is gone`);
+        continue;
+      }
+      const player = /^player:([^:]+)$/.exec(rest);
+      if (player) {
+        const session = await redis.hget(key, 'session');
+        if (session) out.push(`${key}: session still bound after every client left`);
+        continue;
+      }
+      if (/^server:[^:]+(:players|:delivered)?$/.test(rest)) continue;
+      out.push(`${key}: unexpected key`);
+    }
+    const areas = await redis.hgetall(`${base}areas`);
+    for (const [area, raw] of Object.entries(areas)) {
+      const { server } = JSON.parse(raw) as { server: string };
+      const status = server ? await redis.hget(`${base}server:${server}`, 'status') : 'none';
+      if (status === 'dead' || status === 'gone') out.push(`area ${area} still held by ${server} (${status})`);
+    }
+    return out;
+  } finally {
+    redis.disconnect();
+  }
+}

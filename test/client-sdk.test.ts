@@ -1,0 +1,57 @@
+// The client SDK's own rules, against a plain Socket.IO server on port 0 that plays the bridge's
+// part of the protocol (a session with limits, acks on state).
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { expect } from 'chai';
+import { Server } from 'socket.io';
+import { MeshClient } from '../client-sdk/index.js';
+import { CLIENT_NAMESPACE } from '../shared/protocol.js';
+import { sleep, waitFor } from './harness.js';
+
+describe('client SDK', () => {
+  let io: Server;
+  let url: string;
+  const received: { seq: number; at: number }[] = [];
+  beforeEach(async () => {
+    received.length = 0;
+    const http = createServer();
+    io = new Server(http, { transports: ['websocket'] });
+    io.of(CLIENT_NAMESPACE).on('connection', (socket) => {
+      socket.on('input', (i: { seq: number }) => received.push({ seq: i.seq, at: performance.now() }));
+      socket.emit('session', { player: 'p', server: 's', area: '0,0', epoch: 1, ack: 0, node: 'n', limits: { inputsPerSecond: 100, inputBurst: 20 } });
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
+    url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  });
+  afterEach(() => new Promise<void>((r) => io.close(() => r())));
+
+  it('re-sends a backlog paced at half the bridge\'s input limit, oldest first', async () => {
+    const client = new MeshClient({ urls: url, token: 't', resendAfterMs: 60_000 });
+    for (let i = 0; i < 100; i++) client.send({ i }); // queued: not connected yet
+    const start = performance.now();
+    await client.connect();
+    await waitFor(() => received.length === 100, 5000, 'the whole backlog');
+    const inFirst100ms = received.filter((r) => r.at - start < 100).length;
+    const took = received.at(-1)!.at - start;
+    client.close();
+    expect(received.map((r) => r.seq)).to.deep.equal(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(inFirst100ms, 'a burst of half the bridge\'s burst, then the rate').to.be.at.most(10 + 5);
+    expect(took, '90 inputs at 50/s').to.be.at.least(1500);
+  });
+
+  it('never takes an ack for an input it did not send', async () => {
+    const client = new MeshClient({ urls: url, token: 't' });
+    await client.connect();
+    client.send({});
+    client.send({});
+    await waitFor(() => received.length === 2, 2000, 'sent');
+    const [socket] = [...io.of(CLIENT_NAMESPACE).sockets.values()];
+    socket!.emit('state', { kind: 'player', player: 'p', epoch: 1, data: null, acks: { p: 999 } });
+    socket!.emit('state', { kind: 'player', player: 'p', epoch: 1, data: null, acks: { p: 1 } });
+    await waitFor(() => client.ack === 1, 2000, 'the true ack taken');
+    await sleep(50);
+    expect(client.ack).to.equal(1);
+    expect(client.pending).to.equal(1);
+    client.close();
+  });
+});
