@@ -15,6 +15,7 @@ import { ProcessMesh } from './mesh-processes.js';
 const quick = process.argv.includes('--quick');
 const CLIENTS = quick ? 24 : 60;
 const HZ = 20;
+const ROUNDS = quick ? 1 : 2;
 const GRACE_MS = 3000;
 const LEASE_MS = quick ? 2000 : 5000;
 const WORLD = 'chaos';
@@ -85,66 +86,69 @@ async function fault(name: string, inject: () => Promise<number>, who: () => Pla
 
 const serverIndex = (id: string) => mesh.servers.findIndex((s) => s.name === id);
 
-await fault('bridge node kill -9 (restarted)', async () => {
-  await mesh.bridges[1]!.proc.stop('SIGKILL');
-  const t = performance.now();
-  await sleep(500);
-  await mesh.startBridge(1);
-  return t;
-});
-await fault('server kill -9, restarted after recovery', async () => {
-  await mesh.servers[0]!.stop('SIGKILL');
-  const t = performance.now();
-  return t;
-});
-await mesh.startServer(0);
-await sleep(1000);
-await fault('server kill -9, restarted within its lease', async () => {
-  await mesh.servers[1]!.stop('SIGKILL');
-  const t = performance.now();
-  await mesh.startServer(1);
-  return t;
-});
-await fault('server SIGTERM (drain, then exit)', async () => {
-  const code = await mesh.servers[2]!.stop('SIGTERM');
-  if (code !== 0) log(`  s3 exited with ${code} after SIGTERM`);
-  return performance.now();
-});
-await mesh.startServer(serverIndex('s3'));
-await fault('Redis SIGTERM, restarted after 1 s', async () => {
-  await mesh.redis.stop('SIGTERM');
-  await sleep(1000);
-  await mesh.redis.start();
-  return performance.now();
-});
-await fault('Redis kill -9, restarted after 1 s', async () => {
-  await mesh.redis.stop('SIGKILL');
-  await sleep(1000);
-  await mesh.redis.start();
-  return performance.now();
-});
 let stormOk = 0;
 let stormRefused = 0;
-await fault('handoff and area-move storm (admin API, 3 s)', async () => {
-  const until = performance.now() + 3000;
-  const ids = [...players.keys()];
-  while (performance.now() < until) {
-    const player = ids[Math.floor(Math.random() * ids.length)]!;
-    const area = AREAS[Math.floor(Math.random() * AREAS.length)]!;
-    const server = mesh.servers[Math.floor(Math.random() * mesh.servers.length)]!.name;
-    const [a, b] = await Promise.all([mesh.admin(`players/${player}/move`, { area }), mesh.admin(`areas/${area}/move`, { server })]);
-    for (const r of [a, b]) if (r.ok) stormOk++; else stormRefused++;
-    await sleep(50);
-  }
-  return performance.now();
-});
-const leavers = [...players.values()].slice(0, 5);
-await fault('players leave past the grace period, then rejoin', async () => {
-  for (const p of leavers) { p.active = false; p.client.close(); }
-  await sleep(GRACE_MS + 1500);
-  for (const [i, p] of leavers.entries()) await connect(p.id, i);
-  return performance.now();
-}, () => leavers.map((p) => players.get(p.id)!));
+// The full run goes through every fault twice; the quick one (CI) once.
+for (let round = 0; round < ROUNDS; round++) {
+  await fault('bridge node kill -9 (restarted)', async () => {
+    await mesh.bridges[1]!.proc.stop('SIGKILL');
+    const t = performance.now();
+    await sleep(500);
+    await mesh.startBridge(1);
+    return t;
+  });
+  await fault('server kill -9, restarted after recovery', async () => {
+    await mesh.servers[0]!.stop('SIGKILL');
+    const t = performance.now();
+    return t;
+  });
+  await mesh.startServer(0);
+  await sleep(1000);
+  await fault('server kill -9, restarted within its lease', async () => {
+    await mesh.servers[1]!.stop('SIGKILL');
+    const t = performance.now();
+    await mesh.startServer(1);
+    return t;
+  });
+  await fault('server SIGTERM (drain, then exit)', async () => {
+    const code = await mesh.servers[2]!.stop('SIGTERM');
+    if (code !== 0) log(`  s3 exited with ${code} after SIGTERM`);
+    return performance.now();
+  });
+  await mesh.startServer(serverIndex('s3'));
+  await fault('Redis SIGTERM, restarted after 1 s', async () => {
+    await mesh.redis.stop('SIGTERM');
+    await sleep(1000);
+    await mesh.redis.start();
+    return performance.now();
+  });
+  await fault('Redis kill -9, restarted after 1 s', async () => {
+    await mesh.redis.stop('SIGKILL');
+    await sleep(1000);
+    await mesh.redis.start();
+    return performance.now();
+  });
+  await fault('handoff and area-move storm (admin API, 3 s)', async () => {
+    const until = performance.now() + 3000;
+    const ids = [...players.keys()];
+    while (performance.now() < until) {
+      const player = ids[Math.floor(Math.random() * ids.length)]!;
+      const area = AREAS[Math.floor(Math.random() * AREAS.length)]!;
+      const server = mesh.servers[Math.floor(Math.random() * mesh.servers.length)]!.name;
+      const [a, b] = await Promise.all([mesh.admin(`players/${player}/move`, { area }), mesh.admin(`areas/${area}/move`, { server })]);
+      for (const r of [a, b]) if (r.ok) stormOk++; else stormRefused++;
+      await sleep(50);
+    }
+    return performance.now();
+  });
+  const leavers = [...players.values()].filter((p) => p.active).slice(round * 5, round * 5 + 5);
+  await fault('players leave past the grace period, then rejoin', async () => {
+    for (const p of leavers) { p.active = false; p.client.close(); }
+    await sleep(GRACE_MS + 1500);
+    for (const [i, p] of leavers.entries()) await connect(p.id, i);
+    return performance.now();
+  }, () => leavers.map((p) => players.get(p.id)!));
+}
 
 clearInterval(sender);
 await waitFor(() => [...players.values()].every((p) => p.client.pending === 0), 30_000, 'every input acknowledged').catch(() => undefined);
