@@ -171,7 +171,11 @@ export class BridgeNode {
     const reconnected = () => {
       this.reconnectedAt = Date.now();
       if (!this.isReady()) return;
-      this.catchUp().then(() => this.clients.resendAll(), (err: Error) => this.logger.warn('cache reload failed', { err: err.message }));
+      this.catchUp().then(() => {
+        this.clients.resendAll();
+        // This node's links serve again: clients elsewhere whose re-send met them still catching up re-send once more.
+        for (const link of this.links.values()) this.bus.broadcast({ t: 'linked', s: link.serverId });
+      }, (err: Error) => this.logger.warn('cache reload failed', { err: err.message }));
     };
     this.sub.on('close', () => { this.cache.inSync = false; });
     this.sub.on('ready', reconnected);
