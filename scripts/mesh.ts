@@ -1,8 +1,9 @@
-// `npm start`: a whole local mesh — Redis (started if none is reachable), two bridge nodes, three
-// reference servers and bot players. Prints the URLs; Ctrl-C stops everything it started.
+// `npm start [-- --fresh]`: a whole local mesh — Redis (started if none is reachable, its data in
+// .mesh/redis; --fresh starts from an empty one), two bridge nodes, three reference servers and bot
+// players. Prints the URLs; Ctrl-C (or a signal to npm alone) stops everything it started, in order.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 
 const BASE_PORT = Number(process.env.MESH_BASE_PORT ?? 8080);
@@ -10,6 +11,8 @@ const REDIS_URL = process.env.MESHBRIDGE_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const BOTS = Number(process.env.MESH_BOTS ?? 12);
 const children: ChildProcess[] = [];
 const gameServers = new Set<ChildProcess>();
+let redisChild: ChildProcess | undefined;
+let botsChild: ChildProcess | undefined;
 
 function reachable(url: string): Promise<boolean> {
   const { hostname, port } = new URL(url);
@@ -23,7 +26,9 @@ function reachable(url: string): Promise<boolean> {
 }
 
 function run(name: string, args: string[], env: Record<string, string> = {}): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Own process group: the terminal's Ctrl-C reaches only this script, which stops the rest in order
+  // (a game server that got SIGINT too would start draining while the mesh is torn down).
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const prefix = `[${name}] `;
   for (const stream of [child.stdout, child.stderr]) {
     stream?.on('data', (chunk: Buffer) => {
@@ -44,29 +49,65 @@ async function waitReady(url: string): Promise<void> {
 }
 
 let stopping = false;
+const exited = (c: ChildProcess) => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', r)));
+/**
+ * Stops the mesh in a deliberate order: bots, then game servers (SIGKILL: a drain is pointless when
+ * every server stops; the next start recovers their areas from their autosave), then bridge nodes,
+ * then Redis (SIGTERM: it writes its data).
+ */
 async function stop(code = 0): Promise<never> {
+  if (stopping) return new Promise<never>(() => {});
   stopping = true;
-  // Game servers would drain to each other on SIGTERM, pointless when all stop: they get SIGKILL
-  // (the next start recovers their areas from Redis). Everything else stops cleanly.
-  for (const c of [...children].reverse()) c.kill(gameServers.has(c) ? 'SIGKILL' : 'SIGTERM');
-  await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
+  const bots = children.filter((c) => c === botsChild);
+  const servers = children.filter((c) => gameServers.has(c));
+  const nodes = children.filter((c) => !gameServers.has(c) && c !== botsChild && c !== redisChild);
+  const redis = children.filter((c) => c === redisChild);
+  for (const [group, signal] of [[bots, 'SIGTERM'], [servers, 'SIGKILL'], [nodes, 'SIGTERM'], [redis, 'SIGTERM']] as const) {
+    for (const c of group) c.kill(signal);
+    await Promise.all(group.map(exited));
+  }
   process.exit(code);
 }
-process.once('SIGINT', () => void stop());
-process.once('SIGTERM', () => void stop());
+process.on('SIGINT', () => void stop());
+process.on('SIGTERM', () => void stop());
+// `npm start` puts npm, a shell and tsx above this script, and a signal sent to npm alone may not
+// be passed down: when one of them is gone, stop as for Ctrl-C.
+const parentOf = (pid: number): number | undefined => {
+  try {
+    return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+  } catch {
+    return undefined; // no /proc (macOS): watch the direct parent only
+  }
+};
+const ancestors = [process.ppid, parentOf(process.ppid)].filter((pid): pid is number => pid !== undefined && pid > 1);
+setInterval(() => {
+  for (const pid of ancestors) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      void stop();
+    }
+  }
+}, 500).unref();
 
 const redisUrl = REDIS_URL;
+const fresh = process.argv.includes('--fresh');
+
 if (!(await reachable(redisUrl))) {
   if (spawnSync('redis-server', ['--version']).status !== 0) {
     process.stderr.write(`No Redis at ${redisUrl} and no redis-server binary: install it with \`sudo apt-get install -y redis-server\` (macOS: \`brew install redis\`).\n`);
     process.exit(1);
   }
   const port = Number(new URL(redisUrl).port || 6379);
+  if (fresh) rmSync('.mesh/redis', { recursive: true, force: true });
   mkdirSync('.mesh/redis', { recursive: true });
-  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', '.mesh/redis', '--appendonly', 'yes', '--save', ''], { stdio: 'ignore' });
+  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', '.mesh/redis', '--appendonly', 'yes', '--save', ''], { stdio: 'ignore', detached: true });
+  redisChild = redis;
   children.push(redis);
   for (let i = 0; i < 50 && !(await reachable(redisUrl)); i++) await new Promise((r) => setTimeout(r, 100));
-  process.stdout.write(`[mesh] started redis-server at ${redisUrl} (data in .mesh/redis)\n`);
+  process.stdout.write(`[mesh] started redis-server at ${redisUrl} (data in .mesh/redis, kept between runs; \`npm start -- --fresh\` starts empty)\n`);
+} else if (fresh) {
+  process.stdout.write(`[mesh] --fresh applies to the Redis this script starts; ${redisUrl} was already running and is used as it is\n`);
 }
 
 const networkSecret = process.env.MESHBRIDGE_NETWORK_SECRET ?? randomBytes(12).toString('hex');
@@ -98,7 +139,7 @@ for (const [id, power, url] of servers) {
   gameServers.add(run(id, ['gameserver-stub/main.ts', '--id', id, '--power', power, '--url', url, '--roam'], { MESHBRIDGE_NETWORK_SECRET: networkSecret }));
 }
 await new Promise((r) => setTimeout(r, 1000));
-run('bots', ['scripts/bots.ts', '--count', String(BOTS), '--urls', bridges.join(',')]);
+botsChild = run('bots', ['scripts/bots.ts', '--count', String(BOTS), '--urls', bridges.join(',')]);
 
 process.stdout.write(`
   Meshbridge local mesh is up.
