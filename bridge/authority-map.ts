@@ -119,7 +119,7 @@ export class AuthorityMap {
     return { code, value };
   }
 
-  async setServerStatus(id: string, epoch: number, status: 'draining' | 'dead' | 'gone', onlyIfLeaseExpired = false): Promise<boolean> {
+  async setServerStatus(id: string, epoch: number, status: 'draining' | 'dead' | 'gone' | 'ready', onlyIfLeaseExpired = false): Promise<boolean> {
     const k = this.keys;
     return (await this.scripts.serverStatus(k.server(id), k.leases, k.servers, id, epoch, status, k.authorityChannel, onlyIfLeaseExpired ? '1' : '0')) === 1;
   }

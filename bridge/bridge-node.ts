@@ -117,6 +117,7 @@ export class BridgeNode {
       nodeId: this.id, config, nsp: this.io.of(SERVER_NAMESPACE), cache: this.cache, map: this.map, links: this.links, state,
       loadModel: new LoadModel(config.loadFormula, config.powerFormula), handoffs: this.handoffs, control: this.control,
       metrics: this.metrics, logger: this.logger, isReady: () => this.isReady(),
+      cannotDrain: (server) => this.planner.cannotDrain(server),
       onLinked: (server) => {
         this.clients.resendTo(server);
         this.bus.broadcast({ t: 'linked', s: server });
@@ -128,7 +129,8 @@ export class BridgeNode {
     });
     this.http.on('request', createHttpApi({
       nodeId: this.id, world: config.world, grid: { cols: config.worldCols, rows: config.worldRows }, devLogin: config.devLogin, adminToken: config.adminToken,
-      verifier, cache: this.cache, metrics: this.metrics, handoffs: this.handoffs, mover: this.mover, control: this.control, logger: this.logger,
+      verifier, cache: this.cache, metrics: this.metrics, handoffs: this.handoffs, mover: this.mover, control: this.control, planner: this.planner,
+      map: this.map, logger: this.logger,
       isReady: () => this.isReady(), recent: () => [...this.recent].reverse(),
     }));
 

@@ -13,6 +13,8 @@ import type { Metrics } from './metrics.js';
 import type { AreaMover } from './area-mover.js';
 import type { ControlPlane } from './control-plane.js';
 import type { HandoffCoordinator } from './handoff.js';
+import type { AuthorityMap } from './authority-map.js';
+import type { MeshPlanner } from './mesh-planner.js';
 
 export interface HttpDeps {
   nodeId: string;
@@ -26,6 +28,8 @@ export interface HttpDeps {
   handoffs: HandoffCoordinator;
   mover: AreaMover;
   control: ControlPlane;
+  planner: MeshPlanner;
+  map: AuthorityMap;
   logger: Logger;
   isReady: () => boolean;
   /** The latest ownership changes this node saw, newest first (the dashboard shows them). */
@@ -102,16 +106,26 @@ export function createHttpApi(d: HttpDeps): express.Express {
   });
   admin.get('/areas', (_req, res) => { res.json(Object.fromEntries(d.cache.areas)); });
   admin.get('/servers', (_req, res) => { res.json([...d.cache.servers.values()]); });
-  admin.get('/players/:id', (req, res) => {
-    const p = d.cache.players.get(req.params.id ?? '');
-    if (!p) return void fail(res, 404, 'UNKNOWN_PLAYER', 'this node has not seen that player');
-    res.json(p);
+  // From the mesh (Redis), not this node's cache: any node answers the same.
+  admin.get('/players/:id', async (req, res) => {
+    const id = req.params.id ?? '';
+    const rec = IdSchema.safeParse(id).success ? (await d.map.loadPlayers([id])).get(id) : undefined;
+    if (!rec || (rec.epoch === 0 && rec.session === '')) return void fail(res, 404, 'UNKNOWN_PLAYER', `no player ${id} in the mesh`);
+    const { snapshot: _saved, ...record } = rec;
+    res.json({ player: id, ...record, connected: rec.session !== '' });
   });
   const MoveArea = z.object({ server: IdSchema });
   admin.post('/areas/:id/move', async (req, res) => {
     const body = MoveArea.safeParse(req.body);
     if (!body.success) return void fail(res, 400, ErrorCode.BadInput, 'body must be { "server": "<id>" }');
-    res.json({ epoch: await d.mover.move(req.params.id ?? '', body.data.server, 'admin') });
+    const area = req.params.id ?? '';
+    const owner = d.cache.areas.get(area);
+    if (!owner) return void fail(res, 404, 'UNKNOWN_AREA', `no area ${area} is owned or known`);
+    if (!d.cache.servers.has(body.data.server)) return void fail(res, 404, 'UNKNOWN_SERVER', `no server ${body.data.server}`);
+    // An area whose owner is dead or gone cannot export: it is restored from its last autosave.
+    const status = d.cache.servers.get(owner.server)?.status;
+    const orphaned = owner.server === '' || status === 'dead' || status === 'gone';
+    res.json({ area, server: body.data.server, epoch: await d.mover.move(area, body.data.server, orphaned ? 'recover' : 'admin') });
   });
   const MovePlayer = z.object({ area: IdSchema });
   admin.post('/players/:id/move', async (req, res) => {
@@ -123,9 +137,19 @@ export function createHttpApi(d: HttpDeps): express.Express {
   });
   admin.post('/servers/:id/drain', async (req, res) => {
     const s = d.cache.servers.get(req.params.id ?? '');
-    if (!s || (s.status !== 'ready' && s.status !== 'disconnected')) return void fail(res, 404, 'UNKNOWN_SERVER', 'no such server, or it is not serving');
+    if (!s) return void fail(res, 404, 'UNKNOWN_SERVER', `no server ${req.params.id ?? ''}`);
+    if (s.status !== 'ready' && s.status !== 'disconnected') return void fail(res, 409, 'NOT_SERVING', `server ${s.id} is ${s.status}`);
+    const why = d.planner.cannotDrain(s.id);
+    if (why) return void fail(res, 409, ErrorCode.NoServer, why);
     await d.control.add('drain', { server: s.id, epoch: s.epoch }, `drain:${s.id}:${s.epoch}`);
     res.status(202).json({ draining: s.id, epoch: s.epoch });
+  });
+  /** Cancels a drain: the areas not moved yet stay, and the server takes work again. */
+  admin.delete('/servers/:id/drain', async (req, res) => {
+    const s = d.cache.servers.get(req.params.id ?? '');
+    if (!s) return void fail(res, 404, 'UNKNOWN_SERVER', `no server ${req.params.id ?? ''}`);
+    if (!(await d.map.setServerStatus(s.id, s.epoch, 'ready'))) return void fail(res, 409, 'NOT_DRAINING', `server ${s.id} is not draining`);
+    res.json({ server: s.id, status: 'ready' });
   });
   app.use('/v1/admin', admin);
 

@@ -83,8 +83,13 @@ export class MeshPlanner {
     const owned = this.d.cache.areasOf(server).map(({ area }) => ({ area, load: areaLoads.get(area) ?? 0 })).sort((a, b) => b.load - a.load);
     logger.info('drain: started', { server, areas: owned.length });
     for (const { area, load } of owned) {
+      if (this.d.cache.servers.get(server)?.status !== 'draining') return void logger.info('drain: cancelled', { server, left: area });
       const views = this.views(areaLoads).filter((v) => v.server.status === 'ready' && v.server.id !== server);
-      if (views.length === 0) throw new Error(`drain of ${server}: no ready server can take area ${area}`);
+      if (views.length === 0) {
+        // Nobody can take the rest: the server goes back to serving rather than stay draining forever.
+        await map.setServerStatus(server, epoch, 'ready');
+        return void logger.warn('drain: abandoned, the server serves again', { server, reason: `no other ready server can take area ${area}` });
+      }
       const accepted = await this.offer(views, { area, load, from: server, emergency: false });
       let target = accepted[0]?.view;
       if (!target) {
@@ -98,6 +103,13 @@ export class MeshPlanner {
     await map.setServerStatus(server, epoch, 'gone');
     rpc.tell(server, 'drained', undefined);
     logger.info('drain: done, server deregistered', { server });
+  }
+
+  /** Why `server` cannot be drained now (no other ready server to take its areas), or undefined. */
+  cannotDrain(server: string): string | undefined {
+    const others = [...this.d.cache.servers.values()].filter((s) => s.status === 'ready' && s.id !== server);
+    if (this.d.cache.areasOf(server).length > 0 && others.length === 0) return `no other ready server can take the areas of ${server}`;
+    return undefined;
   }
 
   /**

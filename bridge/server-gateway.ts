@@ -5,7 +5,7 @@ import type { BridgeConfig } from '../shared/config.js';
 import type { LoadModel } from '../shared/load-model.js';
 import {
   ErrorCode, HandoffRequestSchema, LoadReportSchema, isStateBatch, PROTOCOL_VERSION, ServerHandshakeSchema, SnapshotSchema, StateBatchSchema,
-  type AreaGrant, type HandoffResult, type LoadReport, type ServerHandshake,
+  type AreaGrant, type DrainReply, type HandoffResult, type LoadReport, type ServerHandshake,
 } from '../shared/protocol.js';
 import type { AuthorityCache } from './authority-cache.js';
 import type { AuthorityMap, PlayerRecord } from './authority-map.js';
@@ -44,6 +44,8 @@ export interface ServerGatewayDeps {
   metrics: Metrics;
   logger: Logger;
   isReady: () => boolean;
+  /** Why this server cannot drain now (no one could take its areas), or undefined. */
+  cannotDrain: (server: string) => string | undefined;
   /** A link is up and its players attached: inputs routed to this node from now on reach it. */
   onLinked: (server: string) => void;
 }
@@ -170,10 +172,12 @@ export class ServerGateway {
       reply(await this.d.handoffs.handoff(parsed.data.player, parsed.data.area, hs.serverId));
     });
     on('drain', async (ack: unknown) => {
-      const reply = typeof ack === 'function' ? (ack as (r: { ok: boolean }) => void) : () => {};
+      const reply = typeof ack === 'function' ? (ack as (r: DrainReply) => void) : () => {};
+      const why = this.d.cannotDrain(hs.serverId);
+      if (why) return reply({ ok: false, code: ErrorCode.NoServer, message: why });
       await this.d.control.add('drain', { server: hs.serverId, epoch }, `drain:${hs.serverId}:${epoch}`).then(
         () => reply({ ok: true }),
-        () => reply({ ok: false }),
+        (err: Error) => reply({ ok: false, code: ErrorCode.Internal, message: `drain not queued: ${err.message}` }),
       );
     });
     socket.onAny((event: string) => {

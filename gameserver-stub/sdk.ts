@@ -312,15 +312,22 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
     return this.socket.timeout(10_000).emitWithAck('handoff', { player, area });
   }
 
-  /** Graceful shutdown: resolves once every area and player has moved away and we are deregistered. */
+  /**
+   * Graceful shutdown: resolves once every area and player has moved away and we are deregistered.
+   * Rejects with the bridge's code (err.code), e.g. NO_SERVER when no other server could take them.
+   */
   async drain(timeoutMs = 60_000): Promise<void> {
-    const drained = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`not drained within ${timeoutMs} ms`)), timeoutMs);
-      this.once('drained', () => { clearTimeout(timer); resolve(); });
-    });
-    const { ok } = await this.socket.timeout(5000).emitWithAck('drain');
-    if (!ok) throw new Error('the bridge did not accept the drain');
-    await drained;
+    let onDrained: () => void = () => {};
+    const drained = new Promise<void>((resolve) => { onDrained = resolve; });
+    this.once('drained', onDrained);
+    const reply = await this.socket.timeout(5000).emitWithAck('drain');
+    if (!reply.ok) {
+      this.off('drained', onDrained);
+      throw Object.assign(new Error(`the bridge refused the drain: ${reply.message}`), { code: reply.code });
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([drained, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`not drained within ${timeoutMs} ms`)), timeoutMs); })])
+      .finally(() => clearTimeout(timer));
   }
 
   private hold(key: string, state: unknown): void {

@@ -216,6 +216,7 @@ export type Snapshot = z.infer<typeof SnapshotSchema>;
 export const HandoffRequestSchema = z.object({ player: id, area: id });
 export type HandoffRequest = z.infer<typeof HandoffRequestSchema>;
 export type HandoffResult = { ok: true; server: string; area: string; epoch: number } | { ok: false; code: ErrorCode; message: string };
+export type DrainReply = { ok: true } | { ok: false; code: ErrorCode; message: string };
 export interface AreaOffer {
   area: string;
   load: number;
@@ -290,6 +291,6 @@ export interface ServerToBridgeEvents {
   snapshot: (s: Snapshot) => void;
   /** Move one owned player to `area` (e.g. a warp gate), without the client reconnecting. */
   handoff: (h: HandoffRequest, ack: Ack<HandoffResult>) => void;
-  /** Graceful shutdown: move everything away, then `drained`. */
-  drain: (ack: Ack<{ ok: boolean }>) => void;
+  /** Graceful shutdown: move everything away, then `drained`. Refused (NO_SERVER) when no other server could take the areas. */
+  drain: (ack: Ack<DrainReply>) => void;
 }

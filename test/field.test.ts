@@ -1,0 +1,89 @@
+// Bugs found by running the mesh as new users would (issue 13): orphaned areas, draining the only
+// server, drained processes that never exit.
+import { expect } from 'chai';
+import type { BridgeNode } from '../bridge/bridge-node.js';
+import { Mesh, sleep, waitFor } from './harness.js';
+import { sharedRedis } from './setup.js';
+
+const ADMIN = 'test-admin-token-0123456789';
+
+describe('field fixes', () => {
+  let mesh: Mesh;
+  beforeEach(() => { mesh = new Mesh(sharedRedis()); });
+  afterEach(() => mesh.close());
+
+  const admin = (node: BridgeNode, method: string, path: string, body?: object) => fetch(`${mesh.url(node)}/v1/admin/${path}`, {
+    method, headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+
+  it('an area held by a dead server, with no one to take it, is recovered once a server appears', async function () {
+    this.timeout(20_000);
+    const node = await mesh.addBridge({ serverLeaseMs: 1000, leaseCheckMs: 200 });
+    const s1 = await mesh.addServer(node, 's1');
+    const alice = await mesh.addClient(node, 'alice');
+    s1.stop();
+    await waitFor(() => node.cache.servers.get('s1')?.status === 'dead', 5000, 's1 declared dead');
+    await sleep(1000);
+    expect(node.cache.areas.get('0,0')?.server).to.equal('s1', 'nobody could take it yet');
+    const s2 = await mesh.addServer(node, 's2');
+    await waitFor(() => node.cache.areas.get('0,0')?.server === 's2', 5000, 'recovered to the server that appeared');
+    alice.send({ dx: 1 });
+    await waitFor(() => alice.ack === 1, 3000, 'served by s2');
+    expect(s2.applied.get('alice')).to.deep.equal([1]);
+  });
+
+  it('the admin API assigns an orphaned area, restored from its last autosave', async function () {
+    this.timeout(20_000);
+    const node = await mesh.addBridge({ adminToken: ADMIN, leaseCheckMs: 60_000 });
+    const s1 = await mesh.addServer(node, 's1', { snapshotMs: 100 });
+    const alice = await mesh.addClient(node, 'alice');
+    alice.send({ dx: 1 });
+    await waitFor(async () => (await node.map.loadPlayers(['alice'])).get('alice')?.snapSeq === 1, 3000, 'an autosave with the input');
+    const saved = (await node.map.loadPlayers(['alice'])).get('alice')!.snapshot;
+    const s2 = await mesh.addServer(node, 's2');
+    const epoch = s1.sdk.epoch;
+    s1.stop();
+    expect(await node.map.setServerStatus('s1', epoch, 'dead')).to.equal(true);
+    const res = await admin(node, 'POST', 'areas/0,0/move', { server: 's2' });
+    expect(res.status, await res.clone().text()).to.equal(200);
+    await waitFor(() => s2.sdk.players.has('alice'), 3000, 'alice attached to s2');
+    expect(s2.positions.get('alice')).to.deep.equal(saved);
+    alice.send({ dx: 1 });
+    await waitFor(() => alice.ack === 2, 3000, 'served by s2');
+  });
+
+  it('draining the only server is refused up front; a drain under way can be cancelled', async function () {
+    this.timeout(20_000);
+    const node = await mesh.addBridge({ adminToken: ADMIN, worldCols: 2, worldRows: 1 });
+    const s1 = await mesh.addServer(node, 's1');
+    await node.ownership.assignArea('0,0', 's1');
+    await node.ownership.assignArea('1,0', 's1');
+    const refused = await admin(node, 'POST', 'servers/s1/drain');
+    expect(refused.status).to.equal(409);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).to.equal('NO_SERVER');
+    const err = await s1.sdk.drain(2000).then(() => undefined, (e: Error & { code?: string }) => e);
+    expect(err?.code).to.equal('NO_SERVER');
+    expect(node.cache.servers.get('s1')?.status).to.equal('ready');
+    const s2 = await mesh.addServer(node, 's2');
+    s2.sdk.hooks.acceptArea = () => { const until = Date.now() + 400; while (Date.now() < until); return true; };
+    expect((await admin(node, 'POST', 'servers/s1/drain')).status).to.equal(202);
+    await waitFor(() => node.cache.servers.get('s1')?.status === 'draining', 2000, 'draining');
+    const cancelled = await admin(node, 'DELETE', 'servers/s1/drain');
+    expect(cancelled.status).to.equal(200);
+    await sleep(1500);
+    expect(node.cache.servers.get('s1')?.status).to.equal('ready');
+    expect(node.cache.areasOf('s1').length, 'the area not moved yet stays').to.equal(1);
+    expect(node.cache.areasOf('s2').length).to.equal(1);
+  });
+
+  it('a reference server process drained by the admin API exits 0', async function () {
+    this.timeout(30_000);
+    const node = await mesh.addBridge({ adminToken: ADMIN });
+    const child = await mesh.spawnServer(node, 's1');
+    await mesh.addServer(node, 's2');
+    await mesh.addClient(node, 'alice');
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    expect((await admin(node, 'POST', 'servers/s1/drain')).status).to.equal(202);
+    expect(await exited).to.equal(0);
+  });
+});
