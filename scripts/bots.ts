@@ -3,13 +3,34 @@
 import { parseArgs } from 'node:util';
 import { MeshClient } from '../client-sdk/index.js';
 
-const { values } = parseArgs({
-  options: {
-    count: { type: 'string', default: '12' },
-    urls: { type: 'string', default: 'http://127.0.0.1:8080' },
-    hz: { type: 'string', default: '10' },
-  },
-});
+const USAGE = `usage: npm run bots -- [--count N] [--urls URL,URL,...] [--hz N]
+  --count N     how many bot players (default 12)
+  --urls URLS   bridge URLs, comma-separated; each bot fails over along them (default http://127.0.0.1:8080)
+  --hz N        inputs per second per bot (default 10)
+The bridges must serve POST /v1/login (MESHBRIDGE_DEV_LOGIN=true).`;
+
+let values;
+try {
+  ({ values } = parseArgs({
+    options: {
+      count: { type: 'string', default: '12' },
+      urls: { type: 'string', default: 'http://127.0.0.1:8080' },
+      hz: { type: 'string', default: '10' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  }));
+} catch (err) {
+  process.stderr.write(`bots: ${(err as Error).message}\n${USAGE}\n`);
+  process.exit(2);
+}
+if (values.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+if (!(Number(values.count) >= 1) || !(Number(values.hz) > 0)) {
+  process.stderr.write(`bots: --count must be 1 or more and --hz above 0\n${USAGE}\n`);
+  process.exit(2);
+}
 const urls = values.urls.split(',');
 const count = Number(values.count);
 const clients: MeshClient[] = [];

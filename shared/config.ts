@@ -7,14 +7,22 @@ import { z } from 'zod';
 import { LoadModel } from './load-model.js';
 
 const int = (min: number) => z.coerce.number().int().min(min);
-const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
+const bool = z.union([z.boolean(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'boolean') return v;
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  ctx.addIssue({ code: 'custom', message: `"${v}" is not one of true, false, 1, 0` });
+  return z.NEVER;
+});
+export const DEFAULT_LOAD_FORMULA = 'players * (1 + mass / 1000) * (1 + projectiles / 100)';
+export const DEFAULT_POWER_FORMULA = 'ram * cpu * cores / max(ping, 1)';
 
 export const BridgeConfigSchema = z
   .object({
     nodeId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default(() => `${hostname()}-${randomBytes(3).toString('hex')}`),
     host: z.string().default('0.0.0.0'),
     port: int(0).max(65535).default(8080),
-    redisUrl: z.string().url().default('redis://127.0.0.1:6379'),
+    redisUrl: z.string().url().refine((u) => /^rediss?:\/\//.test(u), 'must start with redis:// or rediss://').default('redis://127.0.0.1:6379'),
     prefix: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).default('mb'),
     world: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).default('world'),
     /** The network password servers present. */
@@ -65,9 +73,9 @@ export const BridgeConfigSchema = z
     nodeHeartbeatMs: int(100).default(1000),
     cacheAckTimeoutMs: int(50).default(1000),
     /** Load of one area from the metrics a server reports for it (filtrex expression). */
-    loadFormula: z.string().default('players * (1 + mass / 1000) * (1 + projectiles / 100)'),
+    loadFormula: z.string().default(DEFAULT_LOAD_FORMULA),
     /** Power of a server from its reported metrics; servers that report none keep their handshake power. */
-    powerFormula: z.string().default('ram * cpu * cores / max(ping, 1)'),
+    powerFormula: z.string().default(DEFAULT_POWER_FORMULA),
     /** Rebalance when a server's load:power is above this; a move must leave the taker at or below it. */
     rebalanceThreshold: z.coerce.number().positive().default(10),
     rebalanceIntervalMs: int(100).default(5000),
@@ -114,19 +122,64 @@ export function parseBridgeConfig(input: Record<string, unknown>): BridgeConfig 
       problems.push(key ? `${key} (${envName(key)}): ${message}` : message);
     }
   }
-  if (result.success) {
+  // Checked on the raw values, so they are reported together with every other problem.
+  const text = (key: string, fallback: string) => (typeof input[key] === 'string' && input[key] !== '' ? (input[key] as string) : fallback);
+  const formulas = [
+    ['loadFormula', text('loadFormula', DEFAULT_LOAD_FORMULA), DEFAULT_POWER_FORMULA], ['powerFormula', DEFAULT_LOAD_FORMULA, text('powerFormula', DEFAULT_POWER_FORMULA)],
+  ] as const;
+  for (const [key, load, power] of formulas) {
     try {
-      new LoadModel(result.data.loadFormula, result.data.powerFormula);
+      new LoadModel(load, power);
     } catch (err) {
-      problems.push(`loadFormula/powerFormula (${envName('loadFormula')}, ${envName('powerFormula')}): ${(err as Error).message}`);
+      problems.push(`${key} (${envName(key)}): ${(err as Error).message.replace(/\s*\n\s*/g, ' ')}`); // one problem, one line
     }
   }
+  const [cols, rows] = [Number(input.worldCols ?? 4), Number(input.worldRows ?? 4)];
+  const outside = text('spawnAreas', '0,0').split(' ').filter((a) => {
+    const [col, row] = a.split(',').map(Number);
+    return col! >= cols || row! >= rows;
+  });
+  if (outside.length > 0) problems.push(`spawnAreas (${envName('spawnAreas')}): ${outside.join(' ')} outside the ${cols}×${rows} grid`);
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
   return result.data;
 }
 
-/** Reads the optional JSON file named by MESHBRIDGE_CONFIG, then the environment on top. */
-export function loadBridgeConfig(env: NodeJS.ProcessEnv = process.env, overrides: BridgeConfigInput | object = {}): BridgeConfig {
+/** MESHBRIDGE_* variables that are no setting, each with the nearest setting's variable. */
+export function unknownVariables(env: NodeJS.ProcessEnv): string[] {
+  const known = new Set(['MESHBRIDGE_CONFIG', ...Object.keys(BridgeConfigSchema.shape).map(envName)]);
+  return Object.keys(env)
+    .filter((k) => k.startsWith('MESHBRIDGE_') && !known.has(k))
+    .map((k) => `${k} is not a setting${nearest(k, [...known]) ? `; did you mean ${nearest(k, [...known])}?` : ''}`);
+}
+
+function nearest(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(3, Math.floor(word.length / 3)) + 1;
+  for (const c of candidates) {
+    const d = editDistance(word, c);
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * Reads the optional JSON file named by MESHBRIDGE_CONFIG, then the environment on top.
+ * `warn` is told of MESHBRIDGE_* variables that are no setting (a typo would otherwise be silent).
+ */
+export function loadBridgeConfig(
+  env: NodeJS.ProcessEnv = process.env, overrides: BridgeConfigInput | object = {}, warn: (message: string) => void = () => {},
+): BridgeConfig {
+  for (const w of unknownVariables(env)) warn(w);
   let fromFile: Record<string, unknown> = {};
   const file = env.MESHBRIDGE_CONFIG;
   if (file) {

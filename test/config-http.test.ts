@@ -13,7 +13,10 @@ describe('configuration', () => {
   it('reports every bad setting on its own line, naming its variable', () => {
     let err: unknown;
     try {
-      loadBridgeConfig({ MESHBRIDGE_PORT: 'eighty', MESHBRIDGE_NETWORK_SECRET: 'short', MESHBRIDGE_REDIS_URL: 'not a url' });
+      loadBridgeConfig({
+        MESHBRIDGE_PORT: 'eighty', MESHBRIDGE_NETWORK_SECRET: 'short', MESHBRIDGE_REDIS_URL: 'http://127.0.0.1:6379', MESHBRIDGE_DEV_LOGIN: 'yes',
+        MESHBRIDGE_POWER_FORMULA: 'ram * (', MESHBRIDGE_SPAWN_AREAS: '0,0 9,9', MESHBRIDGE_JWT_SECRET: 'jwt-secret-0123456789',
+      });
     } catch (e) {
       err = e;
     }
@@ -21,9 +24,20 @@ describe('configuration', () => {
     const problems = (err as ConfigError).problems;
     expect(problems.some((p) => p.startsWith('port (MESHBRIDGE_PORT)'))).to.equal(true);
     expect(problems.some((p) => p.startsWith('networkSecret (MESHBRIDGE_NETWORK_SECRET)'))).to.equal(true);
-    expect(problems.some((p) => p.startsWith('redisUrl (MESHBRIDGE_REDIS_URL)'))).to.equal(true);
-    expect(problems.some((p) => p.includes('jwtSecret'))).to.equal(true);
+    expect(problems.some((p) => p.startsWith('redisUrl (MESHBRIDGE_REDIS_URL): must start with redis://'))).to.equal(true);
+    expect(problems).to.include('devLogin (MESHBRIDGE_DEV_LOGIN): "yes" is not one of true, false, 1, 0');
+    expect(problems.some((p) => p.startsWith('powerFormula (MESHBRIDGE_POWER_FORMULA)'))).to.equal(true, 'names the formula');
+    expect(problems.some((p) => p.startsWith('loadFormula'))).to.equal(false);
     expect((err as Error).message.split('\n').length).to.equal(problems.length + 1);
+  });
+
+  it('reports spawn areas outside the grid, and warns of variables that are no setting', () => {
+    const base = { MESHBRIDGE_NETWORK_SECRET: 'network-secret', MESHBRIDGE_JWT_SECRET: 'jwt-secret-0123456789' };
+    const err = (() => { try { loadBridgeConfig({ ...base, MESHBRIDGE_SPAWN_AREAS: '0,0 9,9' }); } catch (e) { return e as ConfigError; } })();
+    expect(err?.problems).to.deep.equal(['spawnAreas (MESHBRIDGE_SPAWN_AREAS): 9,9 outside the 4×4 grid']);
+    const warnings: string[] = [];
+    loadBridgeConfig({ ...base, MESHBRIDGE_REDIS_UR: 'x', MESHBRIDGE_CONFIG: '' }, {}, (w) => warnings.push(w));
+    expect(warnings).to.deep.equal(['MESHBRIDGE_REDIS_UR is not a setting; did you mean MESHBRIDGE_REDIS_URL?']);
   });
 });
 
