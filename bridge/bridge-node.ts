@@ -87,7 +87,17 @@ export class BridgeNode {
       maxDepth: config.maxJsonDepth,
       eventBytes: { [`${CLIENT_NAMESPACE} input`]: { bytes: config.maxInputBytes, code: ErrorCode.InputTooLarge } },
     }, this.metrics);
-    this.io = new IoServer(this.http, { transports: ['websocket'], maxHttpBufferSize: config.maxMessageBytes, serveClient: false, parser });
+    const origins = new Set(config.corsOrigins?.split(' ') ?? []);
+    this.io = new IoServer(this.http, {
+      transports: ['websocket'], maxHttpBufferSize: config.maxMessageBytes, serveClient: false, parser,
+      // Browsers connect from this node's own origin (the dashboard) or an allowed one; programs send no Origin.
+      allowRequest: (req, done) => {
+        const origin = req.headers.origin;
+        if (origin === undefined || origins.has(origin) || new URL(origin).host === req.headers.host) return done(null, true);
+        this.metrics.errors.inc({ code: 'ORIGIN_NOT_ALLOWED', side: 'http' });
+        done(`origin ${origin} is not allowed (corsOrigins)`, false);
+      },
+    });
     // Only /client and /server speak the protocol: the default namespace admits no one.
     this.io.of('/').use((_socket, next) => {
       this.metrics.errors.inc({ code: ErrorCode.BadHandshake, side: 'wire' });
@@ -129,6 +139,7 @@ export class BridgeNode {
     });
     this.http.on('request', createHttpApi({
       nodeId: this.id, world: config.world, grid: { cols: config.worldCols, rows: config.worldRows }, devLogin: config.devLogin, adminToken: config.adminToken,
+      corsOrigins: config.corsOrigins?.split(' '),
       verifier, cache: this.cache, metrics: this.metrics, handoffs: this.handoffs, mover: this.mover, control: this.control, planner: this.planner,
       map: this.map, logger: this.logger,
       isReady: () => this.isReady(), recent: () => [...this.recent].reverse(),

@@ -1,6 +1,7 @@
 // HTTP surface of a node: health, readiness, metrics, dev login, the public network listing and
 // a small admin API. Every 4xx carries { error: { code, message } }.
 import { readFileSync } from 'node:fs';
+import cors from 'cors';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'winston';
 import { z } from 'zod';
@@ -21,6 +22,8 @@ export interface HttpDeps {
   world: string;
   grid: { cols: number; rows: number };
   devLogin: boolean;
+  /** Origins allowed for /v1/login and /v1/network (none when undefined). */
+  corsOrigins: string[] | undefined;
   adminToken: string | undefined;
   verifier: TokenVerifier;
   cache: AuthorityCache;
@@ -66,6 +69,10 @@ export function createHttpApi(d: HttpDeps): express.Express {
     res.set('content-type', d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
   });
 
+  // Browsers on the allowed origins may log in and read the listing (preflight answered); nothing else is cross-origin.
+  const crossOrigin = cors({ origin: d.corsOrigins ?? false, methods: ['GET', 'POST'] });
+  app.options(['/v1/login', '/v1/network'], crossOrigin);
+  app.use(['/v1/login', '/v1/network'], crossOrigin);
   app.post('/v1/login', async (req, res) => {
     if (!d.devLogin) return void fail(res, 404, 'DEV_LOGIN_DISABLED', 'development login is disabled (MESHBRIDGE_DEV_LOGIN)');
     const player = IdSchema.safeParse(req.body?.player);

@@ -57,6 +57,8 @@ export const BridgeConfigSchema = z
     /** Bearer token for /v1/admin (disabled when unset). */
     adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
     logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+    /** Browser origins allowed to log in, read the listing and connect as clients ("https://a.example https://b.example"). */
+    corsOrigins: z.string().regex(/^(https?:\/\/[^\s/]+)( https?:\/\/[^\s/]+)*$/, 'space-separated origins like "https://play.example.com"').optional(),
     /** The world is a grid of areas with ids "col,row". */
     worldCols: int(1).max(1000).default(4),
     worldRows: int(1).max(1000).default(4),

@@ -1,7 +1,9 @@
 // Bugs found by running the mesh as new users would (issue 13): orphaned areas, draining the only
 // server, drained processes that never exit.
 import { expect } from 'chai';
+import { io } from 'socket.io-client';
 import type { BridgeNode } from '../bridge/bridge-node.js';
+import { CLIENT_NAMESPACE } from '../shared/protocol.js';
 import { Mesh, sleep, waitFor } from './harness.js';
 import { sharedRedis } from './setup.js';
 
@@ -85,5 +87,37 @@ describe('field fixes', () => {
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     expect((await admin(node, 'POST', 'servers/s1/drain')).status).to.equal(202);
     expect(await exited).to.equal(0);
+  });
+});
+
+describe('cross-origin access (corsOrigins)', () => {
+  let mesh: Mesh;
+  beforeEach(() => { mesh = new Mesh(sharedRedis()); });
+  afterEach(() => mesh.close());
+
+  it('lets allowed origins log in, read the listing and connect; refuses other browser origins', async () => {
+    const node = await mesh.addBridge({ devLogin: true, corsOrigins: 'https://play.example.com' });
+    await mesh.addServer(node, 's1');
+    const url = mesh.url(node);
+    const preflight = await fetch(`${url}/v1/login`, {
+      method: 'OPTIONS', headers: { origin: 'https://play.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+    });
+    expect(preflight.status).to.equal(204);
+    expect(preflight.headers.get('access-control-allow-origin')).to.equal('https://play.example.com');
+    const login = await fetch(`${url}/v1/login`, {
+      method: 'POST', headers: { origin: 'https://play.example.com', 'content-type': 'application/json' }, body: '{"player":"web"}',
+    });
+    expect(login.headers.get('access-control-allow-origin')).to.equal('https://play.example.com');
+    const { token } = (await login.json()) as { token: string };
+    const other = await fetch(`${url}/v1/network`, { headers: { origin: 'https://evil.example.com' } });
+    expect(other.headers.get('access-control-allow-origin'), 'no grant for another origin').to.equal(null);
+    const connect = (origin: string) => new Promise<string>((resolve) => {
+      const s = io(`${url}${CLIENT_NAMESPACE}`, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { token }, extraHeaders: { origin } });
+      s.once('session', () => { s.close(); resolve('connected'); });
+      s.once('connect_error', () => { s.close(); resolve('refused'); });
+    });
+    expect(await connect('https://play.example.com')).to.equal('connected');
+    expect(await connect('https://evil.example.com')).to.equal('refused');
+    expect(await connect(url)).to.equal('connected', 'the node\'s own origin (the dashboard)');
   });
 });
