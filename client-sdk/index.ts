@@ -4,10 +4,10 @@
 import { Emitter } from '@socket.io/component-emitter';
 import { io, type Socket } from 'socket.io-client';
 import {
-  CLIENT_NAMESPACE,
+  CLIENT_NAMESPACE, ErrorCode,
   type AuthorityPayload, type BridgeToClientEvents, type ClientInput, type ClientToBridgeEvents,
   type ErrorPayload, type SessionPayload, type StateItem,
-} from '../shared/protocol.js';
+} from '../shared/protocol-core.js';
 
 export interface MeshClientOptions {
   /** One bridge URL, or several to fail over between (a load balancer URL is one). */
@@ -29,7 +29,7 @@ interface ClientEvents {
   disconnect: (reason: string) => void;
 }
 
-const FATAL = new Set(['BAD_TOKEN', 'PLAYER_MISMATCH', 'BAD_HANDSHAKE']);
+const FATAL = new Set<string>([ErrorCode.BadToken, ErrorCode.PlayerMismatch, ErrorCode.BadHandshake]);
 
 export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
   player: string | undefined;
@@ -139,7 +139,7 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
     });
     socket.on('error', (e) => {
       // Another connection took this player: coming back would only take it away again.
-      if (e.code === 'SESSION_REPLACED') this.closed = true;
+      if (e.code === ErrorCode.SessionReplaced) this.closed = true;
       this.emit('error', e);
     });
     socket.on('connect_error', (err) => {

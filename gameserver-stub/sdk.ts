@@ -4,11 +4,11 @@
 import { EventEmitter } from 'node:events';
 import { io, type Socket } from 'socket.io-client';
 import {
-  PROTOCOL_VERSION, SERVER_NAMESPACE,
+  ErrorCode, PROTOCOL_VERSION, SERVER_NAMESPACE,
   type AreaExport, type AreaGrant, type AreaOffer, type BridgeToServerEvents, type ErrorPayload, type HandoffResult, type LoadReport,
   type OfferReply, type PlayerAttach, type PlayerDetach, type PresencePayload, type ServerToBridgeEvents, type Snapshot,
   type StateItem, type WelcomePayload,
-} from '../shared/protocol.js';
+} from '../shared/protocol-core.js';
 
 export interface GameServerOptions {
   /** Bridge base URL, e.g. http://127.0.0.1:8080, or several to fail over between (in order). */
@@ -63,7 +63,7 @@ interface SdkEvents {
 }
 
 /** Refusals that no retry can cure: the SDK stops and connect() rejects. */
-const FINAL_REFUSALS = new Set(['BAD_SECRET', 'PROTOCOL_MISMATCH', 'BAD_HANDSHAKE']);
+const FINAL_REFUSALS = new Set<string>([ErrorCode.BadSecret, ErrorCode.ProtocolMismatch, ErrorCode.BadHandshake]);
 
 const IMPORT_TTL_MS = 30_000;
 
@@ -131,7 +131,7 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
     });
     socket.on('connect_error', (err: Error & { data?: { code?: string } }) => {
       const code = err.data?.code ?? '';
-      if (code === 'FENCED') this.forget();
+      if (code === ErrorCode.Fenced) this.forget();
       this.emit('refused', err);
       if (FINAL_REFUSALS.has(code)) this.stopped = true;
       this.retry();
@@ -195,9 +195,9 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
     });
     socket.on('error', (e) => {
       // A newer registration of this server id replaced us: reconnecting would fence it in turn.
-      if (e.code === 'SESSION_REPLACED') this.stopped = true;
+      if (e.code === ErrorCode.SessionReplaced) this.stopped = true;
       // Declared dead (or no longer current): what we hold is stale; the next registration is afresh.
-      if (e.code === 'FENCED') this.forget();
+      if (e.code === ErrorCode.Fenced) this.forget();
       this.emit('bridge-error', e);
     });
     socket.on('disconnect', (reason) => {
