@@ -10,8 +10,6 @@ export type NodeMessage =
   | { t: 'in'; s: string; i: InputItem; a: number }
   /** State for the receiving node's clients (players on it, or everyone for a broadcast). */
   | { t: 'st'; i: StateItem }
-  /** Attach a player to a server linked on the receiving node. */
-  | { t: 'attach'; s: string; player: string; area: string; epoch: number; seq: number }
   /** End a player's session; the server's node detaches it and records the last applied seq. */
   | { t: 'leave'; s: string; player: string; session: string; node: string }
   /** A server's new link is up on the sending node: clients re-send what was in flight to the old one. */
