@@ -4,7 +4,7 @@
 // every node), then replay the frozen inputs to the new owner. Rebalance, drain, crash recovery
 // and the admin API all move areas through here.
 import type { Logger } from 'winston';
-import { ErrorCode, type AreaExport, type ImportReply, type PlayerState } from '../shared/protocol.js';
+import { AreaExportSchema, ErrorCode, ImportReplySchema, type AreaExport, type PlayerState } from '../shared/protocol.js';
 import type { AuthorityCache } from './authority-cache.js';
 import type { AuthorityMap } from './authority-map.js';
 import type { CacheBarrier } from './cache-barrier.js';
@@ -55,14 +55,14 @@ export class AreaMover {
     try {
       const exported: AreaExport = reason === 'recover'
         ? { state: await map.loadAreaState(area), players: Object.fromEntries([...records].map(([id, r]) => [id, { snapshot: r.snapshot ?? null, seq: r.snapSeq ?? r.seq }])) }
-        : await rpc.ask<AreaExport>(source, 'area:export', { area, to: target });
+        : await rpc.ask(source, 'area:export', { area, to: target }, AreaExportSchema);
       const players = [...records].map(([id, r]) => {
         const st: PlayerState = exported.players[id] ?? { snapshot: r.snapshot ?? null, seq: r.seq };
         return { id, epoch: r.epoch, seq: st.seq, snapshot: st.snapshot };
       });
-      const imported = await rpc.ask<ImportReply>(target, 'area:import', {
+      const imported = await rpc.ask(target, 'area:import', {
         area, from: source, reason, state: exported.state, players: Object.fromEntries(players.map((p) => [p.id, { snapshot: p.snapshot, seq: p.seq }])),
-      });
+      }, ImportReplySchema);
       if (!imported.ok) throw new WireError(ErrorCode.HandoffFailed, `${target} declined area ${area}: ${imported.reason ?? 'no reason given'}`);
       const id = barrier.newId();
       const acks = barrier.expect(id, await map.liveNodes(), this.d.ackTimeoutMs);

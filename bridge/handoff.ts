@@ -4,7 +4,7 @@
 // every node), then replay the frozen inputs to the target. Any failure before the flip rolls
 // back: the source resumes and the frozen inputs go to it. Nothing is lost, nothing is applied twice.
 import type { Logger } from 'winston';
-import { ErrorCode, type HandoffResult, type ImportReply, type PlayerState } from '../shared/protocol.js';
+import { ErrorCode, ImportReplySchema, PlayerStateSchema, type HandoffResult } from '../shared/protocol.js';
 import type { AuthorityMap } from './authority-map.js';
 import type { CacheBarrier } from './cache-barrier.js';
 import { WireError } from './errors.js';
@@ -57,8 +57,8 @@ export class HandoffCoordinator {
     const token = await rpc.freeze(located, 'transferring');
     let epoch: number;
     try {
-      const exported = await rpc.ask<PlayerState>(from, 'player:export', { player, area, to: owner.server });
-      const imported = await rpc.ask<ImportReply>(owner.server, 'player:import', { player, area, from, ...exported });
+      const exported = await rpc.ask(from, 'player:export', { player, area, to: owner.server }, PlayerStateSchema);
+      const imported = await rpc.ask(owner.server, 'player:import', { player, area, from, ...exported }, ImportReplySchema);
       if (!imported.ok) throw new WireError(ErrorCode.HandoffFailed, `${owner.server} declined ${player}: ${imported.reason ?? 'no reason given'}`);
       epoch = await this.flip({
         player, expectedEpoch: rec.epoch, area, server: owner.server, currentServer: from, seq: exported.seq, snapshot: exported.snapshot,

@@ -167,9 +167,9 @@ export class MeshPlanner {
   /** Acceptors of an offer, best first: priority, then lowest ratio after taking it. */
   private async offer(views: View[], offer: { area: string; load: number; from: string; emergency: boolean }): Promise<{ view: View; reply: OfferReply }[]> {
     const replies = await Promise.all(views.map(async (view) => {
-      const raw = await this.d.rpc.ask<unknown>(view.server.id, 'area:offer', offer).catch(() => undefined);
-      const reply = OfferReplySchema.safeParse(raw);
-      return { view, reply: reply.success ? reply.data : { accept: false } };
+      // No answer, or a malformed one, declines.
+      const reply = await this.d.rpc.ask(view.server.id, 'area:offer', offer, OfferReplySchema).catch((): OfferReply => ({ accept: false }));
+      return { view, reply };
     }));
     return replies
       .filter((r) => r.reply.accept)

@@ -1,6 +1,7 @@
 // What a coordinator (on any node) needs from the rest of the mesh: ask a game server something
 // through whichever node holds its link, and freeze or thaw players' inputs where they connect.
 import { randomUUID } from 'node:crypto';
+import type { z } from 'zod';
 import { ErrorCode } from '../shared/protocol.js';
 import type { AuthorityCache } from './authority-cache.js';
 import { WireError } from './errors.js';
@@ -19,16 +20,25 @@ export class MeshRpc {
     private readonly liveNodes: () => Promise<string[]>,
   ) {}
 
-  /** Emits `event` to `server` and resolves with its acknowledgement. */
-  async ask<T>(server: string, event: string, payload: unknown): Promise<T> {
+  /**
+   * Emits `event` to `server` and resolves with its acknowledgement, parsed by `schema`: a game
+   * server's reply is never trusted as is. No answer, or a malformed one, is HANDOFF_FAILED (the
+   * caller rolls back), with the reason.
+   */
+  async ask<T>(server: string, event: string, payload: unknown, schema: z.ZodType<T>): Promise<T> {
     const node = this.cache.servers.get(server)?.node;
     if (!node) throw new WireError(ErrorCode.NoServer, `server ${server} is not connected`);
     const answer = (await this.bus.request(node, { op: 'ask', s: server, e: event, p: payload, ms: this.timeoutMs }, this.timeoutMs + 500)) as
-      | { reply: T }
+      | { reply: unknown }
       | { error: string }
       | null;
     if (!answer || 'error' in answer) throw new WireError(ErrorCode.HandoffFailed, `${server} did not answer ${event}: ${answer?.error ?? 'no link'}`);
-    return answer.reply;
+    const parsed = schema.safeParse(answer.reply);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new WireError(ErrorCode.HandoffFailed, `${server} answered ${event} with a malformed reply: ${issue ? `${issue.path.join('.')}: ${issue.message}` : '?'}`);
+    }
+    return parsed.data;
   }
 
   tell(server: string, event: string, payload: unknown): void {

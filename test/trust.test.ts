@@ -167,3 +167,29 @@ describe('trust: the small holes', () => {
     expect(Math.max(...per.values()), JSON.stringify([...per])).to.be.at.most(5);
   });
 });
+
+describe('trust: game-server replies are parsed, never cast', () => {
+  let mesh: Mesh;
+  beforeEach(() => { mesh = new Mesh(sharedRedis()); });
+  afterEach(() => mesh.close());
+
+  it('a malformed export reply rolls the handoff back, with the reason, and leaves the record intact', async () => {
+    const node = await mesh.addBridge({ worldCols: 2, worldRows: 1, spawnAreas: '0,0' });
+    const rogue = rawSocket(mesh.url(node), SERVER_NAMESPACE, { serverId: 'rogue', secret: NETWORK_SECRET, power: 1, protocol: PROTOCOL_VERSION });
+    await new Promise((r) => rogue.once('welcome', r));
+    const resumed: unknown[] = [];
+    rogue.on('player:resume', (p: unknown) => resumed.push(p));
+    rogue.on('player:export', (_p: unknown, ack: (r: unknown) => void) => ack({ snapshot: null, seq: 'not a seq' }));
+    await mesh.addClient(node, 'alice');
+    const s2 = await mesh.addServer(node, 's2');
+    await node.ownership.assignArea('1,0', 's2');
+    const r = await node.handoffs.handoff('alice', '1,0');
+    expect(r).to.include({ ok: false, code: 'HANDOFF_FAILED' });
+    expect((r as { message: string }).message).to.match(/malformed reply: seq/);
+    const rec = (await node.map.loadPlayers(['alice'])).get('alice')!;
+    expect(rec).to.include({ server: 'rogue', seq: 0 });
+    await waitFor(() => resumed.length === 1, 2000, 'the source told to resume');
+    expect(s2.sdk.players.has('alice')).to.equal(false);
+    rogue.close();
+  });
+});
