@@ -237,7 +237,10 @@ await run('HTTP abuse', n(500), async (i, r) => {
 
 // 10. A connection flood: many handshakes at once, bad and good; every one answered.
 await run('connection flood (100 at a time)', n(5), async (_i, r) => {
-  const outcomes = await Promise.all(Array.from({ length: 100 }, async (_, j) => [j, await handshake(CLIENT_NAMESPACE, { token: j % 2 ? `${MARK}` : await token(`flood${j}`) })] as const));
+  const outcomes = await Promise.all(Array.from({ length: 100 }, async (_, j) => {
+    const auth = { token: j % 2 ? MARK : await token(`flood${j}`) };
+    return [j, await handshake(CLIENT_NAMESPACE, auth)] as const;
+  }));
   for (const [j, got] of outcomes) {
     if (j % 2) expect(r, 'client:BAD_TOKEN', got, 'flood bad');
     else if (got !== 'connected') r.wrong.push(`flood good ${j}: ${got}`);
