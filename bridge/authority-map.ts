@@ -22,7 +22,7 @@ interface ScriptCommands {
 const SCRIPTS: [keyof ScriptCommands, string, number][] = [
   ['areaAssign', 'area_assign.lua', 2],
   ['playerJoin', 'player_join.lua', 2],
-  ['playerAssign', 'player_assign.lua', 5],
+  ['playerAssign', 'player_assign.lua', 6],
   ['playerLeave', 'player_leave.lua', 3],
   ['serverRegister', 'server_register.lua', 3],
   ['serverReport', 'server_report.lua', 3],
@@ -93,7 +93,7 @@ export class AuthorityMap {
   }): Promise<{ outcome: CasOutcome; epoch: number }> {
     const k = this.keys;
     const [code, epoch] = (await this.scripts.playerAssign(
-      k.player(a.player), k.areas, k.serverPlayers(a.currentServer), k.serverPlayers(a.server), k.areaMoving(a.area),
+      k.player(a.player), k.areas, k.serverPlayers(a.currentServer), k.serverPlayers(a.server), k.areaMoving(a.area), k.server(a.server),
       a.player, a.expectedEpoch, a.area, a.server, a.currentServer, a.seq, k.authorityChannel, a.updateId ?? '', this.nodeId,
       a.snapshot === undefined ? '' : JSON.stringify(a.snapshot), a.reason,
     )) as [number, number];
@@ -225,6 +225,14 @@ export class AuthorityMap {
     const k = this.keys;
     const [epoch, before] = (await this.scripts.serverRegister(k.server(id), k.servers, k.leases, id, this.nodeId, power, leaseMs, k.authorityChannel)) as [number, string];
     return { epoch: Number(epoch), before };
+  }
+
+  /** Players assigned to each server since its last load report (reports lag; placement adds them). */
+  async pendingPlayers(servers: string[]): Promise<Map<string, number>> {
+    const pipe = this.redis.pipeline();
+    for (const s of servers) pipe.hget(this.keys.server(s), 'pending');
+    const rows = (await pipe.exec()) ?? [];
+    return new Map(servers.map((s, i) => [s, Number(rows[i]?.[1] ?? 0)]));
   }
 
   /** Records the last seq delivered per player on the server's link (replacing what was recorded). */

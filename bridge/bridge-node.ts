@@ -110,7 +110,7 @@ export class BridgeNode {
     this.ownership = new OwnershipCoordinator({
       cache: this.cache, map: this.map, barrier: this.barrier, metrics: this.metrics, logger: this.logger, ackTimeoutMs: config.cacheAckTimeoutMs,
     });
-    const placement = new Placement(this.cache, this.ownership, { cols: config.worldCols, rows: config.worldRows, spawnAreas: config.spawnAreas.split(' ') });
+    const placement = new Placement(this.cache, this.ownership, this.map, { cols: config.worldCols, rows: config.worldRows, spawnAreas: config.spawnAreas.split(' ') });
     const rpc = new MeshRpc(this.cache, this.bus, config.handoffTimeoutMs, () => this.map.liveNodes());
     this.handoffs = new HandoffCoordinator({
       map: this.map, barrier: this.barrier, rpc, placement, metrics: this.metrics, logger: this.logger, ackTimeoutMs: config.cacheAckTimeoutMs,

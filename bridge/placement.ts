@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { ServerInfo } from '../shared/protocol.js';
 import type { AuthorityCache } from './authority-cache.js';
-import type { AreaOwner } from './authority-map.js';
+import type { AreaOwner, AuthorityMap } from './authority-map.js';
 import { WireError } from './errors.js';
 import type { OwnershipCoordinator } from './ownership.js';
 
@@ -11,6 +11,7 @@ export class Placement {
   constructor(
     private readonly cache: AuthorityCache,
     private readonly ownership: OwnershipCoordinator,
+    private readonly map: AuthorityMap,
     private readonly world: { cols: number; rows: number; spawnAreas: string[] },
   ) {}
 
@@ -31,7 +32,7 @@ export class Placement {
     for (let attempt = 0; attempt < 5; attempt++) {
       const cur = this.cache.areas.get(area);
       if (cur && cur.server !== '') return cur;
-      const target = this.leastLoaded(area);
+      const target = await this.leastLoaded(area);
       if (!target) return undefined;
       try {
         return { server: target.id, epoch: await this.ownership.assignArea(area, target.id) };
@@ -45,18 +46,20 @@ export class Placement {
   }
 
   /**
-   * The ready server with the lowest load:power, then the fewest areas. Ties go to the server that
-   * ranks highest for this area by rendezvous hashing: nodes placing areas at the same moment (load
-   * reports lag) spread them over the servers instead of all picking the first, and agree per area.
+   * The ready server with the lowest (load + players assigned since its last report) : power, then
+   * the fewest areas. Ties go to the server that ranks highest for this area by rendezvous hashing:
+   * nodes placing areas at the same moment spread them over the servers and agree per area.
    */
-  leastLoaded(area: string): ServerInfo | undefined {
+  async leastLoaded(area: string): Promise<ServerInfo | undefined> {
+    const ready = [...this.cache.servers.values()].filter((s) => s.status === 'ready');
+    if (ready.length === 0) return undefined;
+    const pending = await this.map.pendingPlayers(ready.map((s) => s.id));
     const areaCount = new Map<string, number>();
     for (const o of this.cache.areas.values()) areaCount.set(o.server, (areaCount.get(o.server) ?? 0) + 1);
     let best: ServerInfo | undefined;
     let bestKey: [number, number, number] | undefined;
-    for (const s of this.cache.servers.values()) {
-      if (s.status !== 'ready') continue;
-      const key: [number, number, number] = [s.load / s.power, areaCount.get(s.id) ?? 0, -rank(area, s.id)];
+    for (const s of ready) {
+      const key: [number, number, number] = [(s.load + (pending.get(s.id) ?? 0)) / s.power, areaCount.get(s.id) ?? 0, -rank(area, s.id)];
       if (!bestKey || (key[0] - bestKey[0] || key[1] - bestKey[1] || key[2] - bestKey[2]) < 0) {
         best = s;
         bestKey = key;

@@ -78,6 +78,18 @@ describe('field fixes', () => {
     expect(node.cache.areasOf('s2').length).to.equal(1);
   });
 
+  it('placement counts the players a server got since its last load report', async () => {
+    const node = await mesh.addBridge({ worldCols: 4, worldRows: 1, spawnAreas: '0,0' });
+    await mesh.addServer(node, 's1', { loadIntervalMs: 60_000 }); // its reports lag behind the joins
+    const players = await Promise.all(Array.from({ length: 10 }, (_, i) => mesh.addClient(node, `p${i}`)));
+    expect(new Set(players.map((p) => p.session!.server))).to.deep.equal(new Set(['s1']));
+    await mesh.addServer(node, 's2', { loadIntervalMs: 60_000 });
+    await node.ownership.assignArea('1,0', 's2');
+    await node.ownership.assignArea('2,0', 's2'); // s2 holds more areas, but no player
+    const r = await node.handoffs.handoff('p0', '3,0');
+    expect(r).to.include({ ok: true, server: 's2' });
+  });
+
   it('a reference server process drained by the admin API exits 0', async function () {
     this.timeout(30_000);
     const node = await mesh.addBridge({ adminToken: ADMIN });

@@ -22,6 +22,7 @@ for i = 1, n do
   if tonumber(r[1] or '0') ~= tonumber(ARGV[base + 1]) or r[2] ~= ARGV[3] or r[3] ~= ARGV[1] then return {-1, i} end
 end
 local epoch = o.epoch + 1
+if ARGV[3] ~= ARGV[4] then redis.call('HINCRBY', KEYS[4], 'pending', n) end
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({server = ARGV[4], epoch = epoch}))
 if ARGV[9] ~= '' then redis.call('HSET', KEYS[5], ARGV[1], ARGV[9]) end
 redis.call('PUBLISH', ARGV[5], cjson.encode({

@@ -1,7 +1,7 @@
 -- player_assign: attach a player to the server that owns the player's (new) area.
 -- KEYS[1] player hash     KEYS[2] areas hash
 -- KEYS[3] player set of the player's current server (any key of the world if none)
--- KEYS[4] player set of the new server     KEYS[5] the area's "moving" marker
+-- KEYS[4] player set of the new server     KEYS[5] the area's "moving" marker     KEYS[6] the new server's hash
 -- ARGV[1] player id     ARGV[2] expected player epoch (0 = never attached)     ARGV[3] area id
 -- ARGV[4] server id     ARGV[5] current server id ('' if none)     ARGV[6] last applied input seq
 -- ARGV[7] authority channel     ARGV[8] update id ('' = nobody waits)     ARGV[9] calling node
@@ -22,6 +22,8 @@ if not a or cjson.decode(a).server ~= ARGV[4] then return {-1, epoch} end
 epoch = epoch + 1
 if ARGV[5] ~= '' then redis.call('SREM', KEYS[3], ARGV[1]) end
 redis.call('SADD', KEYS[4], ARGV[1])
+-- Players a server got since its last load report: placement counts them (reports lag).
+if ARGV[4] ~= ARGV[5] then redis.call('HINCRBY', KEYS[6], 'pending', 1) end
 redis.call('HSET', KEYS[1], 'server', ARGV[4], 'area', ARGV[3], 'epoch', epoch, 'seq', ARGV[6])
 if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'snapshot', ARGV[10], 'snapSeq', ARGV[6]) end
 -- The saved state goes to a server that does not simulate the player yet; a move within one

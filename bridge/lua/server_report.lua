@@ -4,14 +4,15 @@
 -- ARGV[5] lease ms     ARGV[6] authority channel     ARGV[7..] area id, area load pairs
 -- Returns 1 when applied; 0 when the epoch is not the current session's (fenced).
 -- Invariant: only the current session of a server that is alive (ready or draining) can extend
--- its lease; a server declared dead stays dead.
+-- its lease; a server declared dead stays dead. The report counts every player the server holds,
+-- so the players assigned since the last one (`pending`) start again from 0.
 if tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0') ~= tonumber(ARGV[2]) then return 0 end
 local status = redis.call('HGET', KEYS[1], 'status')
 if status == 'dead' or status == 'gone' then return 0 end
 for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('HSET', KEYS[1], 'load', ARGV[3])
+redis.call('HSET', KEYS[1], 'load', ARGV[3], 'pending', 0)
 if status == 'disconnected' then redis.call('HSET', KEYS[1], 'status', 'ready') end
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'power', ARGV[4]) end
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[1])
