@@ -212,7 +212,7 @@ export class AuthorityMap {
   }
 
   async forgetNode(node: string): Promise<void> {
-    await this.redis.multi().zrem(this.keys.nodes, node).del(this.keys.nodePlayers(node)).exec();
+    await this.redis.multi().zrem(this.keys.nodes, node).del(this.keys.nodePlayers(node)).hdel(this.keys.nodeInfo, node).exec();
   }
 
   /** Marks this node's heartbeat as already run out, so its sessions are ended after the grace period. */
@@ -312,8 +312,21 @@ export class AuthorityMap {
     return nodes.filter((_, i) => Number(counts[2 * i + 1]) > 0);
   }
 
-  async heartbeat(ttlMs: number): Promise<void> {
-    await this.redis.zadd(this.keys.nodes, String((await this.redisNow()) + ttlMs), this.nodeId);
+  async heartbeat(ttlMs: number, info: { clients: number; servers: number }): Promise<void> {
+    const deadline = (await this.redisNow()) + ttlMs;
+    await this.redis.multi().zadd(this.keys.nodes, String(deadline), this.nodeId).hset(this.keys.nodeInfo, this.nodeId, JSON.stringify(info)).exec();
+  }
+
+  /** Every node the mesh knows of: alive (heartbeat deadline not passed), with what it last reported. */
+  async nodes(): Promise<{ id: string; alive: boolean; clients: number; servers: number }[]> {
+    const [now, scored, info] = await Promise.all([this.redisNow(), this.redis.zrange(this.keys.nodes, '0', '-1', 'WITHSCORES'), this.redis.hgetall(this.keys.nodeInfo)]);
+    const out: { id: string; alive: boolean; clients: number; servers: number }[] = [];
+    for (let i = 0; i < scored.length; i += 2) {
+      const id = scored[i]!;
+      const reported = JSON.parse(info[id] ?? '{}') as { clients?: number; servers?: number };
+      out.push({ id, alive: Number(scored[i + 1]) > now, clients: reported.clients ?? 0, servers: reported.servers ?? 0 });
+    }
+    return out;
   }
 
 

@@ -141,7 +141,7 @@ export class BridgeNode {
       nodeId: this.id, world: config.world, grid: { cols: config.worldCols, rows: config.worldRows }, devLogin: config.devLogin, adminToken: config.adminToken,
       corsOrigins: config.corsOrigins?.split(' '),
       verifier, cache: this.cache, metrics: this.metrics, handoffs: this.handoffs, mover: this.mover, control: this.control, planner: this.planner,
-      map: this.map, logger: this.logger,
+      map: this.map, logger: this.logger, latestAreaState: state.latestAreaState, rebalanceThreshold: config.rebalanceThreshold,
       isReady: () => this.isReady(), recent: () => [...this.recent].reverse(),
     }));
 
@@ -194,9 +194,9 @@ export class BridgeNode {
     this.sub.on('ready', reconnected);
     this.redis.on('ready', reconnected);
     await this.catchUp();
-    await this.map.heartbeat(this.config.nodeHeartbeatMs * 3);
+    await this.map.heartbeat(this.config.nodeHeartbeatMs * 3, { clients: this.sessions.size, servers: this.links.size });
     this.heartbeat = setInterval(() => {
-      this.map.heartbeat(this.config.nodeHeartbeatMs * 3).catch(() => {});
+      this.map.heartbeat(this.config.nodeHeartbeatMs * 3, { clients: this.sessions.size, servers: this.links.size }).catch(() => {});
       this.servers.recordDelivered();
     }, this.config.nodeHeartbeatMs);
     await this.control.start({

@@ -23,6 +23,9 @@ export interface HandoffDeps {
 }
 
 export class HandoffCoordinator {
+  /** The latest handoffs this node coordinated that failed (rolled back), newest last; the dashboard lists them. */
+  readonly failures: { at: number; player: string; area: string; code: string; message: string }[] = [];
+
   constructor(private readonly d: HandoffDeps) {}
 
   /** Moves `player` (owned by `source`, or by whoever owns it when source is undefined) to `area`. */
@@ -33,6 +36,8 @@ export class HandoffCoordinator {
       const code = err instanceof WireError ? err.code : ErrorCode.Internal;
       this.d.metrics.handoffs.inc({ outcome: 'failed' });
       this.d.logger.warn('handoff failed', { player, area, code, err: (err as Error).message });
+      this.failures.push({ at: Date.now(), player, area, code, message: (err as Error).message });
+      if (this.failures.length > 20) this.failures.shift();
       return { ok: false, code, message: (err as Error).message };
     }
   }

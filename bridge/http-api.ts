@@ -33,6 +33,9 @@ export interface HttpDeps {
   control: ControlPlane;
   planner: MeshPlanner;
   map: AuthorityMap;
+  /** The latest state of each area this node received (players are drawn from `data.players`). */
+  latestAreaState: ReadonlyMap<string, unknown>;
+  rebalanceThreshold: number;
   logger: Logger;
   isReady: () => boolean;
   /** The latest ownership changes this node saw, newest first (the dashboard shows them). */
@@ -103,6 +106,35 @@ export function createHttpApi(d: HttpDeps): express.Express {
     });
   });
   app.get('/dashboard', (_req, res) => { res.type('html').send(dashboard); });
+
+  /**
+   * What the dashboard draws beyond the listing: bridge nodes, area loads and the threshold, this
+   * node's counters (the page turns them into rates), failed handoffs, and players' positions when
+   * an area's state follows the convention `{ players: [{ id, x, y }], areaSize? }`.
+   */
+  app.get('/v1/dashboard', async (_req, res) => {
+    const total = async (c: { get(): Promise<{ values: { value: number }[] }> }) => (await c.get()).values.reduce((s, v) => s + v.value, 0);
+    const m = d.metrics;
+    const players: Record<string, { id: string; x: number; y: number }[]> = {};
+    let areaSize = 100;
+    for (const [area, data] of d.latestAreaState) {
+      const list = (data as { players?: unknown } | null)?.players;
+      if (!Array.isArray(list)) continue;
+      const size = (data as { areaSize?: unknown }).areaSize;
+      if (typeof size === 'number' && size > 0) areaSize = size;
+      players[area] = list.slice(0, 200).filter((p): p is { id: string; x: number; y: number } =>
+        typeof p === 'object' && p !== null && typeof p.id === 'string' && typeof p.x === 'number' && typeof p.y === 'number')
+        .map(({ id, x, y }) => ({ id, x, y }));
+    }
+    res.json({
+      node: d.nodeId, threshold: d.rebalanceThreshold, nodes: await d.map.nodes(), areaLoads: Object.fromEntries(await d.map.loadAreaLoads()),
+      counters: {
+        inputs: await total(m.inputsRouted), state: await total(m.stateItems), handoffs: await total(m.handoffs),
+        errors: await total(m.errors), drops: (await total(m.inputsDropped)) + (await total(m.stateDropped)),
+      },
+      failures: d.handoffs.failures.slice(-10).reverse(), players, areaSize,
+    });
+  });
 
   const admin = express.Router();
   admin.use((req, res, next) => {

@@ -10,6 +10,9 @@ import type { NodeBus } from './node-bus.js';
 import type { ServerLink } from './server-link.js';
 
 export class StateRouter {
+  /** The latest state of each area this node received (the dashboard draws players from it). */
+  readonly latestAreaState = new Map<string, unknown>();
+
   constructor(
     private readonly nodeId: string,
     private readonly cache: AuthorityCache,
@@ -74,6 +77,7 @@ export class StateRouter {
   deliverHere(item: StateItem): void {
     switch (item.kind) {
       case 'area':
+        this.latestAreaState.set(item.area, item.data);
         this.clients.to(areaRoom(item.area)).emit('state', item);
         if (item.acks) for (const player in item.acks) this.sessions.get(player)?.noteAck(item.acks[player]!);
         break;

@@ -202,7 +202,7 @@ async function keyLeaks(): Promise<string[]> {
     const out: string[] = [];
     for (const key of keys) {
       const rest = key.slice(base.length);
-      if (/^(areas|servers|leases|area-state|area-load|nodes)$/.test(rest)) continue;
+      if (/^(areas|servers|leases|area-state|area-load|nodes|node-info)$/.test(rest)) continue;
       if (/^control:/.test(rest)) continue; // BullMQ (removeOnComplete; failed jobs are capped)
       if (/^(moving|cooldown):/.test(rest)) {
         if ((await redis.pttl(key)) < 0) out.push(`${key} has no TTL`);

@@ -34,6 +34,8 @@ export class Keys {
   get queuePrefix(): string { return this.base; }
   /** set: players whose session was opened on this bridge node (may hold stale entries). */
   nodePlayers(node: string): string { return `${this.base}:node:${node}:players`; }
+  /** hash: bridge node id -> JSON { clients, servers } as of its last heartbeat (the dashboard lists nodes). */
+  get nodeInfo(): string { return `${this.base}:node-info`; }
   /** zset: bridge node id scored by heartbeat deadline (ms). */
   get nodes(): string { return `${this.base}:nodes`; }
 

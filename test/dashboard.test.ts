@@ -1,0 +1,63 @@
+// The dashboard in a real headless Chromium (playwright-core driving the system's `chromium`; no
+// browser download): a 16×16 world on a laptop-sized window, every part an operator needs, and a
+// screenshot in artifacts/dashboard.png.
+import { mkdirSync } from 'node:fs';
+import { expect } from 'chai';
+import { chromium, type Browser } from 'playwright-core';
+import { Mesh, waitFor } from './harness.js';
+import { sharedRedis } from './setup.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+describe('dashboard (headless Chromium)', () => {
+  let mesh: Mesh;
+  let browser: Browser | undefined;
+  beforeEach(() => { mesh = new Mesh(sharedRedis()); });
+  afterEach(async () => {
+    await browser?.close();
+    await mesh.close();
+  });
+
+  it('shows a 16×16 mesh on a laptop screen: coloured owners, a dead server\'s areas, nodes, rates, players, search', async function () {
+    this.timeout(60_000);
+    const opts = { worldCols: 16, worldRows: 16, spawnAreas: '0,0 7,7 15,15', leaseCheckMs: 60_000 };
+    const [a] = [await mesh.addBridge(opts), await mesh.addBridge(opts)];
+    const servers = [await mesh.addServer(a!, 's1'), await mesh.addServer(a!, 's2'), await mesh.addServer(a!, 's3')];
+    const clients = await Promise.all(['alice', 'bob', 'carol', 'dave', 'erin', 'frank'].map((p) => mesh.addClient(a!, p)));
+    for (const c of clients) c.send({ dx: 1, dy: 1 });
+    // One server vanishes and is declared dead: its areas stay with it until someone recovers them.
+    const doomed = servers.find((s) => s.sdk.areas.size > 0 && s.id !== clients[0]!.session!.server)!;
+    const epoch = doomed.sdk.epoch;
+    doomed.stop();
+    await a!.map.setServerStatus(doomed.id, epoch, 'dead');
+    await waitFor(() => a!.cache.servers.get(doomed.id)?.status === 'dead', 3000, 'declared dead');
+
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+    await page.goto(`${mesh.url(a!)}/dashboard`);
+    await page.waitForSelector('#grid .area');
+    expect(await page.locator('#grid .area').count()).to.equal(256);
+    await page.waitForFunction(() => document.querySelectorAll('#nodes tr').length === 2);
+    expect(await page.locator('#servers tr').count()).to.equal(3);
+    expect(await page.locator('#grid .area.dead').count()).to.be.greaterThan(0);
+    expect(await page.locator('#servers td.status-dead').count()).to.equal(1);
+    // A server's colour is the same in the table and on its areas.
+    const live = servers.find((s) => s !== doomed && s.sdk.areas.size > 0)!;
+    const liveArea = [...live.sdk.areas.keys()][0]!;
+    const cellColour = await page.locator(`#grid .area[data-area="${liveArea}"]`).evaluate((e) => getComputedStyle(e).backgroundColor);
+    const row = page.locator('#servers tr', { hasText: live.id });
+    expect(await row.locator('.dot').evaluate((e) => getComputedStyle(e).backgroundColor)).to.equal(cellColour);
+    // Players are dots at their positions; the search finds one.
+    await page.waitForSelector('.player[data-id="alice"]');
+    await page.fill('#search', 'alice');
+    await page.waitForSelector('.player.found[data-id="alice"]');
+    expect(await page.locator('#found').textContent()).to.match(/^alice: area \d+,\d+ on s\d/);
+    // Rates become numbers after two samples; the map fits the window.
+    await page.waitForFunction(() => document.querySelector('#rate-inputs b')?.textContent !== '–', undefined, { timeout: 5000 });
+    const box = (await page.locator('#grid').boundingBox())!;
+    expect(box.x + box.width).to.be.at.most(1366);
+    expect(box.y + box.height).to.be.at.most(768);
+    mkdirSync('artifacts', { recursive: true });
+    await page.screenshot({ path: 'artifacts/dashboard.png' });
+  });
+});
