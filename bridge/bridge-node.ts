@@ -178,7 +178,6 @@ export class BridgeNode {
       }
     });
     await this.sub.subscribe(this.keys.authorityChannel, this.keys.broadcastChannel, this.keys.nodeChannel(this.id));
-    // Updates published while the subscriber was away are gone: re-read the map after a reconnect.
     // Updates and bus traffic sent while a connection was away are gone: re-read the map, and have
     // every client here re-send what is unacknowledged (its inputs may have been lost in between).
     const reconnected = () => {
@@ -194,9 +193,10 @@ export class BridgeNode {
     this.sub.on('ready', reconnected);
     this.redis.on('ready', reconnected);
     await this.catchUp();
-    await this.map.heartbeat(this.config.nodeHeartbeatMs * 3, { clients: this.sessions.size, servers: this.links.size });
+    const beat = () => this.map.heartbeat(this.config.nodeHeartbeatMs * 3, { clients: this.sessions.size, servers: this.links.size });
+    await beat();
     this.heartbeat = setInterval(() => {
-      this.map.heartbeat(this.config.nodeHeartbeatMs * 3, { clients: this.sessions.size, servers: this.links.size }).catch(() => {});
+      beat().catch(() => {});
       this.servers.recordDelivered();
     }, this.config.nodeHeartbeatMs);
     await this.control.start({
