@@ -20,7 +20,7 @@ export async function measureHandoffPauses(redis: RedisServer, handoffs: number)
     const journal: JournalEntry[] = [];
     const s1 = await mesh.addServer(b, 's1', { journal });
     const s2 = await mesh.addServer(c, 's2', { journal });
-    await a.ownership.assignArea('1,0', 's2');
+    await a.testHook.assignArea('1,0', 's2');
     const movers = await Promise.all(['m0', 'm1'].map((p, i) => mesh.addClient([a, b, c][i % 3]!, p, { maxUnacked: 1_000_000 })));
     const background = await Promise.all(Array.from({ length: 40 }, (_, i) => mesh.addClient([a, b, c][i % 3]!, `bg${i}`)));
     let running = true;
@@ -61,7 +61,7 @@ export async function measureFailover(redis: RedisServer, leaseMs: number): Prom
     let sending = true;
     const sender = (async () => { while (sending) { for (const cl of clients) cl.send({ dx: 1 }); await sleep(50); } })();
     await sleep(1500);
-    const served = clients.map((cl) => firstStateFrom(cl, a.cache, 'survivor'));
+    const served = clients.map((cl) => firstStateFrom(cl, a.testHook.cache, 'survivor'));
     const killed = performance.now();
     doomed.kill('SIGKILL');
     const times = await Promise.all(served);

@@ -1,7 +1,7 @@
 // A mesh of separate processes for the chaos and fuzz suites: Redis, bridge nodes and reference
 // servers, each one killable (-9 or SIGTERM) and restartable on the same port / id.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { TokenVerifier } from '../bridge/auth.js';
+import { TokenVerifier } from '../bridge/relay/auth.js';
 import { freePort, RedisServer, sleep, waitFor } from '../scripts/redis-process.js';
 
 export const NETWORK_SECRET = 'chaos-network-secret';

@@ -203,7 +203,7 @@ export interface WelcomePayload {
   players: string[];
   servers: ServerInfo[];
 }
-type Ack<T> = (reply: T) => void;
+export type Ack<T> = (reply: T) => void;
 
 export interface BridgeToServerEvents {
   welcome: (w: WelcomePayload) => void;
@@ -241,3 +241,10 @@ export interface ServerToBridgeEvents {
   /** Graceful shutdown: move everything away, then `drained`. Refused (NO_SERVER) when no other server could take the areas. */
   drain: (ack: Ack<DrainReply>) => void;
 }
+
+/** Events the bridge sends a game server and waits on an acknowledgement for (the mesh's questions). */
+export type AskedEvent = 'player:export' | 'player:import' | 'area:offer' | 'area:export' | 'area:import';
+/** What the bridge sends with a server event. */
+export type ServerEventPayload<E extends keyof BridgeToServerEvents> = Parameters<BridgeToServerEvents[E]>[0];
+/** What a game server answers to an asked event. */
+export type ServerReply<E extends AskedEvent> = Parameters<BridgeToServerEvents[E]>[1] extends Ack<infer R> ? R : never;

@@ -2,7 +2,10 @@
 // every message at its edges with them. The contract's constants and types are in
 // ./protocol-core.ts (re-exported here); docs/protocol.md is the prose form.
 import { z } from 'zod';
-import type { AreaExport, ClientHandshake, ClientInput, HandoffRequest, ImportReply, LoadReport, OfferReply, PlayerState, ServerHandshake, Snapshot, StateItem } from './protocol-core.js';
+import type {
+  AreaExport, AskedEvent, ClientHandshake, ClientInput, HandoffRequest, ImportReply, LoadReport, OfferReply, PlayerState, ServerHandshake, ServerReply,
+  Snapshot, StateItem,
+} from './protocol-core.js';
 
 export * from './protocol-core.js';
 
@@ -109,3 +112,11 @@ export const HandoffRequestSchema = z.object({ player: id, area: id }) satisfies
 export const OfferReplySchema = z.object({ accept: z.boolean(), priority: z.boolean().optional() }) satisfies z.ZodType<OfferReply>;
 export const ImportReplySchema = z.object({ ok: z.boolean(), reason: z.string().optional() }) satisfies z.ZodType<ImportReply>;
 export const AreaExportSchema = z.object({ state: z.unknown(), players: z.record(id, PlayerStateSchema) }) satisfies z.ZodType<AreaExport>;
+/** The schema every reply to an asked event must pass (a game server's reply is never trusted as is). */
+export const ServerReplySchemas: { [E in AskedEvent]: z.ZodType<ServerReply<E>> } = {
+  'player:export': PlayerStateSchema,
+  'player:import': ImportReplySchema,
+  'area:offer': OfferReplySchema,
+  'area:export': AreaExportSchema,
+  'area:import': ImportReplySchema,
+};

@@ -76,9 +76,9 @@ describe('http api', () => {
       expect((await fetch(`${url}/healthz`)).status).to.equal(200, 'alive while Redis is down');
       await redis.start();
       await waitFor(async () => (await fetch(`${url}/readyz`)).status === 200, 10_000, 'ready again');
-      const rec = (await node.map.loadPlayers(['alice'])).get('alice');
+      const rec = (await node.testHook.map.loadPlayers(['alice'])).get('alice');
       expect(rec).to.include({ server: 's1', area: '0,0' }, 'the authority map survived the restart');
-      expect((await node.map.loadAreas()).get('0,0')?.server).to.equal('s1');
+      expect((await node.testHook.map.loadAreas()).get('0,0')?.server).to.equal('s1');
       alice.send({ dx: 1 });
       await waitFor(() => alice.ack === 1, 5000, 'inputs flow after the restart');
       expect(s1.applied.get('alice')).to.deep.equal([1]);

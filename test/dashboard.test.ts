@@ -29,8 +29,8 @@ describe('dashboard (headless Chromium)', () => {
     const doomed = servers.find((s) => s.sdk.areas.size > 0 && s.id !== clients[0]!.session!.server)!;
     const epoch = doomed.sdk.epoch;
     doomed.stop();
-    await a!.map.setServerStatus(doomed.id, epoch, 'dead');
-    await waitFor(() => a!.cache.servers.get(doomed.id)?.status === 'dead', 3000, 'declared dead');
+    await a!.testHook.map.setServerStatus(doomed.id, epoch, 'dead');
+    await waitFor(() => a!.testHook.cache.servers.get(doomed.id)?.status === 'dead', 3000, 'declared dead');
 
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });

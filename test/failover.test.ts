@@ -45,7 +45,7 @@ describe('failover', () => {
     await a.close();
     await waitFor(() => stays.session?.node === b.id, 5000, 'stays resumed on B');
     await waitFor(() => !s1.sdk.players.has('gone'), 8000, 'gone detached from its server');
-    const rec = (await b.map.loadPlayers(['gone', 'stays']));
+    const rec = (await b.testHook.map.loadPlayers(['gone', 'stays']));
     expect(rec.get('gone')).to.include({ server: '', session: '', area: '0,0', seq: 5 }, 'ended, keeping its last area and seq');
     expect(rec.get('stays')).to.include({ server: 's1', node: b.id });
     expect(s1.sdk.players.has('stays')).to.equal(true);
@@ -64,7 +64,7 @@ describe('failover', () => {
     for (let i = 0; i < 50; i++) alice.send({ dx: 1 });
     await waitFor(() => alice.ack === 100, 10_000, 'next 50 after the reconnect');
     expect(s1.applied.get('alice')).to.deep.equal(range(1, 100));
-    expect(b.cache.servers.get('s1')?.epoch).to.equal(2);
+    expect(b.testHook.cache.servers.get('s1')?.epoch).to.equal(2);
   });
 
   it('a second connection with the same server id fences the first', async () => {
@@ -76,8 +76,8 @@ describe('failover', () => {
     await waitFor(() => codes.includes('SESSION_REPLACED'), 3000, 'first link fenced');
     await sleep(300);
     expect(first.sdk.connected).to.equal(false, 'a fenced server does not come back');
-    expect(a.links.get('s1')).to.equal(undefined);
-    expect(b.links.get('s1')?.epoch).to.equal(2);
+    expect(a.testHook.linkEpoch('s1')).to.equal(undefined);
+    expect(b.testHook.linkEpoch('s1')).to.equal(2);
     expect(second.sdk.epoch).to.equal(2);
   });
 
@@ -91,8 +91,8 @@ describe('failover', () => {
     await waitFor(() => codes.includes('SESSION_REPLACED'), 3000, 'old session told');
     await sleep(300);
     expect(first.connected).to.equal(false, 'a replaced session does not come back');
-    expect(a.sessions.get('alice')).to.equal(undefined);
-    expect(b.sessions.get('alice')?.id).to.be.a('string');
+    expect(a.testHook.sessionId('alice')).to.equal(undefined);
+    expect(b.testHook.sessionId('alice')).to.be.a('string');
     second.send({ dx: 1 });
     await waitFor(() => second.ack === 1, 3000, 'new session served');
   });

@@ -24,11 +24,11 @@ describe('field fixes', () => {
     const s1 = await mesh.addServer(node, 's1');
     const alice = await mesh.addClient(node, 'alice');
     s1.stop();
-    await waitFor(() => node.cache.servers.get('s1')?.status === 'dead', 5000, 's1 declared dead');
+    await waitFor(() => node.testHook.cache.servers.get('s1')?.status === 'dead', 5000, 's1 declared dead');
     await sleep(1000);
-    expect(node.cache.areas.get('0,0')?.server).to.equal('s1', 'nobody could take it yet');
+    expect(node.testHook.cache.areas.get('0,0')?.server).to.equal('s1', 'nobody could take it yet');
     const s2 = await mesh.addServer(node, 's2');
-    await waitFor(() => node.cache.areas.get('0,0')?.server === 's2', 5000, 'recovered to the server that appeared');
+    await waitFor(() => node.testHook.cache.areas.get('0,0')?.server === 's2', 5000, 'recovered to the server that appeared');
     alice.send({ dx: 1 });
     await waitFor(() => alice.ack === 1, 3000, 'served by s2');
     expect(s2.applied.get('alice')).to.deep.equal([1]);
@@ -40,12 +40,12 @@ describe('field fixes', () => {
     const s1 = await mesh.addServer(node, 's1', { snapshotMs: 100 });
     const alice = await mesh.addClient(node, 'alice');
     alice.send({ dx: 1 });
-    await waitFor(async () => (await node.map.loadPlayers(['alice'])).get('alice')?.snapSeq === 1, 3000, 'an autosave with the input');
-    const saved = (await node.map.loadPlayers(['alice'])).get('alice')!.snapshot;
+    await waitFor(async () => (await node.testHook.map.loadPlayers(['alice'])).get('alice')?.snapSeq === 1, 3000, 'an autosave with the input');
+    const saved = (await node.testHook.map.loadPlayers(['alice'])).get('alice')!.snapshot;
     const s2 = await mesh.addServer(node, 's2');
     const epoch = s1.sdk.epoch;
     s1.stop();
-    expect(await node.map.setServerStatus('s1', epoch, 'dead')).to.equal(true);
+    expect(await node.testHook.map.setServerStatus('s1', epoch, 'dead')).to.equal(true);
     const res = await admin(node, 'POST', 'areas/0,0/move', { server: 's2' });
     expect(res.status, await res.clone().text()).to.equal(200);
     await waitFor(() => s2.sdk.players.has('alice'), 3000, 'alice attached to s2');
@@ -58,24 +58,24 @@ describe('field fixes', () => {
     this.timeout(20_000);
     const node = await mesh.addBridge({ adminToken: ADMIN, worldCols: 2, worldRows: 1 });
     const s1 = await mesh.addServer(node, 's1');
-    await node.ownership.assignArea('0,0', 's1');
-    await node.ownership.assignArea('1,0', 's1');
+    await node.testHook.assignArea('0,0', 's1');
+    await node.testHook.assignArea('1,0', 's1');
     const refused = await admin(node, 'POST', 'servers/s1/drain');
     expect(refused.status).to.equal(409);
     expect(((await refused.json()) as { error: { code: string } }).error.code).to.equal('NO_SERVER');
     const err = await s1.sdk.drain(2000).then(() => undefined, (e: Error & { code?: string }) => e);
     expect(err?.code).to.equal('NO_SERVER');
-    expect(node.cache.servers.get('s1')?.status).to.equal('ready');
+    expect(node.testHook.cache.servers.get('s1')?.status).to.equal('ready');
     const s2 = await mesh.addServer(node, 's2');
     s2.sdk.hooks.acceptArea = () => { const until = Date.now() + 400; while (Date.now() < until); return true; };
     expect((await admin(node, 'POST', 'servers/s1/drain')).status).to.equal(202);
-    await waitFor(() => node.cache.servers.get('s1')?.status === 'draining', 2000, 'draining');
+    await waitFor(() => node.testHook.cache.servers.get('s1')?.status === 'draining', 2000, 'draining');
     const cancelled = await admin(node, 'DELETE', 'servers/s1/drain');
     expect(cancelled.status).to.equal(200);
     await sleep(1500);
-    expect(node.cache.servers.get('s1')?.status).to.equal('ready');
-    expect(node.cache.areasOf('s1').length, 'the area not moved yet stays').to.equal(1);
-    expect(node.cache.areasOf('s2').length).to.equal(1);
+    expect(node.testHook.cache.servers.get('s1')?.status).to.equal('ready');
+    expect(node.testHook.cache.areasOf('s1').length, 'the area not moved yet stays').to.equal(1);
+    expect(node.testHook.cache.areasOf('s2').length).to.equal(1);
   });
 
   it('placement counts the players a server got since its last load report', async () => {
@@ -84,9 +84,9 @@ describe('field fixes', () => {
     const players = await Promise.all(Array.from({ length: 10 }, (_, i) => mesh.addClient(node, `p${i}`)));
     expect(new Set(players.map((p) => p.session!.server))).to.deep.equal(new Set(['s1']));
     await mesh.addServer(node, 's2', { loadIntervalMs: 60_000 });
-    await node.ownership.assignArea('1,0', 's2');
-    await node.ownership.assignArea('2,0', 's2'); // s2 holds more areas, but no player
-    const r = await node.handoffs.handoff('p0', '3,0');
+    await node.testHook.assignArea('1,0', 's2');
+    await node.testHook.assignArea('2,0', 's2'); // s2 holds more areas, but no player
+    const r = await node.testHook.handoff('p0', '3,0');
     expect(r).to.include({ ok: true, server: 's2' });
   });
 

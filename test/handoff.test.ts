@@ -16,7 +16,7 @@ describe('handoff', () => {
     const journal: JournalEntry[] = [];
     const s1 = await mesh.addServer(b, 's1', { journal });
     const s2 = await mesh.addServer(c, 's2', { journal });
-    await a.ownership.assignArea('1,0', 's2');
+    await a.testHook.assignArea('1,0', 's2');
     const alice = await mesh.addClient(a, 'alice');
     // bob floods inputs and is handed off at the same time, to stress freezing and replay.
     const bob = await mesh.addClient(b, 'bob', { maxUnacked: 100_000 });
@@ -60,7 +60,7 @@ describe('handoff', () => {
     const journal: JournalEntry[] = [];
     const s1 = await mesh.addServer(a, 's1', { journal });
     const s2 = await mesh.addServer(b, 's2', { journal });
-    await a.ownership.assignArea('1,0', 's2');
+    await a.testHook.assignArea('1,0', 's2');
     const alice = await mesh.addClient(a, 'alice');
     for (let i = 0; i < 10; i++) alice.send({ dx: 1 });
     await waitFor(() => alice.ack === 10, 3000, 'first inputs');
@@ -74,7 +74,7 @@ describe('handoff', () => {
     await waitFor(() => alice.ack === 20, 5000, 'held inputs applied by the source after rollback');
     expect(appliedOrder(journal, 'alice')).to.deep.equal(range(1, 20));
     expect(journal.every((e) => e.server === 's1')).to.equal(true);
-    expect((await a.map.loadPlayers(['alice'])).get('alice')?.server).to.equal('s1');
+    expect((await a.testHook.map.loadPlayers(['alice'])).get('alice')?.server).to.equal('s1');
   });
 
   it('the coordinating node dies mid-handoff: it completes or rolls back, never half-done', async function () {
@@ -84,18 +84,18 @@ describe('handoff', () => {
     const journal: JournalEntry[] = [];
     const s1 = await mesh.addServer(b, 's1', { journal });
     const s2 = await mesh.addServer(c, 's2', { journal });
-    await a.ownership.assignArea('1,0', 's2');
+    await a.testHook.assignArea('1,0', 's2');
     const alice = await mesh.addClient(a, 'alice');
     for (let i = 0; i < 10; i++) alice.send({ dx: 1 });
     await waitFor(() => alice.ack === 10, 3000, 'first inputs');
     const slow = s2.sdk.hooks.acceptPlayer;
     s2.sdk.hooks.acceptPlayer = (...args) => { const until = Date.now() + 200; while (Date.now() < until); return slow(...args); };
-    void coordinator.handoffs.handoff('alice', '1,0');
+    void coordinator.testHook.handoff('alice', '1,0');
     await sleep(100);
     await coordinator.close();
     for (let i = 0; i < 10; i++) alice.send({ dx: 1 });
     await waitFor(() => alice.ack === 20, 10_000, 'inputs flow again after the coordinator died');
-    const owner = (await a.map.loadPlayers(['alice'])).get('alice')!.server;
+    const owner = (await a.testHook.map.loadPlayers(['alice'])).get('alice')!.server;
     const [winner, loser] = owner === 's1' ? [s1, s2] : [s2, s1];
     expect(winner.sdk.players.has('alice')).to.equal(true, `${owner} owns alice in Redis and simulates her`);
     expect(loser.sdk.players.has('alice')).to.equal(false);

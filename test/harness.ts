@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import winston from 'winston';
 import { BridgeNode } from '../bridge/bridge-node.js';
-import { TokenVerifier } from '../bridge/auth.js';
+import { TokenVerifier } from '../bridge/relay/auth.js';
 import { MeshClient, type MeshClientOptions } from '../client-sdk/index.js';
 import { ReferenceServer, type ReferenceServerOptions } from '../gameserver-stub/reference-server.js';
 import { parseBridgeConfig, type BridgeConfigInput } from '../shared/config.js';

@@ -1,6 +1,6 @@
 // Small helpers shared by the scenario tests.
 import { io, type Socket } from 'socket.io-client';
-import type { AuthorityCache } from '../bridge/authority-cache.js';
+import type { AuthorityCache } from '../bridge/authority/authority-cache.js';
 import type { BridgeNode } from '../bridge/bridge-node.js';
 import { expect } from 'chai';
 import type { MeshClient } from '../client-sdk/index.js';
@@ -10,13 +10,18 @@ import type { ErrorPayload, StateItem } from '../shared/protocol.js';
 
 /** How many errors with this code the node has counted. */
 export async function errorCount(node: BridgeNode, code: string): Promise<number> {
-  const m = await node.metrics.errors.get();
+  const m = await node.testHook.metrics.errors.get();
   return m.values.filter((v) => v.labels.code === code).reduce((sum, v) => sum + v.value, 0);
 }
 
 export async function droppedInputs(node: BridgeNode, reason: string): Promise<number> {
-  const m = await node.metrics.inputsDropped.get();
+  const m = await node.testHook.metrics.inputsDropped.get();
   return m.values.filter((v) => v.labels.reason === reason).reduce((sum, v) => sum + v.value, 0);
+}
+
+/** How many batches the node's bus has published. */
+export async function busPublishes(node: BridgeNode): Promise<number> {
+  return (await node.testHook.metrics.busPublishes.get()).values.reduce((sum, v) => sum + v.value, 0);
 }
 
 /** A raw Socket.IO connection, for speaking to the bridge as a misbehaving peer would. */
@@ -63,7 +68,7 @@ export async function expectEachInputOnceInOrder(journal: JournalEntry[], client
  * Resolves with when (performance.now()) the client first receives its area's state from `server`
  * under the area's current epoch, i.e. from its new owner after a recovery.
  */
-export function firstStateFrom(client: MeshClient, cache: AuthorityCache, server: string): Promise<number> {
+export function firstStateFrom(client: MeshClient, cache: Pick<AuthorityCache, 'areas'>, server: string): Promise<number> {
   return new Promise((resolve) => {
     client.on('state', (item: StateItem) => {
       const owner = item.kind === 'area' ? cache.areas.get(item.area) : undefined;

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import type { BridgeNode } from '../bridge/bridge-node.js';
 import type { JournalEntry } from '../gameserver-stub/reference-server.js';
 import { Redis } from 'ioredis';
 import type { MeshClient } from '../client-sdk/index.js';
@@ -9,8 +10,8 @@ import { Mesh, NETWORK_SECRET, sleep, waitFor } from './harness.js';
 import { expectEachInputOnceInOrder, firstStateFrom, handshakeOutcome, range, rawSocket } from './helpers.js';
 import { sharedRedis } from './setup.js';
 
-const areaMoves = async (node: { metrics: { areaMoves: { get(): Promise<{ values: { value: number; labels: Record<string, unknown> }[] }> } } }) =>
-  (await node.metrics.areaMoves.get()).values.filter((v) => v.labels.outcome === 'completed').reduce((s, v) => s + v.value, 0);
+const areaMoves = async (node: BridgeNode) =>
+  (await node.testHook.metrics.areaMoves.get()).values.filter((v) => v.labels.outcome === 'completed').reduce((s, v) => s + v.value, 0);
 
 async function seedLastArea(mesh: Mesh, player: string, area: string): Promise<void> {
   const redis = new Redis(mesh.redis.url);
@@ -37,7 +38,7 @@ describe('the mesh', () => {
     const joined: string[] = [];
     s2.sdk.on('presence', (p) => joined.push(`${p.player}:${p.status}`));
     alice.close();
-    await waitFor(async () => (await node.map.loadPlayers(['alice'])).get('alice')?.server === '', 3000, 'alice left');
+    await waitFor(async () => (await node.testHook.map.loadPlayers(['alice'])).get('alice')?.server === '', 3000, 'alice left');
     await waitFor(() => joined.includes('alice:left'), 2000, 'servers told alice left');
     // Back again: to s1, which owns her last area, although s2 is idle; at her saved position.
     const again = await mesh.addClient(node, 'alice');
@@ -47,13 +48,13 @@ describe('the mesh', () => {
     expect(again.ack).to.equal(7, 'the next session numbers inputs after the last applied one');
     // carl returns to 2,0, which s3 (power 1) loads: s3's ratio is now 2. bob's last area 1,0 is
     // unloaded: the lowest load:power ratio takes it, s2 (0 / 4), not s3 nor s1 (2 / 1 each).
-    await node.ownership.assignArea('2,0', 's3');
+    await node.testHook.assignArea('2,0', 's3');
     await seedLastArea(mesh, 'carl', '2,0');
     await seedLastArea(mesh, 'bob', '1,0');
     const carl = await mesh.addClient(node, 'carl');
     expect(carl.session?.server).to.equal('s3');
     await waitFor(() => joined.includes('carl:joined'), 2000, 'every server hears of carl');
-    await waitFor(() => node.cache.servers.get('s3')?.load === 2 && node.cache.servers.get('s1')?.load === 2, 3000, 'loads reported');
+    await waitFor(() => node.testHook.cache.servers.get('s3')?.load === 2 && node.testHook.cache.servers.get('s1')?.load === 2, 3000, 'loads reported');
     const bob = await mesh.addClient(node, 'bob');
     expect(bob.session).to.include({ area: '1,0', server: 's2' });
   });
@@ -83,10 +84,10 @@ describe('the mesh', () => {
     expect(s2.sdk.players.size + s3.sdk.players.size).to.be.greaterThan(0, 'the idle servers took work');
     await sleep(1000);
     const settled = (await areaMoves(a)) + (await areaMoves(b));
-    const owners = JSON.stringify([...a.cache.areas].sort());
+    const owners = JSON.stringify([...a.testHook.cache.areas].sort());
     await sleep(10_000);
     expect((await areaMoves(a)) + (await areaMoves(b))).to.equal(settled, 'no area moved during 100 further rebalance runs');
-    expect(JSON.stringify([...a.cache.areas].sort())).to.equal(owners);
+    expect(JSON.stringify([...a.testHook.cache.areas].sort())).to.equal(owners);
     sending = false;
     await sender;
     await expectEachInputOnceInOrder(journal, clients);
@@ -100,9 +101,9 @@ describe('the mesh', () => {
     await mesh.addClient(a, 'first'); // loads 0,0 on s1
     for (let i = 0; i < 10; i++) {
       const to = i % 2 === 0 ? 's2' : 's1';
-      await Promise.all([a.mover.move('0,0', to, 'admin'), mesh.addClient([a, b][i % 2]!, `racer${i}`)]);
-      const owner = a.cache.areas.get('0,0')!.server;
-      const recs = await a.map.loadPlayers(mesh.clients.map((c) => c.player!));
+      await Promise.all([a.testHook.moveArea('0,0', to), mesh.addClient([a, b][i % 2]!, `racer${i}`)]);
+      const owner = a.testHook.cache.areas.get('0,0')!.server;
+      const recs = await a.testHook.map.loadPlayers(mesh.clients.map((c) => c.player!));
       for (const [id, rec] of recs) expect(rec.server, `${id} after move ${i}`).to.equal(owner);
       await waitFor(() => [...recs.keys()].every((id) => (owner === 's1' ? s1 : s2).sdk.players.has(id)), 3000, `all simulated by ${owner}`);
       expect([...recs.keys()].some((id) => (owner === 's1' ? s2 : s1).sdk.players.has(id))).to.equal(false);
@@ -124,7 +125,7 @@ describe('the mesh', () => {
     await s1.sdk.drain();
     expect(s1.sdk.players.size).to.equal(0);
     expect(s2.sdk.players.size).to.equal(6);
-    expect(a.cache.servers.get('s1')?.status).to.equal('gone');
+    expect(a.testHook.cache.servers.get('s1')?.status).to.equal('gone');
     sending = false;
     await sender;
     await expectEachInputOnceInOrder(journal, clients);
@@ -160,9 +161,9 @@ describe('the mesh', () => {
     for (const c of clients) for (let i = 0; i < 10; i++) c.send({ dx: 1, dy: 1 });
     await waitFor(() => clients.every((c) => c.ack === 10), 5000, 'served by s1');
     await sleep(1200); // at least one autosave after the moves
-    const saved = await a.map.loadPlayers(clients.map((c) => c.player!));
-    const oldEpoch = a.cache.servers.get('s1')!.epoch;
-    const recovered = clients.map((c) => firstStateFrom(c, a.cache, 's2'));
+    const saved = await a.testHook.map.loadPlayers(clients.map((c) => c.player!));
+    const oldEpoch = a.testHook.cache.servers.get('s1')!.epoch;
+    const recovered = clients.map((c) => firstStateFrom(c, a.testHook.cache, 's2'));
     const statuses: string[] = [];
     clients[0]!.on('authority', (x) => statuses.push(x.status));
     const killedAt = performance.now();

@@ -48,7 +48,7 @@ describe('refusals: bad peers get a coded error, are counted, and change nothing
     expect(await handshakeOutcome(old)).to.equal('PROTOCOL_MISMATCH');
     old.close();
     expect(await errorCount(node, 'BAD_SECRET')).to.equal(1);
-    expect(node.cache.servers.has('evil')).to.equal(false);
+    expect(node.testHook.cache.servers.has('evil')).to.equal(false);
   });
 
   it('answers a client that emits server events with UNKNOWN_EVENT, and forwards nothing', async () => {
@@ -113,7 +113,7 @@ describe('refusals: bad peers get a coded error, are counted, and change nothing
     await sleep(100);
     expect(forged).to.deep.equal([]);
     expect(await errorCount(b, 'NOT_OWNER')).to.equal(1);
-    const dropped = await b.metrics.stateDropped.get();
+    const dropped = await b.testHook.metrics.stateDropped.get();
     expect(dropped.values.find((v) => v.labels.reason === 'NOT_OWNER')?.value).to.equal(2);
     // Both processes serve on.
     alice.send({ dx: 1 });

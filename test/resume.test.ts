@@ -140,7 +140,7 @@ describe('resume points: restarts, crashes and reconnecting servers', () => {
     const codes: string[] = [];
     sdk.on('bridge-error', (e) => codes.push(e.code));
     const again = new Promise<{ epoch: number }>((r) => sdk.once('welcome', r));
-    expect(await node.map.setServerStatus('s1', first.epoch, 'dead')).to.equal(true);
+    expect(await node.testHook.map.setServerStatus('s1', first.epoch, 'dead')).to.equal(true);
     const w = await again;
     expect(codes).to.include('FENCED');
     expect(w.epoch).to.be.greaterThan(first.epoch);

@@ -1,7 +1,7 @@
 // The server link's delivery rules, on an in-memory socket (pure rules: no network needed).
 import { expect } from 'chai';
-import { Metrics } from '../bridge/metrics.js';
-import { ServerLink, type ServerSocket } from '../bridge/server-link.js';
+import { Metrics } from '../bridge/ops/metrics.js';
+import { ServerLink, type ServerSocket } from '../bridge/relay/server-link.js';
 import type { InputItem } from '../shared/protocol.js';
 
 function link(): { link: ServerLink; sent: InputItem[] } {

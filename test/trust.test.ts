@@ -91,7 +91,7 @@ describe('trust: one bad message never crashes a node, forges an ack or passes a
     const s1 = await mesh.addServer(node, 's1');
     const { sock: victim } = await rawPlayer(mesh.url(node), 'victim');
     const s2 = await mesh.addServer(node, 's2');
-    await node.ownership.assignArea('1,0', 's2');
+    await node.testHook.assignArea('1,0', 's2');
     await waitFor(() => s2.sdk.areas.has('1,0') && s1.sdk.players.has('victim'), 2000, 'areas owned');
     const codes: Record<string, string[]> = { s1: [], s2: [] };
     for (const s of [s1, s2]) s.sdk.on('bridge-error', (e) => codes[s.id]!.push(e.code));
@@ -129,7 +129,7 @@ describe('trust: the small holes', () => {
     ok.close();
     expect((await fetch(`${mesh.url(node)}/v1/nope`)).status).to.equal(404);
     expect((await fetch(`${mesh.url(node)}/v1/login`, { method: 'POST' })).status).to.equal(404);
-    const http = (await node.metrics.errors.get()).values.filter((v) => v.labels.side === 'http').map((v) => [v.labels.code, v.value]);
+    const http = (await node.testHook.metrics.errors.get()).values.filter((v) => v.labels.side === 'http').map((v) => [v.labels.code, v.value]);
     expect(http).to.deep.equal([['NOT_FOUND', 1], ['DEV_LOGIN_DISABLED', 1]]);
   });
 
@@ -137,8 +137,8 @@ describe('trust: the small holes', () => {
     const node = await mesh.addBridge({ worldCols: 2, worldRows: 1 });
     const s1 = await mesh.addServer(node, 's1', { snapshotMs: 50 });
     const alice = await mesh.addClient(node, 'alice');
-    await node.ownership.assignArea('1,0', 's1');
-    await waitFor(async () => (await node.map.loadPlayers(['alice'])).get('alice')?.snapshot !== undefined, 3000, 'an autosave');
+    await node.testHook.assignArea('1,0', 's1');
+    await waitFor(async () => (await node.testHook.map.loadPlayers(['alice'])).get('alice')?.snapshot !== undefined, 3000, 'an autosave');
     const attaches: { snapshot?: unknown; area: string }[] = [];
     s1.sdk.on('attach', (a) => attaches.push(a));
     alice.send({ dx: 1 });
@@ -182,11 +182,11 @@ describe('trust: game-server replies are parsed, never cast', () => {
     rogue.on('player:export', (_p: unknown, ack: (r: unknown) => void) => ack({ snapshot: null, seq: 'not a seq' }));
     await mesh.addClient(node, 'alice');
     const s2 = await mesh.addServer(node, 's2');
-    await node.ownership.assignArea('1,0', 's2');
-    const r = await node.handoffs.handoff('alice', '1,0');
+    await node.testHook.assignArea('1,0', 's2');
+    const r = await node.testHook.handoff('alice', '1,0');
     expect(r).to.include({ ok: false, code: 'HANDOFF_FAILED' });
     expect((r as { message: string }).message).to.match(/malformed reply: seq/);
-    const rec = (await node.map.loadPlayers(['alice'])).get('alice')!;
+    const rec = (await node.testHook.map.loadPlayers(['alice'])).get('alice')!;
     expect(rec).to.include({ server: 'rogue', seq: 0 });
     await waitFor(() => resumed.length === 1, 2000, 'the source told to resume');
     expect(s2.sdk.players.has('alice')).to.equal(false);

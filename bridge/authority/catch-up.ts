@@ -1,0 +1,55 @@
+// When this node may have missed announcements (its subscriber was away, Redis restarted), it
+// fails closed (cache.inSync = false: no input delivered to a link, no server state forwarded),
+// re-reads the map, lets each part that keeps state derived from it reconcile (the links), and
+// only then serves again; then the parts that must react to a lost stretch of traffic do (clients
+// re-send what is unacknowledged).
+import type { Redis } from 'ioredis';
+import type { Logger } from 'winston';
+import type { Subscriber } from '../bus/subscriber.js';
+import type { AuthorityCache } from './authority-cache.js';
+
+export class CatchUp {
+  private readonly reconcilers: (() => Promise<void>)[] = [];
+  private readonly afterwards: (() => void)[] = [];
+  private readonly reconnects: (() => void)[] = [];
+
+  constructor(
+    private readonly cache: AuthorityCache,
+    private readonly sub: Subscriber,
+    redis: Redis,
+    private readonly logger: Logger,
+    private readonly serving: () => boolean,
+  ) {
+    sub.onLost(() => { cache.inSync = false; });
+    const back = () => {
+      for (const fn of this.reconnects) fn();
+      if (!this.serving()) return;
+      this.run().then(() => { for (const fn of this.afterwards) fn(); }, (err: Error) => logger.warn('cache reload failed', { err: err.message }));
+    };
+    sub.onBack(back);
+    redis.on('ready', back);
+  }
+
+  /** `fn` makes state derived from the map match it again; awaited before the node serves. */
+  onReconcile(fn: () => Promise<void>): void {
+    this.reconcilers.push(fn);
+  }
+
+  /** `fn` runs once the node serves again after missing traffic. */
+  onCaughtUp(fn: () => void): void {
+    this.afterwards.push(fn);
+  }
+
+  /** `fn` runs as soon as a Redis connection is back (before catching up). */
+  onReconnect(fn: () => void): void {
+    this.reconnects.push(fn);
+  }
+
+  /** Re-reads the map and reconciles; the node is in sync afterwards if its subscriber is up. */
+  async run(): Promise<void> {
+    this.cache.inSync = false;
+    await this.cache.reload();
+    for (const fn of this.reconcilers) await fn();
+    if (this.sub.ready) this.cache.inSync = true;
+  }
+}

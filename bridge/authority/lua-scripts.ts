@@ -1,0 +1,71 @@
+// Loads the Lua scripts of ./lua onto a connection with ioredis' defineCommand, after resolving
+// their `--- @include "name"` lines from ./lua/includes (the pieces several scripts share, written
+// once, as BullMQ does). Ownership scripts and record scripts come back apart: only the
+// AuthorityWriter gets the ones that change who owns what.
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+
+type Call = (...args: (string | number)[]) => Promise<unknown>;
+
+/** The compare-and-set scripts that change an area's or a player's owner (the AuthorityWriter's alone). */
+export interface OwnershipScripts {
+  areaAssign: Call;
+  playerAssign: Call;
+  /** Variadic: the first argument is the number of keys. */
+  areaMigrate: Call;
+}
+
+/** Scripts that keep sessions, servers and autosaves (the AuthorityMap's). */
+export interface RecordScripts {
+  playerJoin: Call;
+  playerLeave: Call;
+  serverRegister: Call;
+  serverReport: Call;
+  serverDisconnect: Call;
+  serverStatus: Call;
+  /** Variadic: the first argument is the number of keys. */
+  snapshotStore: Call;
+}
+
+/** Script name, file, number of keys (undefined: variadic, given with each call). */
+const OWNERSHIP: [keyof OwnershipScripts, string, number | undefined][] = [
+  ['areaAssign', 'area_assign.lua', 2],
+  ['playerAssign', 'player_assign.lua', 6],
+  ['areaMigrate', 'area_migrate.lua', undefined],
+];
+const RECORDS: [keyof RecordScripts, string, number | undefined][] = [
+  ['playerJoin', 'player_join.lua', 2],
+  ['playerLeave', 'player_leave.lua', 3],
+  ['serverRegister', 'server_register.lua', 3],
+  ['serverReport', 'server_report.lua', 3],
+  ['serverDisconnect', 'server_disconnect.lua', 1],
+  ['serverStatus', 'server_status.lua', 3],
+  ['snapshotStore', 'snapshot_store.lua', undefined],
+];
+
+const INCLUDE = /^--- @include "([a-z_]+)"$/gm;
+
+/** A script's source with its includes in place (each once, where first named). */
+export function scriptSource(file: string): string {
+  const read = (path: string) => readFileSync(new URL(`./lua/${path}`, import.meta.url), 'utf8');
+  const seen = new Set<string>();
+  return read(file).replace(INCLUDE, (_line, name: string) => {
+    if (seen.has(name)) return '';
+    seen.add(name);
+    return read(`includes/${name}.lua`).trimEnd();
+  });
+}
+
+function define<T>(redis: Redis, list: [keyof T & string, string, number | undefined][]): T {
+  for (const [name, file, numberOfKeys] of list) {
+    redis.defineCommand(name, numberOfKeys === undefined ? { lua: scriptSource(file) } : { numberOfKeys, lua: scriptSource(file) });
+  }
+  const out = {} as Record<string, Call>;
+  const commands = redis as unknown as Record<string, Call>;
+  for (const [name] of list) out[name] = commands[name]!.bind(redis);
+  return out as T;
+}
+
+export function loadScripts(redis: Redis): { ownership: OwnershipScripts; records: RecordScripts } {
+  return { ownership: define<OwnershipScripts>(redis, OWNERSHIP), records: define<RecordScripts>(redis, RECORDS) };
+}

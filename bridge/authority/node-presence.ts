@@ -1,0 +1,38 @@
+// This node's presence in the mesh: a heartbeat in Redis (deadline by Redis' clock, with what it
+// serves), which other nodes read to know it is alive. Parts that need a periodic write ride on it.
+import type { AuthorityMap } from './authority-map.js';
+
+export class NodePresence {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly riders: (() => void)[] = [];
+
+  constructor(
+    private readonly map: AuthorityMap,
+    private readonly intervalMs: number,
+    private readonly info: () => { clients: number; servers: number },
+  ) {}
+
+  /** Runs `fn` at every heartbeat (after the first). */
+  everyBeat(fn: () => void): void {
+    this.riders.push(fn);
+  }
+
+  /** Beats once (resolves when Redis has it), then every interval. */
+  async start(): Promise<void> {
+    await this.beat();
+    this.timer = setInterval(() => {
+      this.beat().catch(() => {});
+      for (const fn of this.riders) fn();
+    }, this.intervalMs);
+  }
+
+  /** Stops beating and marks this node's heartbeat as run out, so its sessions are ended after the grace period. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.map.expireNode().catch(() => {});
+  }
+
+  private beat(): Promise<void> {
+    return this.map.heartbeat(this.intervalMs * 3, this.info());
+  }
+}

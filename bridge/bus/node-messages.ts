@@ -1,0 +1,49 @@
+// The node bus contract: every message and request one bridge node sends another, with its
+// payload and (for requests) its reply. On the wire a message is `{ t, ...payload }` inside an
+// envelope `{ from, m: [...] }` published on the receiver's node channel or the broadcast channel.
+import type { InputItem, StateItem } from '../../shared/protocol.js';
+
+/** One-way messages, by type. */
+export interface NodeMessages {
+  /** An input for a server whose link is on the receiving node; `a`: the last seq acknowledged to its client. */
+  in: { s: string; i: InputItem; a: number };
+  /** State for the receiving node's clients (players on it, or everyone for a broadcast). */
+  st: { i: StateItem };
+  /** End a player's session; the server's node detaches it and records the last applied seq. */
+  leave: { s: string; player: string; session: string; node: string };
+  /** A server's new link is up on the sending node: clients re-send what was in flight to the old one. */
+  linked: { s: string };
+  /** A node applied an authority update that asked for acknowledgement. */
+  ack: { id: string };
+  /** Emit an event (no acknowledgement) to a server linked on the receiving node. */
+  emit: { s: string; e: string; p: unknown };
+  /** Release frozen players on the receiving node: replay their buffered inputs to their owner. */
+  thaw: { players: string[]; token: string };
+}
+
+/** Requests, by op: what is asked and what the answer is (null when the receiver has no handler). */
+export interface NodeRequests {
+  /** Emit an event with an acknowledgement to a server linked there. */
+  ask: { body: { s: string; e: string; p: unknown; ms: number }; reply: { reply: unknown } | { error: string } };
+  /** A session starts: the last seq the player's link delivered under `epoch`, or null. */
+  resume: { body: { s: string; player: string; epoch: number }; reply: { seq: number } | null };
+  /** Freeze players' inputs on that node (buffered until thaw); how many were frozen there. */
+  freeze: { body: { players: string[]; token: string; status: 'transferring' | 'recovering' }; reply: { frozen: number } };
+}
+
+export type NodeMessageType = keyof NodeMessages;
+export type NodeRequestOp = keyof NodeRequests;
+export type NodeMessage = { [K in NodeMessageType]: { t: K } & NodeMessages[K] }[NodeMessageType];
+export type RequestBody<K extends NodeRequestOp> = NodeRequests[K]['body'];
+export type RequestReply<K extends NodeRequestOp> = NodeRequests[K]['reply'];
+
+/** What travels: the one-way messages, plus requests and their answers. */
+export type BusFrame =
+  | NodeMessage
+  | { t: 'req'; id: number; op: NodeRequestOp; body: unknown }
+  | { t: 'res'; id: number; body: unknown };
+
+export interface Envelope {
+  from: string;
+  m: BusFrame[];
+}

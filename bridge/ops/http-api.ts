@@ -1,0 +1,188 @@
+// HTTP surface of a node: health, readiness, metrics, dev login, the public network listing and
+// a small admin API. Every 4xx carries { error: { code, message } }.
+import { readFileSync } from 'node:fs';
+import cors from 'cors';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'winston';
+import type { BridgeConfig } from '../../shared/config.js';
+import { z } from 'zod';
+import { ErrorCode, IdSchema } from '../../shared/protocol.js';
+import type { AuthorityCache } from '../authority/authority-cache.js';
+import type { AuthorityMap } from '../authority/authority-map.js';
+import type { ControlPlane } from '../mesh/control-plane.js';
+import type { MeshPlanner } from '../mesh/mesh-planner.js';
+import type { Transfers } from '../mesh/transfer.js';
+import { secretsEqual, type TokenVerifier } from '../relay/auth.js';
+import { WireError } from '../relay/wire-error.js';
+import type { Metrics } from './metrics.js';
+import type { RecentChanges } from './recent-changes.js';
+
+export interface HttpDeps {
+  config: BridgeConfig;
+  verifier: TokenVerifier;
+  cache: AuthorityCache;
+  metrics: Metrics;
+  transfers: Transfers;
+  control: ControlPlane;
+  planner: MeshPlanner;
+  map: AuthorityMap;
+  /** The latest state of each area this node received (players are drawn from `data.players`). */
+  latestAreaState: ReadonlyMap<string, unknown>;
+  logger: Logger;
+  isReady: () => boolean;
+  /** The latest ownership changes this node saw, newest first (the dashboard shows them). */
+  recent: RecentChanges;
+}
+
+const dashboard = readFileSync(new URL('./dashboard.html', import.meta.url), 'utf8');
+
+export function createHttpApi(d: HttpDeps): express.Express {
+  const c = d.config;
+  /** Every HTTP refusal is counted like the wire's, under side "http". */
+  const fail = (res: Response, status: number, code: string, message: string) => {
+    d.metrics.errors.inc({ code, side: 'http' });
+    res.status(status).json({ error: { code, message } });
+  };
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: '16kb' }));
+
+  app.get('/healthz', (_req, res) => { res.json({ ok: true, node: c.nodeId }); });
+  app.get('/readyz', (_req, res) => {
+    if (d.isReady()) res.json({ ready: true, node: c.nodeId });
+    else fail(res, 503, ErrorCode.NotReady, 'redis not reachable or scripts not loaded');
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.set('content-type', d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
+  });
+
+  // Browsers on the allowed origins may log in and read the listing (preflight answered); nothing else is cross-origin.
+  const crossOrigin = cors({ origin: c.corsOrigins?.split(' ') ?? false, methods: ['GET', 'POST'] });
+  app.options(['/v1/login', '/v1/network'], crossOrigin);
+  app.use(['/v1/login', '/v1/network'], crossOrigin);
+  app.post('/v1/login', async (req, res) => {
+    if (!c.devLogin) return void fail(res, 404, 'DEV_LOGIN_DISABLED', 'development login is disabled (MESHBRIDGE_DEV_LOGIN)');
+    const player = IdSchema.safeParse(req.body?.player);
+    if (!player.success) return void fail(res, 400, ErrorCode.BadInput, 'body must be { "player": "<id>" } (letters, digits, _.,:@-)');
+    res.json({ token: await d.verifier.issue(player.data), player: player.data });
+  });
+
+  /** The network's one public listing (R12); the dashboard draws it. */
+  app.get('/v1/network', (_req, res) => {
+    const servers = [...d.cache.servers.values()];
+    const areas: Record<string, { server: string; epoch: number; players: number }> = {};
+    for (const [id, o] of d.cache.areas) areas[id] = { ...o, players: 0 };
+    let players = 0;
+    for (const p of d.cache.players.values()) {
+      if (p.server === '') continue;
+      players++;
+      const a = areas[p.area];
+      if (a) a.players++;
+    }
+    res.json({
+      world: c.world,
+      grid: { cols: c.worldCols, rows: c.worldRows },
+      servers: servers.map((s) => ({ ...s, areas: Object.keys(areas).filter((a) => areas[a]!.server === s.id) })),
+      areas,
+      players,
+      load: servers.reduce((sum, s) => sum + s.load, 0),
+      recent: d.recent.list(),
+    });
+  });
+  app.get('/dashboard', (_req, res) => { res.type('html').send(dashboard); });
+
+  /**
+   * What the dashboard draws beyond the listing: bridge nodes, area loads and the threshold, this
+   * node's counters (the page turns them into rates), failed handoffs, and players' positions when
+   * an area's state follows the convention `{ players: [{ id, x, y }], areaSize? }`.
+   */
+  app.get('/v1/dashboard', async (_req, res) => {
+    const total = async (c: { get(): Promise<{ values: { value: number }[] }> }) => (await c.get()).values.reduce((s, v) => s + v.value, 0);
+    const m = d.metrics;
+    const players: Record<string, { id: string; x: number; y: number }[]> = {};
+    let areaSize = 100;
+    for (const [area, data] of d.latestAreaState) {
+      const list = (data as { players?: unknown } | null)?.players;
+      if (!Array.isArray(list)) continue;
+      const size = (data as { areaSize?: unknown }).areaSize;
+      if (typeof size === 'number' && size > 0) areaSize = size;
+      players[area] = list.slice(0, 200).filter((p): p is { id: string; x: number; y: number } =>
+        typeof p === 'object' && p !== null && typeof p.id === 'string' && typeof p.x === 'number' && typeof p.y === 'number')
+        .map(({ id, x, y }) => ({ id, x, y }));
+    }
+    res.json({
+      node: c.nodeId, threshold: c.rebalanceThreshold, nodes: await d.map.nodes(), areaLoads: Object.fromEntries(await d.map.loadAreaLoads()),
+      counters: {
+        inputs: await total(m.inputsRouted), state: await total(m.stateItems), handoffs: await total(m.handoffs),
+        errors: await total(m.errors), drops: (await total(m.inputsDropped)) + (await total(m.stateDropped)),
+      },
+      failures: d.transfers.recentFailures().slice(-10).reverse(), players, areaSize,
+    });
+  });
+
+  const admin = express.Router();
+  admin.use((req, res, next) => {
+    const header = req.get('authorization') ?? '';
+    if (!c.adminToken) return void fail(res, 404, 'ADMIN_DISABLED', 'admin API is disabled (set MESHBRIDGE_ADMIN_TOKEN)');
+    if (!header.startsWith('Bearer ') || !secretsEqual(header.slice(7), c.adminToken)) return void fail(res, 401, ErrorCode.BadToken, 'admin token required');
+    next();
+  });
+  admin.get('/areas', (_req, res) => { res.json(Object.fromEntries(d.cache.areas)); });
+  admin.get('/servers', (_req, res) => { res.json([...d.cache.servers.values()]); });
+  // From the mesh (Redis), not this node's cache: any node answers the same.
+  admin.get('/players/:id', async (req, res) => {
+    const id = req.params.id ?? '';
+    const rec = IdSchema.safeParse(id).success ? (await d.map.loadPlayers([id])).get(id) : undefined;
+    if (!rec || (rec.epoch === 0 && rec.session === '')) return void fail(res, 404, 'UNKNOWN_PLAYER', `no player ${id} in the mesh`);
+    const { snapshot: _saved, ...record } = rec;
+    res.json({ player: id, ...record, connected: rec.session !== '' });
+  });
+  const MoveArea = z.object({ server: IdSchema });
+  admin.post('/areas/:id/move', async (req, res) => {
+    const body = MoveArea.safeParse(req.body);
+    if (!body.success) return void fail(res, 400, ErrorCode.BadInput, 'body must be { "server": "<id>" }');
+    const area = req.params.id ?? '';
+    const owner = d.cache.areas.get(area);
+    if (!owner) return void fail(res, 404, 'UNKNOWN_AREA', `no area ${area} is owned or known`);
+    if (!d.cache.servers.has(body.data.server)) return void fail(res, 404, 'UNKNOWN_SERVER', `no server ${body.data.server}`);
+    // An area whose owner is dead or gone cannot export: it is restored from its last autosave.
+    const status = d.cache.servers.get(owner.server)?.status;
+    const orphaned = owner.server === '' || status === 'dead' || status === 'gone';
+    res.json({ area, server: body.data.server, epoch: await d.transfers.moveArea(area, body.data.server, orphaned ? 'recover' : 'admin') });
+  });
+  const MovePlayer = z.object({ area: IdSchema });
+  admin.post('/players/:id/move', async (req, res) => {
+    const body = MovePlayer.safeParse(req.body);
+    if (!body.success) return void fail(res, 400, ErrorCode.BadInput, 'body must be { "area": "<id>" }');
+    const r = await d.transfers.movePlayer(req.params.id ?? '', body.data.area);
+    if (!r.ok) return void fail(res, 409, r.code, r.message);
+    res.json(r);
+  });
+  admin.post('/servers/:id/drain', async (req, res) => {
+    const s = d.cache.servers.get(req.params.id ?? '');
+    if (!s) return void fail(res, 404, 'UNKNOWN_SERVER', `no server ${req.params.id ?? ''}`);
+    if (s.status !== 'ready' && s.status !== 'disconnected') return void fail(res, 409, 'NOT_SERVING', `server ${s.id} is ${s.status}`);
+    const why = d.planner.cannotDrain(s.id);
+    if (why) return void fail(res, 409, ErrorCode.NoServer, why);
+    await d.control.add('drain', { server: s.id, epoch: s.epoch }, `drain:${s.id}:${s.epoch}`);
+    res.status(202).json({ draining: s.id, epoch: s.epoch });
+  });
+  /** Cancels a drain: the areas not moved yet stay, and the server takes work again. */
+  admin.delete('/servers/:id/drain', async (req, res) => {
+    const s = d.cache.servers.get(req.params.id ?? '');
+    if (!s) return void fail(res, 404, 'UNKNOWN_SERVER', `no server ${req.params.id ?? ''}`);
+    if (!(await d.map.setServerStatus(s.id, s.epoch, 'ready'))) return void fail(res, 409, 'NOT_DRAINING', `server ${s.id} is not draining`);
+    res.json({ server: s.id, status: 'ready' });
+  });
+  app.use('/v1/admin', admin);
+
+  app.use((_req, res) => { fail(res, 404, 'NOT_FOUND', 'no such endpoint'); });
+  app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof WireError) return void fail(res, 409, err.code, err.message);
+    if (err.type === 'entity.parse.failed') return void fail(res, 400, ErrorCode.BadInput, 'body is not valid JSON');
+    if (err.type === 'entity.too.large') return void fail(res, 413, ErrorCode.BadInput, 'body too large');
+    d.logger.error('http error', { err: String(err) });
+    fail(res, 500, ErrorCode.Internal, 'internal error');
+  });
+  return app;
+}

@@ -1,0 +1,86 @@
+// The /client namespace: the handshake (token -> player -> a session), a client's inputs (rate
+// limit, validation, then to its owner or held while its owner changes) and its disconnect.
+// What a session is and how it ends belongs to ../sessions.
+import type { Namespace } from 'socket.io';
+import type { Logger } from 'winston';
+import type { BridgeConfig } from '../../shared/config.js';
+import { ClientHandshakeSchema, ClientInputSchema, ErrorCode, isClientInput } from '../../shared/protocol.js';
+import type { Metrics } from '../ops/metrics.js';
+import { areaRoom, type ClientSession, type ClientSocket } from '../sessions/client-session.js';
+import type { InputHolds } from '../sessions/input-holds.js';
+import type { Joined, SessionLifecycle } from '../sessions/session-lifecycle.js';
+import type { TokenVerifier } from './auth.js';
+import { WireError, guardHandshake } from './wire-error.js';
+import { guardedOn } from './wire-guard.js';
+
+export interface ClientGatewayDeps {
+  nodeId: string;
+  config: BridgeConfig;
+  nsp: Namespace;
+  lifecycle: SessionLifecycle;
+  holds: InputHolds;
+  verifier: TokenVerifier;
+  metrics: Metrics;
+  logger: Logger;
+  isReady: () => boolean;
+}
+
+export class ClientGateway {
+  constructor(private readonly d: ClientGatewayDeps) {
+    guardHandshake<ClientSocket>(d.nsp, 'client', d.metrics, d.logger, (socket) => this.handshake(socket));
+    d.nsp.on('connection', (socket) => this.onConnection(socket));
+  }
+
+  private async handshake(socket: ClientSocket): Promise<void> {
+    if (!this.d.isReady()) throw new WireError(ErrorCode.NotReady, 'this bridge node is not ready (no Redis); try another or retry');
+    const hs = ClientHandshakeSchema.safeParse(socket.handshake.auth);
+    if (!hs.success) throw new WireError(ErrorCode.BadHandshake, 'auth must be { token, player? }');
+    let player: string;
+    try {
+      player = await this.d.verifier.verify(hs.data.token);
+    } catch (err) {
+      throw new WireError(ErrorCode.BadToken, `token refused: ${(err as Error).message}`);
+    }
+    if (hs.data.player !== undefined && hs.data.player !== player) {
+      throw new WireError(ErrorCode.PlayerMismatch, `token names ${player}, not ${hs.data.player}`);
+    }
+    socket.data.joined = await this.d.lifecycle.join(player, hs.data.ack ?? 0);
+  }
+
+  private onConnection(socket: ClientSocket): void {
+    const { metrics, config, lifecycle } = this.d;
+    const j = socket.data.joined as Joined;
+    const session = lifecycle.open(socket, j);
+    void socket.join(areaRoom(j.area));
+    socket.emit('session', {
+      player: j.player, server: j.server, area: j.area, epoch: j.epoch, ack: j.seq, node: this.d.nodeId,
+      limits: { inputsPerSecond: config.inputsPerSecond, inputBurst: config.inputBurst },
+    });
+    guardedOn(socket, 'input', this.d.logger, (code, message) => {
+      metrics.inputsDropped.inc({ reason: code === ErrorCode.InputTooLarge ? 'too_large' : 'bad_input' });
+      session.error(code, message);
+    }, (input: unknown) => this.onInput(session, input));
+    socket.onAny((event: string) => {
+      if (event !== 'input') session.error(ErrorCode.UnknownEvent, `clients cannot send '${event}'`);
+    });
+    socket.on('disconnect', () => lifecycle.closed(session));
+  }
+
+  private onInput(s: ClientSession, input: unknown): void {
+    const { metrics, config } = this.d;
+    if (!s.takeInputToken()) {
+      metrics.inputsDropped.inc({ reason: 'rate_limited' });
+      return s.error(ErrorCode.RateLimited, `more than ${config.inputsPerSecond} inputs/s`);
+    }
+    if (typeof input === 'object' && input !== null && 'player' in input && input.player !== s.player) {
+      metrics.inputsDropped.inc({ reason: 'forbidden' });
+      return s.error(ErrorCode.ForbiddenPlayer, `this session speaks for ${s.player} only`);
+    }
+    if (!isClientInput(input)) {
+      metrics.inputsDropped.inc({ reason: 'bad_input' });
+      const issue = ClientInputSchema.safeParse(input).error?.issues[0];
+      return s.error(ErrorCode.BadInput, `input must be { seq: positive integer, data }: ${issue?.message ?? 'malformed'}`);
+    }
+    if (!this.d.holds.accept(s, input.seq, input.data)) metrics.inputsDropped.inc({ reason: 'frozen_overflow' });
+  }
+}

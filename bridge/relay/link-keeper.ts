@@ -1,0 +1,118 @@
+// Keeps this node's server links in line with the authority map, and speaks for them on the node
+// bus. Every ownership change reaches the links from its announcement: a player attaches to the
+// link of its new owner and detaches from the old one, an area is granted and released, a
+// server's session that ended (re-registered, declared dead) is evicted. After this node missed
+// announcements (its subscriber was away), `reconcile` re-reads what each link should hold.
+import type { Logger } from 'winston';
+import { ErrorCode, type ServerInfo } from '../../shared/protocol.js';
+import type { AuthorityCache } from '../authority/authority-cache.js';
+import type { AuthorityMap } from '../authority/authority-map.js';
+import type { NodeBus } from '../bus/node-bus.js';
+import type { Metrics } from '../ops/metrics.js';
+import type { ServerLink, ServerLinks } from './server-link.js';
+
+export class LinkKeeper {
+  constructor(
+    private readonly links: ServerLinks,
+    private readonly cache: AuthorityCache,
+    private readonly map: AuthorityMap,
+    private readonly bus: NodeBus,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+    private readonly handoffTimeoutMs: number,
+  ) {
+    cache.on('player', (player, rec, _prev, change) => {
+      for (const link of links.values()) {
+        if (link.serverId !== rec.server && link.players.has(player)) link.detach(player, rec.server ? 'moved' : 'left');
+        else if (link.serverId === rec.server && change) {
+          link.attach({
+            player, area: rec.area, epoch: rec.epoch, seq: change.seq ?? 0,
+            ...(change.snapshot === undefined ? {} : { snapshot: change.snapshot }), ...(change.reason === 'recover' ? { resync: true } : {}),
+          });
+        }
+        if (rec.server === '') link.socket.emit('presence', { player, status: 'left' });
+      }
+    });
+    cache.on('session', (player) => {
+      for (const link of links.values()) link.socket.emit('presence', { player, status: 'joined' });
+    });
+    cache.on('area', (area, owner, prev) => {
+      links.get(owner.server)?.socket.emit('area:assign', { area, epoch: owner.epoch });
+      if (prev && prev !== owner.server) links.get(prev)?.socket.emit('area:release', { area, epoch: owner.epoch });
+    });
+    cache.on('server', (info) => this.onServer(info));
+    bus.on('emit', ({ s, e, p }) => {
+      const link = links.get(s);
+      if (link && (e === 'player:resume' || e === 'area:resume')) link.unseal(p as { player?: string; area?: string });
+      (link?.socket as { emit(event: string, payload: unknown): void } | undefined)?.emit(e, p);
+    });
+    bus.answer('ask', (req) => this.ask(req));
+    bus.answer('resume', ({ s, player, epoch }) => {
+      const seq = links.get(s)?.delivered(player, epoch);
+      return seq === undefined ? null : { seq };
+    });
+  }
+
+  /**
+   * Closes a link whose session is over: FENCED (declared dead, or its epoch is no longer current)
+   * or SESSION_REPLACED (a newer registration of the same server).
+   */
+  evict(link: ServerLink, code: typeof ErrorCode.Fenced | typeof ErrorCode.SessionReplaced, message: string): void {
+    this.links.remove(link);
+    this.recordDelivered(link);
+    this.metrics.servers.set(this.links.size);
+    link.error(code, message);
+    link.socket.disconnect(true);
+  }
+
+  /** Writes the links' delivered seqs to Redis (each heartbeat, and when a link closes): a resuming server's claims are checked against them. */
+  recordDelivered(link?: ServerLink): void {
+    for (const l of link ? [link] : this.links.values()) {
+      this.map.storeDelivered(l.serverId, l.cursors()).catch((err: Error) => this.logger.warn('delivered seqs not recorded', { err: err.message }));
+    }
+  }
+
+  /** Makes every link hold exactly the players the map gives its server (after missed announcements). */
+  async reconcile(): Promise<void> {
+    for (const link of this.links.values()) {
+      const records = await this.map.loadPlayers(await this.map.serverPlayers(link.serverId));
+      for (const [player, rec] of records) {
+        if (rec.server !== link.serverId || link.players.has(player)) continue;
+        this.cache.rememberPlayer(player, rec);
+        link.attach({ player, area: rec.area, epoch: rec.epoch, seq: rec.seq, ...(rec.snapshot === undefined ? {} : { snapshot: rec.snapshot }) });
+      }
+      for (const player of [...link.players.keys()]) if (records.get(player)?.server !== link.serverId) link.detach(player, 'moved');
+    }
+  }
+
+  /** This node's links serve again: clients elsewhere whose re-send met them catching up re-send once more. */
+  announceLinks(): void {
+    for (const link of this.links.values()) this.bus.broadcast({ t: 'linked', s: link.serverId });
+  }
+
+  private onServer(info: ServerInfo): void {
+    const link = this.links.get(info.id);
+    if (!link) return;
+    if (info.epoch > link.epoch) this.evict(link, ErrorCode.SessionReplaced, `server ${info.id} registered again (epoch ${info.epoch})`);
+    else if (info.epoch === link.epoch && info.status === 'dead') this.evict(link, ErrorCode.Fenced, `server ${info.id} was declared dead (lease expired)`);
+  }
+
+  /** A coordinator asks a server linked here; inputs already delivered go first (an export must include them). */
+  private async ask(req: { s: string; e: string; p: unknown; ms: number }): Promise<{ reply: unknown } | { error: string }> {
+    const link = this.links.get(req.s);
+    if (!link) return { error: 'not linked here' };
+    link.flush();
+    // Nothing more is delivered for what is being exported (a freeze that missed a node must not
+    // let an input reach the source after its export); resumed on *:resume, ended by the move.
+    if (req.e === 'player:export' || req.e === 'area:export') link.seal(req.p as { player?: string; area?: string }, this.handoffTimeoutMs * 4);
+    try {
+      return { reply: await (link.socket.timeout(req.ms) as unknown as AskSocket).emitWithAck(req.e, req.p) };
+    } catch (err) {
+      return { error: (err as Error).message };
+    }
+  }
+}
+
+interface AskSocket {
+  emitWithAck(event: string, payload: unknown): Promise<unknown>;
+}

@@ -1,0 +1,213 @@
+// The /server namespace: handshake (credentials, resume claims -> a registration), and what a
+// server sends: state, load reports, autosaves, handoff and drain requests.
+import type { Namespace } from 'socket.io';
+import type { Logger } from 'winston';
+import type { BridgeConfig } from '../../shared/config.js';
+import type { LoadModel } from '../../shared/load-model.js';
+import {
+  ErrorCode, HandoffRequestSchema, LoadReportSchema, isStateBatch, PROTOCOL_VERSION, ServerHandshakeSchema, SnapshotSchema, StateBatchSchema,
+  type AreaGrant, type DrainReply, type HandoffResult, type LoadReport, type ServerHandshake,
+} from '../../shared/protocol.js';
+import type { AuthorityCache } from '../authority/authority-cache.js';
+import type { AuthorityMap, PlayerRecord } from '../authority/authority-map.js';
+import type { ControlPlane } from '../mesh/control-plane.js';
+import type { Transfers } from '../mesh/transfer.js';
+import type { Metrics } from '../ops/metrics.js';
+import { secretsEqual } from './auth.js';
+import type { LinkKeeper } from './link-keeper.js';
+import { ServerLink, type ServerLinks, type ServerSocket } from './server-link.js';
+import type { StateRouter } from './state-router.js';
+import { WireError, guardHandshake } from './wire-error.js';
+import { guardedOn } from './wire-guard.js';
+
+const SERVER_EVENTS = new Set(['state', 'load', 'snapshot', 'handoff', 'drain']);
+
+interface Registered {
+  hs: ServerHandshake;
+  epoch: number;
+  /** Players this session takes over as they are (a resumed session's). */
+  players: Map<string, PlayerRecord>;
+  areas: AreaGrant[];
+  /** A fresh process under a known id: the previous session's areas to restore from autosave. */
+  recover?: { epoch: number; areas: Record<string, number> };
+}
+
+export interface ServerGatewayDeps {
+  nodeId: string;
+  config: BridgeConfig;
+  nsp: Namespace;
+  cache: AuthorityCache;
+  map: AuthorityMap;
+  links: ServerLinks;
+  keeper: LinkKeeper;
+  state: StateRouter;
+  loadModel: LoadModel;
+  transfers: Transfers;
+  control: ControlPlane;
+  metrics: Metrics;
+  logger: Logger;
+  isReady: () => boolean;
+  /** Why this server cannot drain now (no one could take its areas), or undefined. */
+  cannotDrain: (server: string) => string | undefined;
+  /** A link is up and its players attached: inputs routed to this node from now on reach it. */
+  onLinked: (server: string) => void;
+}
+
+export class ServerGateway {
+  constructor(private readonly d: ServerGatewayDeps) {
+    guardHandshake<ServerSocket>(d.nsp, 'server', d.metrics, d.logger, (socket) => this.handshake(socket));
+    d.nsp.on('connection', (socket) => this.onConnection(socket));
+    d.control.handle('persist', async ({ server, areas, players }) => { await d.map.storeSnapshot(server, areas ?? {}, players ?? {}); });
+  }
+
+  private async handshake(socket: ServerSocket): Promise<void> {
+    const { config, map, cache } = this.d;
+    if (!this.d.isReady()) throw new WireError(ErrorCode.NotReady, 'this bridge node is not ready (no Redis); try another or retry');
+    const parsed = ServerHandshakeSchema.safeParse(socket.handshake.auth);
+    if (!parsed.success) throw new WireError(ErrorCode.BadHandshake, `auth must be { serverId, secret, power, protocol }: ${parsed.error.issues[0]?.message ?? ''}`);
+    const hs = parsed.data;
+    this.checkCredentials(hs);
+    if (hs.protocol !== PROTOCOL_VERSION) throw new WireError(ErrorCode.ProtocolMismatch, `bridge speaks protocol ${PROTOCOL_VERSION}, not ${hs.protocol}`);
+    if (hs.epoch !== undefined) await this.checkResume(hs);
+    const { epoch, before } = await map.registerServer(hs.serverId, hs.power, config.serverLeaseMs);
+    if (hs.epoch === undefined && before !== '') {
+      // A fresh process under a known id: what the previous session held died with it. Its areas
+      // are recovered from their last autosave (to whichever server is least loaded, this one
+      // included), exactly as if it had crashed; nothing of it is handed to this session as is.
+      const areas = Object.fromEntries(cache.areasOf(hs.serverId).map((a) => [a.area, a.epoch]));
+      socket.data.registered = { hs, epoch, players: new Map(), areas: [], recover: { epoch: epoch - 1, areas } } satisfies Registered;
+      return;
+    }
+    const players = await map.loadPlayers(await map.serverPlayers(hs.serverId));
+    socket.data.registered = { hs, epoch, players, areas: cache.areasOf(hs.serverId) } satisfies Registered;
+  }
+
+  /** The network secret, or the server's own key when `serverKeys` lists its id. */
+  private checkCredentials(hs: ServerHandshake): void {
+    const own = this.d.config.serverKeys[hs.serverId];
+    if (own !== undefined) {
+      if (!secretsEqual(hs.secret, own)) throw new WireError(ErrorCode.BadSecret, `wrong key for server ${hs.serverId}`);
+    } else if (this.d.config.serverKeysOnly) {
+      throw new WireError(ErrorCode.BadSecret, `server id ${hs.serverId} has no key on this network`);
+    } else if (!secretsEqual(hs.secret, this.d.config.networkSecret)) {
+      throw new WireError(ErrorCode.BadSecret, 'wrong network secret');
+    }
+  }
+
+  /**
+   * A reconnecting server claims its epoch and, per player, the last seq it applied. The epoch
+   * must be the one the bridge issued last (and still alive); each claim at most what the bridge
+   * recorded as delivered (links record every heartbeat), plus one heartbeat's worth of inputs.
+   */
+  private async checkResume(hs: ServerHandshake): Promise<void> {
+    const { map, config } = this.d;
+    const rec = await map.serverRecord(hs.serverId);
+    const claimed = hs.epoch!;
+    if (!rec || rec.epoch < claimed) throw new WireError(ErrorCode.Fenced, `epoch ${claimed} of ${hs.serverId} was never issued; register afresh`);
+    if (rec.status === 'dead' || rec.status === 'gone' || rec.epoch > claimed) {
+      throw new WireError(ErrorCode.Fenced, `epoch ${claimed} of ${hs.serverId} is over (${rec.status}); drop your state and register afresh`);
+    }
+    const claims = Object.entries(hs.players ?? {});
+    if (claims.length === 0) return;
+    const ids = claims.map(([p]) => p);
+    const [delivered, records] = await Promise.all([map.deliveredTo(hs.serverId, ids), map.loadPlayers(ids)]);
+    const allowance = config.inputBurst + Math.ceil((config.inputsPerSecond * 2 * config.nodeHeartbeatMs) / 1000);
+    for (const [player, seq] of claims) {
+      const known = Math.max(delivered.get(player) ?? 0, records.get(player)?.seq ?? 0);
+      if (seq > known + allowance) {
+        throw new WireError(ErrorCode.BadHandshake, `claims seq ${seq} applied for ${player}, but at most ${known} was delivered`);
+      }
+    }
+  }
+
+  private onConnection(socket: ServerSocket): void {
+    const { cache, links, metrics, logger, nodeId } = this.d;
+    const { hs, epoch, players, areas, recover } = socket.data.registered as Registered;
+    const link = new ServerLink(hs.serverId, epoch, socket, metrics);
+    const old = links.add(link);
+    if (old) this.d.keeper.evict(old, ErrorCode.SessionReplaced, `server ${old.serverId} registered again (epoch > ${old.epoch})`);
+    metrics.servers.set(links.size);
+    logger.info('server registered', { server: hs.serverId, epoch, power: hs.power, ...(recover ? { recovering: Object.keys(recover.areas) } : {}) });
+
+    const owned = [...players].filter(([, rec]) => rec.server === hs.serverId);
+    socket.emit('welcome', {
+      serverId: hs.serverId, epoch, node: nodeId, world: { cols: this.d.config.worldCols, rows: this.d.config.worldRows }, leaseMs: this.d.config.serverLeaseMs,
+      areas, players: owned.map(([id]) => id), servers: [...cache.servers.values()],
+    });
+    for (const [player, rec] of owned) {
+      cache.rememberPlayer(player, rec);
+      const known = hs.players?.[player];
+      if (known === undefined) link.attach({ player, area: rec.area, epoch: rec.epoch, seq: rec.seq, ...(rec.snapshot === undefined ? {} : { snapshot: rec.snapshot }) });
+      else link.players.set(player, { area: rec.area, epoch: rec.epoch, lastSeq: Math.max(known, rec.seq) });
+    }
+    this.d.onLinked(hs.serverId);
+    if (recover) {
+      this.d.control.recoverLater(hs.serverId, recover.epoch, recover.areas)
+        .catch((err: Error) => logger.warn('recovery not queued', { server: hs.serverId, err: err.message }));
+    }
+
+    const answer = (code: ErrorCode, message: string, ack: ((r: unknown) => void) | undefined) => {
+      link.error(code, message);
+      ack?.({ ok: false, code, message });
+    };
+    const on = (event: string, handler: (...args: never[]) => unknown) => guardedOn(socket, event, logger, answer, handler);
+    on('state', (batch: unknown) => {
+      if (isStateBatch(batch)) return this.d.state.fromServer(link, batch);
+      const issue = StateBatchSchema.safeParse(batch).error?.issues[0];
+      link.error(ErrorCode.BadState, `state must be an array of 1..1024 items: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'malformed'}`);
+    });
+    on('load', (report: unknown) => {
+      const parsed = LoadReportSchema.safeParse(report);
+      if (!parsed.success) return link.error(ErrorCode.BadState, 'load must be { load?, power?, metrics?, areas? }');
+      this.report(link, parsed.data);
+    });
+    on('snapshot', (snap: unknown) => {
+      const parsed = SnapshotSchema.safeParse(snap);
+      if (!parsed.success) return link.error(ErrorCode.BadState, 'snapshot must be { areas?, players? }');
+      this.d.control.add('persist', { server: hs.serverId, ...parsed.data }).catch((err: Error) => logger.warn('snapshot not queued', { err: err.message }));
+    });
+    on('handoff', async (req: unknown, ack: unknown) => {
+      const parsed = HandoffRequestSchema.safeParse(req);
+      const reply = typeof ack === 'function' ? (ack as (r: HandoffResult) => void) : () => {};
+      if (!parsed.success) {
+        link.error(ErrorCode.BadInput, 'handoff must be { player, area }');
+        return reply({ ok: false, code: ErrorCode.BadInput, message: 'handoff must be { player, area }' });
+      }
+      reply(await this.d.transfers.movePlayer(parsed.data.player, parsed.data.area, hs.serverId));
+    });
+    on('drain', async (ack: unknown) => {
+      const reply = typeof ack === 'function' ? (ack as (r: DrainReply) => void) : () => {};
+      const why = this.d.cannotDrain(hs.serverId);
+      if (why) return reply({ ok: false, code: ErrorCode.NoServer, message: why });
+      await this.d.control.add('drain', { server: hs.serverId, epoch }, `drain:${hs.serverId}:${epoch}`).then(
+        () => reply({ ok: true }),
+        (err: Error) => reply({ ok: false, code: ErrorCode.Internal, message: `drain not queued: ${err.message}` }),
+      );
+    });
+    socket.onAny((event: string) => {
+      if (!SERVER_EVENTS.has(event)) link.error(ErrorCode.UnknownEvent, `servers cannot send '${event}'`);
+    });
+    socket.on('disconnect', (reason) => {
+      this.d.keeper.recordDelivered(link);
+      if (!links.remove(link)) return;
+      metrics.servers.set(links.size);
+      logger.info('server disconnected', { server: hs.serverId, epoch, reason });
+      this.d.map.disconnectServer(hs.serverId, epoch).catch(() => {});
+    });
+  }
+
+  /** Turns a report into load (formula per area, summed), power and area loads; renews the lease. */
+  private report(link: ServerLink, r: LoadReport): void {
+    const model = this.d.loadModel;
+    const areaLoads: Record<string, number> = {};
+    for (const [area, m] of Object.entries(r.areas ?? {})) {
+      if (this.d.cache.areas.get(area)?.server === link.serverId) areaLoads[area] = model.areaLoad(m);
+    }
+    const load = r.load ?? Object.values(areaLoads).reduce((a, b) => a + b, 0);
+    const power = r.power ?? (r.metrics ? model.serverPower(r.metrics) : undefined);
+    this.d.map.reportLoad(link.serverId, link.epoch, load, power, this.d.config.serverLeaseMs, areaLoads).then(
+      (current) => { if (!current) this.d.keeper.evict(link, ErrorCode.Fenced, `server ${link.serverId} epoch ${link.epoch} is no longer current`); },
+      (err: unknown) => this.d.logger.warn('load report failed', { server: link.serverId, err: String(err) }),
+    );
+  }
+}

@@ -1,0 +1,133 @@
+// One game server's connection, held by the node it connected to. The link is where inputs
+// become exactly-once and in order: per attached player it delivers only seq = last + 1, drops
+// older seqs as duplicates and newer ones as gaps (the client SDK re-sends from its last ack),
+// and writes everything queued in one event-loop turn as one `inputs` frame.
+import type { Socket } from 'socket.io';
+import type {
+  BridgeToServerEvents, ErrorCode, InputItem, PlayerAttach, PlayerDetach, ServerToBridgeEvents,
+} from '../../shared/protocol.js';
+import type { Metrics } from '../ops/metrics.js';
+import { Registry } from './registry.js';
+
+export type ServerSocket = Socket<ServerToBridgeEvents, BridgeToServerEvents>;
+
+export interface LinkedPlayer {
+  area: string;
+  epoch: number;
+  /** Last seq delivered to the server (= applied by it: the link is ordered and reliable). */
+  lastSeq: number;
+  /**
+   * Exported to another server, the move not yet done or rolled back: nothing is delivered until
+   * then (Date.now() ms). Bounded like a freeze, so a coordinator that dies cannot hold it forever.
+   */
+  sealedUntil?: number;
+}
+
+export class ServerLink {
+  readonly players = new Map<string, LinkedPlayer>();
+  private queue: InputItem[] = [];
+  private scheduled = false;
+  private readonly flushNow = () => this.flush();
+
+  constructor(
+    readonly serverId: string,
+    readonly epoch: number,
+    readonly socket: ServerSocket,
+    private readonly metrics: Metrics,
+  ) {}
+
+  /**
+   * `acked` is the last seq acknowledged to the player's client (from its session's node). It is
+   * never above `lastSeq` but after a crash: the player was rolled back to an autosave, and the
+   * client no longer holds the inputs up to its ack. Delivery then goes on right after it (the
+   * documented rollback). The rule needs no state and no message of its own, so it survives lost
+   * messages and moves made before the first input arrives.
+   */
+  deliver(player: string, seq: number, data: unknown, acked: number): void {
+    const p = this.players.get(player);
+    if (!p) return void this.metrics.inputsDropped.inc({ reason: 'not_attached' });
+    if (p.sealedUntil !== undefined) {
+      if (Date.now() < p.sealedUntil) return void this.metrics.inputsDropped.inc({ reason: 'exported' });
+      delete p.sealedUntil;
+    }
+    const last = acked > p.lastSeq ? acked : p.lastSeq;
+    if (seq <= last) return void this.metrics.inputsDropped.inc({ reason: 'duplicate' });
+    if (seq !== last + 1) return void this.metrics.inputsDropped.inc({ reason: 'gap' });
+    p.lastSeq = seq;
+    this.queue.push({ player, seq, data });
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flushNow);
+    }
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    if (this.queue.length === 0) return;
+    const batch = this.queue;
+    this.queue = [];
+    this.metrics.inputsDelivered.inc(batch.length);
+    // Cannot throw: every input passed the parser's depth limit, so encoding it never overflows.
+    this.socket.emit('inputs', batch);
+  }
+
+  /** Attaches (or re-attaches under a newer epoch, e.g. a new area on the same server). */
+  attach(a: PlayerAttach): void {
+    this.flush();
+    const cur = this.players.get(a.player);
+    if (cur && cur.epoch >= a.epoch) return;
+    // Same server, new epoch: it has applied what it has applied; never go back.
+    const seq = cur ? Math.max(cur.lastSeq, a.seq) : a.seq;
+    this.players.set(a.player, { area: a.area, epoch: a.epoch, lastSeq: seq });
+    this.socket.emit('player:attach', { ...a, seq });
+  }
+
+  /** Stops delivering to one player, or to every player of an area (they were exported). */
+  seal(what: { player?: string; area?: string }, ms: number): void {
+    for (const p of this.matching(what)) p.sealedUntil = Date.now() + ms;
+  }
+
+  /** The export was rolled back: deliver again. */
+  unseal(what: { player?: string; area?: string }): void {
+    for (const p of this.matching(what)) delete p.sealedUntil;
+  }
+
+  private matching(what: { player?: string; area?: string }): LinkedPlayer[] {
+    return [...this.players].filter(([id, p]) => id === what.player || (what.area !== undefined && p.area === what.area)).map(([, p]) => p);
+  }
+
+  /** The last seq delivered to the player under `epoch`, or undefined. */
+  delivered(player: string, epoch: number): number | undefined {
+    const p = this.players.get(player);
+    return p && p.epoch === epoch ? p.lastSeq : undefined;
+  }
+
+  /** The last seq delivered per attached player. */
+  cursors(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [id, p] of this.players) out[id] = p.lastSeq;
+    return out;
+  }
+
+  /** Returns the last seq delivered for the player, or undefined if it was not attached. */
+  detach(player: string, reason: PlayerDetach['reason']): number | undefined {
+    this.flush();
+    const p = this.players.get(player);
+    if (!p) return undefined;
+    this.players.delete(player);
+    this.socket.emit('player:detach', { player, reason });
+    return p.lastSeq;
+  }
+
+  error(code: ErrorCode, message: string): void {
+    this.metrics.errors.inc({ code, side: 'server' });
+    this.socket.emit('error', { code, message });
+  }
+}
+
+/** The links held by one node, by server id. */
+export class ServerLinks extends Registry<ServerLink> {
+  constructor() {
+    super((l) => l.serverId);
+  }
+}

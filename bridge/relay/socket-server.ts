@@ -1,0 +1,32 @@
+// The Socket.IO server of a node: WebSocket only, the guarded parser (./wire-guard.ts), browsers
+// from allowed origins only, and no default namespace: /client and /server speak the protocol.
+import type { Server as HttpServer } from 'node:http';
+import { Server as IoServer } from 'socket.io';
+import type { BridgeConfig } from '../../shared/config.js';
+import { CLIENT_NAMESPACE, ErrorCode, SERVER_NAMESPACE } from '../../shared/protocol.js';
+import type { Metrics } from '../ops/metrics.js';
+import { WireError } from './wire-error.js';
+import { guardedParser } from './wire-guard.js';
+
+export function createSocketServer(http: HttpServer, config: BridgeConfig, metrics: Metrics): IoServer {
+  const parser = guardedParser({
+    maxDepth: config.maxJsonDepth,
+    eventBytes: { [`${CLIENT_NAMESPACE} input`]: { bytes: config.maxInputBytes, code: ErrorCode.InputTooLarge } },
+  }, metrics);
+  const origins = new Set(config.corsOrigins?.split(' ') ?? []);
+  const io = new IoServer(http, {
+    transports: ['websocket'], maxHttpBufferSize: config.maxMessageBytes, serveClient: false, parser,
+    // Browsers connect from this node's own origin (the dashboard) or an allowed one; programs send no Origin.
+    allowRequest: (req, done) => {
+      const origin = req.headers.origin;
+      if (origin === undefined || origins.has(origin) || new URL(origin).host === req.headers.host) return done(null, true);
+      metrics.errors.inc({ code: 'ORIGIN_NOT_ALLOWED', side: 'http' });
+      done(`origin ${origin} is not allowed (corsOrigins)`, false);
+    },
+  });
+  io.of('/').use((_socket, next) => {
+    metrics.errors.inc({ code: ErrorCode.BadHandshake, side: 'wire' });
+    next(new WireError(ErrorCode.BadHandshake, `connect to ${CLIENT_NAMESPACE} or ${SERVER_NAMESPACE}`));
+  });
+  return io;
+}

@@ -1,0 +1,36 @@
+import type { Namespace, Socket } from 'socket.io';
+import type { Logger } from 'winston';
+import { ErrorCode } from '../../shared/protocol.js';
+import type { Metrics } from '../ops/metrics.js';
+
+/** A refusal with a wire code; thrown in handshake middleware, it reaches the peer as connect_error data. */
+export class WireError extends Error {
+  readonly data: { code: ErrorCode };
+
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+    this.data = { code };
+  }
+}
+
+/**
+ * Runs an async handshake as namespace middleware: the peer is connected only once it resolves,
+ * so nothing it sends can arrive before its session exists. Refusals are counted and sent as
+ * connect_error with { code }; unexpected failures become INTERNAL and are logged.
+ */
+export function guardHandshake<S extends Socket>(
+  nsp: Namespace, side: 'client' | 'server', metrics: Metrics, logger: Logger, handshake: (socket: S) => Promise<void>,
+): void {
+  nsp.use((socket, next) => {
+    handshake(socket as S).then(
+      () => next(),
+      (err: unknown) => {
+        const wire = err instanceof WireError ? err : new WireError(ErrorCode.Internal, `could not accept this ${side}`);
+        if (err instanceof WireError) logger.warn(`${side} handshake refused`, { code: wire.code, address: socket.handshake.address });
+        else logger.error(`${side} handshake failed`, { err: String(err) });
+        metrics.errors.inc({ code: wire.code, side });
+        next(wire);
+      },
+    );
+  });
+}

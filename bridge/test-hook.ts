@@ -1,0 +1,63 @@
+// The one door tests have into a node beyond the public surfaces (SDKs, HTTP, the protocol): read
+// the node's view of the map and its counters, read Redis records, and make the ownership changes
+// a scenario needs as a setup step. Nothing else of a node is reachable from outside.
+import type { HandoffResult } from '../shared/protocol.js';
+import type { AuthorityCache } from './authority/authority-cache.js';
+import type { AuthorityMap } from './authority/authority-map.js';
+import type { AuthorityWriter } from './authority/authority-writer.js';
+import type { Transfers } from './mesh/transfer.js';
+import type { Metrics } from './ops/metrics.js';
+import type { ServerLinks } from './relay/server-link.js';
+import type { ClientSessions } from './sessions/client-session.js';
+
+export interface TestHookParts {
+  cache: AuthorityCache;
+  map: AuthorityMap;
+  writer: AuthorityWriter;
+  transfers: Transfers;
+  links: ServerLinks;
+  sessions: ClientSessions;
+  metrics: Metrics;
+}
+
+export class TestHook {
+  constructor(private readonly p: TestHookParts) {}
+
+  /** This node's cache of the map (read it; it changes only by announcements). */
+  get cache(): Pick<AuthorityCache, 'areas' | 'servers' | 'players' | 'areasOf'> {
+    return this.p.cache;
+  }
+
+  /** The map in Redis: records, and the status changes an operator or a lease check makes. */
+  get map(): AuthorityMap {
+    return this.p.map;
+  }
+
+  get metrics(): Metrics {
+    return this.p.metrics;
+  }
+
+  /** Gives an area to a server as placement would (through the one write path); returns the epoch. */
+  assignArea(area: string, server: string): Promise<number> {
+    return this.p.writer.commit({ t: 'area', area, expectedEpoch: this.p.cache.areas.get(area)?.epoch ?? 0, server });
+  }
+
+  /** Moves an area as the admin API does. */
+  moveArea(area: string, server: string): Promise<number> {
+    return this.p.transfers.moveArea(area, server, 'admin');
+  }
+
+  handoff(player: string, area: string): Promise<HandoffResult> {
+    return this.p.transfers.movePlayer(player, area);
+  }
+
+  /** The epoch of the server's link on this node, if it holds one. */
+  linkEpoch(server: string): number | undefined {
+    return this.p.links.get(server)?.epoch;
+  }
+
+  /** The id of the player's session on this node, if it is connected here. */
+  sessionId(player: string): string | undefined {
+    return this.p.sessions.get(player)?.id;
+  }
+}
