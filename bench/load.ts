@@ -81,7 +81,7 @@ async function run(rate: number, seconds: number): Promise<RunResult> {
 process.on('message', (m: LoadCommand) => {
   const reply = (v: unknown) => process.send!(v);
   if (m.cmd === 'connect') connect(m).then((n) => reply({ connected: n }), (err: Error) => reply({ error: err.message }));
-  else if (m.cmd === 'run') run(m.rate, m.seconds).then(reply);
+  else if (m.cmd === 'run') void run(m.rate, m.seconds).then(reply);
   else {
     for (const c of clients) c.socket.disconnect();
     clients = [];

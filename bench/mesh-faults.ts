@@ -13,7 +13,10 @@ const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length 
  * the source -> first applied by the target, per handoff, from the servers' own journal. The whole
  * mesh shares this one process, so its event loop is part of every pause.
  */
-export async function measureHandoffPauses(redis: RedisServer, handoffs: number): Promise<{ handoffs: number; inputs: number; p50: number; p99: number; max: number }> {
+export async function measureHandoffPauses(
+  redis: RedisServer,
+  handoffs: number,
+): Promise<{ handoffs: number; inputs: number; p50: number; p99: number; max: number }> {
   const mesh = new Mesh(redis);
   try {
     const [a, b, c] = [await mesh.addBridge(), await mesh.addBridge(), await mesh.addBridge()];
@@ -25,15 +28,27 @@ export async function measureHandoffPauses(redis: RedisServer, handoffs: number)
     const background = await Promise.all(Array.from({ length: 40 }, (_, i) => mesh.addClient([a, b, c][i % 3]!, `bg${i}`)));
     let running = true;
     const senders = [
-      (async () => { while (running) { for (const m of movers) m.send({ dx: 1 }); await sleep(2); } })(),
-      (async () => { while (running) { for (const bg of background) bg.send({ dy: 1 }); await sleep(50); } })(),
+      (async () => {
+        while (running) {
+          for (const m of movers) m.send({ dx: 1 });
+          await sleep(2);
+        }
+      })(),
+      (async () => {
+        while (running) {
+          for (const bg of background) bg.send({ dy: 1 });
+          await sleep(50);
+        }
+      })(),
     ];
-    await Promise.all(movers.map(async (m) => {
-      for (let i = 0; i < handoffs / movers.length; i++) {
-        const r = await (i % 2 === 0 ? s1 : s2).sdk.handoff(m.player!, i % 2 === 0 ? '1,0' : '0,0');
-        if (!r.ok) throw new Error(r.message);
-      }
-    }));
+    await Promise.all(
+      movers.map(async (m) => {
+        for (let i = 0; i < handoffs / movers.length; i++) {
+          const r = await (i % 2 === 0 ? s1 : s2).sdk.handoff(m.player!, i % 2 === 0 ? '1,0' : '0,0');
+          if (!r.ok) throw new Error(r.message);
+        }
+      }),
+    );
     running = false;
     await Promise.all(senders);
     await waitFor(() => movers.every((m) => m.pending === 0), 20_000, 'movers acked');
@@ -43,7 +58,13 @@ export async function measureHandoffPauses(redis: RedisServer, handoffs: number)
       for (let i = 1; i < mine.length; i++) if (mine[i]!.server !== mine[i - 1]!.server) pauses.push(mine[i]!.at - mine[i - 1]!.at);
     }
     pauses.sort((x, y) => x - y);
-    return { handoffs, inputs: movers.reduce((s, m) => s + m.ack, 0), p50: quantile(pauses, 0.5), p99: quantile(pauses, 0.99), max: pauses.at(-1) ?? NaN };
+    return {
+      handoffs,
+      inputs: movers.reduce((s, m) => s + m.ack, 0),
+      p50: quantile(pauses, 0.5),
+      p99: quantile(pauses, 0.99),
+      max: pauses.at(-1) ?? NaN,
+    };
   } finally {
     await mesh.close();
   }

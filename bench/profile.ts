@@ -16,23 +16,43 @@ mkdirSync(dir, { recursive: true });
 const redis = await RedisServer.start();
 const port = await freePort();
 const env = {
-  ...process.env, MESHBRIDGE_PORT: String(port), MESHBRIDGE_HOST: '127.0.0.1', MESHBRIDGE_REDIS_URL: redis.url, MESHBRIDGE_NETWORK_SECRET: 'bench-network-secret',
-  MESHBRIDGE_JWT_SECRET: 'bench-jwt-secret-0123456789', MESHBRIDGE_LOG_LEVEL: 'warn', MESHBRIDGE_INPUTS_PER_SECOND: '1000000', MESHBRIDGE_INPUT_BURST: '1000000',
+  ...process.env,
+  MESHBRIDGE_PORT: String(port),
+  MESHBRIDGE_HOST: '127.0.0.1',
+  MESHBRIDGE_REDIS_URL: redis.url,
+  MESHBRIDGE_NETWORK_SECRET: 'bench-network-secret',
+  MESHBRIDGE_JWT_SECRET: 'bench-jwt-secret-0123456789',
+  MESHBRIDGE_LOG_LEVEL: 'warn',
+  MESHBRIDGE_INPUTS_PER_SECOND: '1000000',
+  MESHBRIDGE_INPUT_BURST: '1000000',
 };
-const bridge = spawn(process.execPath, ['--import', 'tsx', ...(profiling ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), 'bridge/main.ts'], { env, stdio: 'inherit' });
+const bridge = spawn(
+  process.execPath,
+  ['--import', 'tsx', ...(profiling ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), 'bridge/main.ts'],
+  { env, stdio: 'inherit' },
+);
 const url = `http://127.0.0.1:${port}`;
 await waitFor(() => fetch(`${url}/readyz`).then((r) => r.ok, () => false), 20_000, 'bridge ready');
-const echo: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'gameserver-stub/main.ts', '--id', 'e1', '--url', url, '--echo'], { env, stdio: 'ignore' });
+const echo: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'gameserver-stub/main.ts', '--id', 'e1', '--url', url, '--echo'], {
+  env,
+  stdio: 'ignore',
+});
 await sleep(1500);
 const load = fork(new URL('./load.ts', import.meta.url), [], { execArgv: ['--import', 'tsx'] });
 const ask = <T>(cmd: LoadCommand) => new Promise<T>((resolve) => { load.once('message', (m: T) => resolve(m)); load.send(cmd); });
 await ask({ cmd: 'connect', url: `${url}/client`, count: 200, jwtSecret: 'bench-jwt-secret-0123456789', prefix: 'p' });
 const running = ask<RunResult>({ cmd: 'run', rate, seconds });
 await sleep((seconds * 1000) / 2);
-const lag = (await (await fetch(`${url}/metrics`)).text()).split('\n').filter((l) => l.startsWith('nodejs_eventloop_lag_')).map((l) => l.replace(/\{[^}]*\}/, ''));
+const lag = (await (await fetch(`${url}/metrics`)).text())
+  .split('\n')
+  .filter((l) => l.startsWith('nodejs_eventloop_lag_'))
+  .map((l) => l.replace(/\{[^}]*\}/, ''));
 console.log(`bridge event loop: ${lag.join(', ')}`);
 const r = await running;
-console.log(`${rate}/s for ${seconds}s: achieved ${r.achieved.toFixed(0)}/s p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} max ${r.max.toFixed(2)} ms`);
+console.log(
+  `${rate}/s for ${seconds}s: achieved ${r.achieved.toFixed(0)}/s ` +
+    `p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} max ${r.max.toFixed(2)} ms`,
+);
 load.kill('SIGKILL');
 echo.kill('SIGKILL');
 const exited = new Promise((res) => bridge.once('exit', res));
@@ -40,7 +60,11 @@ bridge.kill('SIGINT');
 await exited;
 await redis.stop();
 if (!profiling) process.exit(0);
-const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => ({ f, size: statSync(`${dir}/${f}`).size })).sort((x, y) => y.size - x.size)[0]!.f; // the main thread (tsx adds a loader thread)
+// The largest profile is the main thread's (tsx adds a loader thread).
+const file = readdirSync(dir)
+  .filter((f) => f.endsWith('.cpuprofile'))
+  .map((f) => ({ f, size: statSync(`${dir}/${f}`).size }))
+  .sort((x, y) => y.size - x.size)[0]!.f;
 const profile = JSON.parse(readFileSync(`${dir}/${file}`, 'utf8')) as {
   nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]; samples: number[]; timeDeltas: number[];
 };
@@ -48,10 +72,13 @@ const self = new Map<number, number>();
 profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
 const byFn = new Map<string, number>();
 for (const n of profile.nodes) {
-  const key = `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/.*node_modules\//, '').replace(/.*\/main\//, '')}:${n.callFrame.lineNumber}`;
+  const where = n.callFrame.url.replace(/.*node_modules\//, '').replace(/.*\/main\//, '');
+  const key = `${n.callFrame.functionName || '(anonymous)'} ${where}:${n.callFrame.lineNumber}`;
   byFn.set(key, (byFn.get(key) ?? 0) + (self.get(n.id) ?? 0));
 }
 const total = [...byFn.values()].reduce((a, b) => a + b, 0);
 console.log(`profile ${dir}/${file}; top self time:`);
-for (const [k, v] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`);
+for (const [k, v] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, 30)) {
+  console.log(`${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`);
+}
 process.exit(0);

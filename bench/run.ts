@@ -20,7 +20,10 @@ const children: ChildProcess[] = [];
 const log = (s: string) => process.stdout.write(`${s}\n`);
 
 function start(script: string, args: string[], env: Record<string, string> = {}): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.push(child);
   return child;
 }
@@ -36,15 +39,22 @@ function rssBytes(pid: number): number {
 }
 
 class Load {
-  readonly child = fork(new URL('./load.ts', import.meta.url), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  constructor() { children.push(this.child); }
+  readonly child = fork(new URL('./load.ts', import.meta.url), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  constructor() {
+    children.push(this.child);
+  }
   ask<T>(cmd: LoadCommand): Promise<T> {
     return new Promise((resolve, reject) => {
       this.child.once('message', (m: T & { error?: string }) => (m.error ? reject(new Error(m.error)) : resolve(m)));
       this.child.send(cmd);
     });
   }
-  get pid(): number { return this.child.pid!; }
+  get pid(): number {
+    return this.child.pid!;
+  }
 }
 
 async function bridge(name: string, env: Record<string, string> = {}): Promise<{ url: string; child: ChildProcess }> {
@@ -80,7 +90,11 @@ async function probe(load: Load, rate: number, seconds: number, watch: Record<st
 const passes = (p: Probe) => p.achieved >= 0.97 * p.offered && p.p99 <= 50;
 
 /** The highest rate sustained with p99 <= 50 ms: doubling, then bisecting. */
-async function maxThroughput(label: string, load: Load, watch: Record<string, number>): Promise<{ max: number; at: Probe | undefined; probes: Probe[] }> {
+async function maxThroughput(
+  label: string,
+  load: Load,
+  watch: Record<string, number>,
+): Promise<{ max: number; at: Probe | undefined; probes: Probe[] }> {
   const probes: Probe[] = [];
   let good: Probe | undefined;
   let lo = 0;
@@ -88,8 +102,13 @@ async function maxThroughput(label: string, load: Load, watch: Record<string, nu
   for (let rate = 2000; rate <= 256_000; rate *= 2) {
     const p = await probe(load, rate, PROBE_S, watch);
     probes.push(p);
-    log(`  ${label} ${rate}/s -> ${p.achieved.toFixed(0)}/s p50 ${p.p50.toFixed(2)} p99 ${p.p99.toFixed(2)} ms cpu ${JSON.stringify(p.cpu)}`);
-    if (!passes(p)) { hi = rate; break; }
+    log(
+      `  ${label} ${rate}/s -> ${p.achieved.toFixed(0)}/s p50 ${p.p50.toFixed(2)} p99 ${p.p99.toFixed(2)} ms cpu ${JSON.stringify(p.cpu)}`,
+    );
+    if (!passes(p)) {
+      hi = rate;
+      break;
+    }
     good = p;
     lo = rate;
     await sleep(300);
@@ -99,8 +118,13 @@ async function maxThroughput(label: string, load: Load, watch: Record<string, nu
     await sleep(300);
     const p = await probe(load, rate, PROBE_S, watch);
     probes.push(p);
-    log(`  ${label} ${rate}/s -> ${p.achieved.toFixed(0)}/s p50 ${p.p50.toFixed(2)} p99 ${p.p99.toFixed(2)} ms cpu ${JSON.stringify(p.cpu)}`);
-    if (passes(p)) { good = p; lo = rate; } else hi = rate;
+    log(
+      `  ${label} ${rate}/s -> ${p.achieved.toFixed(0)}/s p50 ${p.p50.toFixed(2)} p99 ${p.p99.toFixed(2)} ms cpu ${JSON.stringify(p.cpu)}`,
+    );
+    if (passes(p)) {
+      good = p;
+      lo = rate;
+    } else hi = rate;
   }
   return { max: good?.achieved ?? 0, at: good, probes };
 }
@@ -151,17 +175,27 @@ try {
   await sleep(1000);
   const rssBefore = rssBytes(c.child.pid!);
   const idleLoads = [new Load(), new Load()];
-  await Promise.all(idleLoads.map((l, i) => l.ask({ cmd: 'connect', url: `${c.url}/client`, count: IDLE_CLIENTS / 2, jwtSecret: JWT_SECRET, prefix: `i${i}_` })));
+  await Promise.all(
+    idleLoads.map((l, i) =>
+      l.ask({ cmd: 'connect', url: `${c.url}/client`, count: IDLE_CLIENTS / 2, jwtSecret: JWT_SECRET, prefix: `i${i}_` }),
+    ),
+  );
   await sleep(3000);
   const rssAfter = rssBytes(c.child.pid!);
   const perIdle = (rssAfter - rssBefore) / IDLE_CLIENTS;
-  log(`  RSS ${(rssBefore / 2 ** 20).toFixed(1)} MiB -> ${(rssAfter / 2 ** 20).toFixed(1)} MiB: ${(perIdle / 1024).toFixed(1)} KiB per idle client`);
+  log(
+    `  RSS ${(rssBefore / 2 ** 20).toFixed(1)} MiB -> ${(rssAfter / 2 ** 20).toFixed(1)} MiB: ` +
+      `${(perIdle / 1024).toFixed(1)} KiB per idle client`,
+  );
   await Promise.all(idleLoads.map((l) => l.ask({ cmd: 'close' })));
 
   for (const ch of children) ch.kill('SIGKILL');
   log('handoffs under load (in-process mesh: 3 nodes, 2 servers)');
   const handoff = await measureHandoffPauses(redis, quick ? 200 : 1000);
-  log(`  ${handoff.handoffs} handoffs, ${handoff.inputs} inputs: pause p50 ${handoff.p50.toFixed(2)} p99 ${handoff.p99.toFixed(2)} max ${handoff.max.toFixed(2)} ms`);
+  log(
+    `  ${handoff.handoffs} handoffs, ${handoff.inputs} inputs: ` +
+      `pause p50 ${handoff.p50.toFixed(2)} p99 ${handoff.p99.toFixed(2)} max ${handoff.max.toFixed(2)} ms`,
+  );
   log('failover: kill -9 of a server process (lease 1500 ms)');
   const failover = await measureFailover(redis, 1500);
   log(`  ${failover.players} players receiving state from new owners ${failover.seconds.toFixed(2)} s after the kill`);
@@ -187,10 +221,34 @@ try {
   mkdirSync('bench/results', { recursive: true });
   writeFileSync('bench/results/latest.json', `${JSON.stringify(results, null, 2)}\n`);
   const rows: [string, string, string, string, boolean][] = [
-    ['P1 round trips/s, one node (p99 <= 50 ms)', fmt(dMax.max), fmt(bMax.max), `${results.p1_throughput_ratio}x (>= 0.9)`, (results.p1_throughput_ratio as number) >= 0.9],
-    [`P2 p50 at ${moderateRate}/s (ms)`, dModerate.p50.toFixed(2), bModerate.p50.toFixed(2), `+${results.p2_added_p50_ms} ms (<= 0.5)`, (results.p2_added_p50_ms as number) <= 0.5],
-    [`P2 p99 at ${moderateRate}/s (ms)`, dModerate.p99.toFixed(2), bModerate.p99.toFixed(2), `${results.p2_p99_ratio}x (<= 2)`, (results.p2_p99_ratio as number) <= 2],
-    ['P3 round trips/s, cross-node', fmt(dMax.max), fmt(xMax.max), `${results.p3_cross_node_ratio}x (>= 0.8)`, (results.p3_cross_node_ratio as number) >= 0.8],
+    [
+      'P1 round trips/s, one node (p99 <= 50 ms)',
+      fmt(dMax.max),
+      fmt(bMax.max),
+      `${String(results.p1_throughput_ratio)}x (>= 0.9)`,
+      (results.p1_throughput_ratio as number) >= 0.9,
+    ],
+    [
+      `P2 p50 at ${moderateRate}/s (ms)`,
+      dModerate.p50.toFixed(2),
+      bModerate.p50.toFixed(2),
+      `+${String(results.p2_added_p50_ms)} ms (<= 0.5)`,
+      (results.p2_added_p50_ms as number) <= 0.5,
+    ],
+    [
+      `P2 p99 at ${moderateRate}/s (ms)`,
+      dModerate.p99.toFixed(2),
+      bModerate.p99.toFixed(2),
+      `${String(results.p2_p99_ratio)}x (<= 2)`,
+      (results.p2_p99_ratio as number) <= 2,
+    ],
+    [
+      'P3 round trips/s, cross-node',
+      fmt(dMax.max),
+      fmt(xMax.max),
+      `${String(results.p3_cross_node_ratio)}x (>= 0.8)`,
+      (results.p3_cross_node_ratio as number) >= 0.8,
+    ],
     ['P4 handoff pause p99 (ms)', '-', handoff.p99.toFixed(2), '<= 50', handoff.p99 <= 50],
     ['P5 kill -9 -> served by new owner (s)', '-', failover.seconds.toFixed(2), '<= 3', failover.seconds <= 3],
     [`P6 bytes per idle client (${IDLE_CLIENTS})`, '-', fmt(perIdle), '<= 20480', perIdle <= 20_480],

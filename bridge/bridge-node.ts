@@ -8,7 +8,6 @@ import type { Logger } from 'winston';
 import type { BridgeConfig } from '../shared/config.js';
 import { Keys } from '../shared/keys.js';
 import { LoadModel } from '../shared/load-model.js';
-import { CLIENT_NAMESPACE, SERVER_NAMESPACE } from '../shared/protocol.js';
 import { AuthorityCache } from './authority/authority-cache.js';
 import { AuthorityMap } from './authority/authority-map.js';
 import { AuthorityWriter } from './authority/authority-writer.js';
@@ -52,51 +51,50 @@ export class BridgeNode {
   private readonly parts: { start(): Promise<void>; stop(): Promise<void> };
   private ready = false;
 
-  constructor(readonly config: BridgeConfig, logger?: Logger) {
+  constructor(readonly config: BridgeConfig, givenLogger?: Logger) {
     const c = config;
     const id = (this.id = c.nodeId);
-    this.logger = logger ?? createLogger(id, c.logLevel);
-    const log = this.logger;
+    this.logger = givenLogger ?? createLogger(id, c.logLevel);
+    const logger = this.logger;
     const metrics = new Metrics(id);
     const keys = new Keys(c.prefix, c.world);
-    const redis = (this.redis = redisConnection(c.redisUrl, 'redis', log));
-    const sub = (this.sub = new Subscriber(redisConnection(c.redisUrl, 'subscriber', log), metrics, log));
+    const redis = (this.redis = redisConnection(c.redisUrl, 'redis', logger));
+    const sub = (this.sub = new Subscriber(redisConnection(c.redisUrl, 'subscriber', logger), metrics, logger));
     const isReady = () => this.ready && redis.status === 'ready' && sub.ready;
     const scripts = loadScripts(redis);
     const map = new AuthorityMap(redis, scripts.records, keys, id);
     const cache = new AuthorityCache(map);
-    const bus = new NodeBus(redis, keys, id, metrics, log, sub);
+    const bus = new NodeBus(redis, keys, id, metrics, logger, sub);
     sub.route(keys.authorityChannel, (m) => cache.apply(m));
-    const writer = new AuthorityWriter({ nodeId: id, keys, scripts: scripts.ownership, map, cache, bus, metrics, logger: log, ackTimeoutMs: c.cacheAckTimeoutMs });
-    const catchUp = new CatchUp(cache, sub, redis, log, isReady);
-    const control = new ControlPlane(c, keys, log);
+    const writer = new AuthorityWriter({ config, keys, scripts: scripts.ownership, map, cache, bus, metrics, logger });
+    const catchUp = new CatchUp(cache, sub, redis, logger, isReady);
+    const control = new ControlPlane(c, keys, logger);
     const rpc = new MeshRpc(cache, bus, c.handoffTimeoutMs, () => map.liveNodes());
 
     this.http = createServer();
-    const io = createSocketServer(this.http, c, metrics);
-    const clientNsp = io.of(CLIENT_NAMESPACE);
+    const { io, clients: clientNsp, servers: serverNsp } = createSocketServer(this.http, c, metrics);
     const links = new ServerLinks();
     const sessions = new ClientSessions();
     const presence = new NodePresence(map, c.nodeHeartbeatMs, () => ({ clients: sessions.size, servers: links.size }));
-    const keeper = new LinkKeeper(links, cache, map, bus, metrics, log, c.handoffTimeoutMs);
+    const keeper = new LinkKeeper(links, cache, map, bus, metrics, logger, c.handoffTimeoutMs);
     const inputs = new InputRouter(id, cache, links, bus, metrics);
     const state = new StateRouter(id, cache, sessions, bus, metrics, clientNsp);
     const world = { cols: c.worldCols, rows: c.worldRows, spawnAreas: c.spawnAreas.split(' ') };
     const placement = new Placement(cache, writer, map, world);
-    const transfers = new Transfers({ cache, map, writer, rpc, placement, metrics, logger: log, ackTimeoutMs: c.cacheAckTimeoutMs, handoffTimeoutMs: c.handoffTimeoutMs });
-    const planner = new MeshPlanner({ cache, map, transfers, rpc, control, logger: log, threshold: c.rebalanceThreshold, cooldownMs: c.areaCooldownMs });
-    const lifecycle = new SessionLifecycle({ nodeId: id, config: c, cache, map, writer, placement, sessions, links, bus, metrics, logger: log });
+    const transfers = new Transfers({ config, cache, map, writer, rpc, placement, metrics, logger });
+    const planner = new MeshPlanner({ config, cache, map, transfers, rpc, control, logger });
+    const lifecycle = new SessionLifecycle({ config, cache, map, writer, placement, sessions, links, bus, metrics, logger });
     const holds = new InputHolds(c, sessions, inputs, bus);
     const watch = new FailureWatch(c, cache, map, control, lifecycle);
     const verifier = new TokenVerifier(c);
     new ServerGateway({
-      nodeId: id, config: c, nsp: io.of(SERVER_NAMESPACE), cache, map, links, keeper, state, transfers, control, metrics, logger: log, isReady,
+      nodeId: id, config, nsp: serverNsp, cache, map, links, keeper, state, transfers, control, metrics, logger, isReady,
       loadModel: new LoadModel(c.loadFormula, c.powerFormula), cannotDrain: (s) => planner.cannotDrain(s), onLinked: (s) => holds.linked(s),
     });
-    new ClientGateway({ nodeId: id, config: c, nsp: clientNsp, lifecycle, holds, verifier, metrics, logger: log, isReady });
+    new ClientGateway({ nodeId: id, config, nsp: clientNsp, lifecycle, holds, verifier, metrics, logger, isReady });
     const recent = new RecentChanges(cache);
     this.http.on('request', createHttpApi({
-      config: c, verifier, cache, metrics, transfers, control, planner, map, logger: log, isReady, latestAreaState: state.latestAreaState, recent,
+      config, verifier, cache, metrics, transfers, control, planner, map, logger, isReady, recent, latestAreaState: state.latestAreaState,
     }));
     catchUp.onReconcile(() => keeper.reconcile());
     catchUp.onReconnect(() => watch.redisCameBack());
@@ -110,7 +108,7 @@ export class BridgeNode {
         lifecycle.close();
         await control.close();
         bus.flush();
-        await new Promise<void>((resolve) => io.close(() => resolve()));
+        await io.close();
         await presence.stop();
       },
     };
@@ -128,7 +126,7 @@ export class BridgeNode {
     const port = (this.http.address() as AddressInfo).port;
     this.logger.info('bridge node listening', { host: this.config.host, port });
     if (this.redis.status !== 'ready') this.logger.info('waiting for redis', { url: this.config.redisUrl });
-    const whenReady = (conn: Redis) => (conn.status === 'ready' ? Promise.resolve() : new Promise<void>((r) => conn.once('ready', () => r())));
+    const whenReady = (conn: Redis) => conn.status === 'ready' || new Promise<void>((r) => conn.once('ready', () => r()));
     await Promise.all([whenReady(this.redis), whenReady(this.sub.conn)]);
     await this.parts.start();
     this.ready = true;

@@ -25,7 +25,8 @@ export function parseJournal(text: string): JournalEvent[] {
   for (const line of text.split('\n')) {
     const f = line.split(' ');
     if (f[0] === 'I' && f.length === 5) out.push({ kind: 'apply', at: Number(f[1]), server: f[2]!, player: f[3]!, seq: Number(f[4]) });
-    else if (f[0] === 'A' && f.length === 6) out.push({ kind: 'attach', at: Number(f[1]), server: f[2]!, player: f[3]!, seq: Number(f[4]), resync: f[5] === '1' });
+    else if (f[0] === 'A' && f.length === 6)
+      out.push({ kind: 'attach', at: Number(f[1]), server: f[2]!, player: f[3]!, seq: Number(f[4]), resync: f[5] === '1' });
   }
   return out;
 }

@@ -37,7 +37,10 @@ const secret = new TextEncoder().encode(JWT_SECRET);
 const token = (player: string) => mesh.token(player);
 
 // ---- the legitimate client (its own process): sends at 20 Hz, measures each input's time to acknowledgement ----
-const legit = fork(new URL('./legit-client.ts', import.meta.url), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const legit = fork(new URL('./legit-client.ts', import.meta.url), [], {
+  execArgv: ['--import', 'tsx'],
+  stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+});
 process.once('exit', () => legit.kill('SIGKILL'));
 const legitReady = new Promise((resolve) => legit.once('message', resolve));
 legit.send({ url, token: await token('legit'), mark: MARK });
@@ -50,7 +53,8 @@ async function rss(): Promise<number> {
 async function errorCounts(): Promise<Map<string, number>> {
   const text = await fetch(`${url}/metrics`).then((r) => r.text());
   const out = new Map<string, number>();
-  for (const m of text.matchAll(/meshbridge_errors_total\{code="([^"]+)",side="([^"]+)"[^}]*\} (\d+)/g)) out.set(`${m[2]}:${m[1]}`, Number(m[3]));
+  for (const m of text.matchAll(/meshbridge_errors_total\{code="([^"]+)",side="([^"]+)"[^}]*\} (\d+)/g))
+    out.set(`${m[2]}:${m[1]}`, Number(m[3]));
   return out;
 }
 
@@ -124,7 +128,10 @@ await run('garbage Engine.IO/Socket.IO frames', n(1000), async (i, r) => {
   const m = new Manager(url, { transports: ['websocket'], reconnection: false, autoConnect: false, forceNew: true });
   await new Promise<void>((resolve, reject) => m.open((err) => (err ? reject(err) : resolve())));
   const engine = m.engine as unknown as { send(d: string | Buffer): void; once(e: string, f: () => void): void };
-  const closed = new Promise<string>((resolve) => { engine.once('close', () => resolve('BAD_FRAME')); setTimeout(() => resolve('still open'), 2000); });
+  const closed = new Promise<string>((resolve) => {
+    engine.once('close', () => resolve('BAD_FRAME'));
+    setTimeout(() => resolve('still open'), 2000);
+  });
   engine.send(garbage(i));
   expect(r, 'wire:BAD_FRAME', await closed, `frame ${i % 9}`);
   m.engine.close();
@@ -133,8 +140,18 @@ await run('garbage Engine.IO/Socket.IO frames', n(1000), async (i, r) => {
 // 2. Client tokens of every wrong kind.
 const tokens: (() => Promise<string>)[] = [
   async () => `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"mallory"}').toString('base64url')}.`,
-  () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('mallory').setExpirationTime('1h').sign(new TextEncoder().encode('wrong-secret-0123456789')),
-  () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('mallory').setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(secret),
+  () =>
+    new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('mallory')
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode('wrong-secret-0123456789')),
+  () =>
+    new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('mallory')
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
+      .sign(secret),
   () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('mallory').sign(secret),
   () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(secret),
   () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('bad id!').setExpirationTime('1h').sign(secret),
@@ -142,7 +159,12 @@ const tokens: (() => Promise<string>)[] = [
   async () => `${MARK}.not.a.jwt`,
 ];
 await run('JWT variants (alg none, wrong key, expired, no exp, no or bad subject, wrong alg, garbage)', n(400), async (i, r) => {
-  expect(r, 'client:BAD_TOKEN', await handshake(CLIENT_NAMESPACE, { token: await tokens[i % tokens.length]!() }), `token ${i % tokens.length}`);
+  expect(
+    r,
+    'client:BAD_TOKEN',
+    await handshake(CLIENT_NAMESPACE, { token: await tokens[i % tokens.length]!() }),
+    `token ${i % tokens.length}`,
+  );
 });
 await run('malformed handshakes', n(200), async (i, r) => {
   const bad = [{}, { token: 5 }, { token: 'x'.repeat(5000) }, { token: [] }][i % 4]!;
@@ -184,7 +206,11 @@ await run('forbidden events from a client', n(1000), async (i, r) => {
 mallory.sock.close();
 
 // 8. A rogue server with the network secret: owns nothing, may refuse nothing it is not given.
-const rogue = await session(SERVER_NAMESPACE, { serverId: 'rogue', secret: NETWORK_SECRET, power: 1, protocol: PROTOCOL_VERSION }, 'welcome');
+const rogue = await session(
+  SERVER_NAMESPACE,
+  { serverId: 'rogue', secret: NETWORK_SECRET, power: 1, protocol: PROTOCOL_VERSION },
+  'welcome',
+);
 const rogueCases: [string, unknown, string][] = [
   ['state', [{ kind: 'area', area: '0,0', epoch: 1, data: MARK }], 'NOT_OWNER'],
   ['state', [{ kind: 'player', player: 'legit', epoch: 1, data: MARK, acks: { legit: 999999 } }], 'NOT_OWNER'],
@@ -224,9 +250,32 @@ await run('HTTP abuse', n(500), async (i, r) => {
   const cases: [string, RequestInit, number, string][] = [
     ['/v1/login', { method: 'POST', body: '{"player":"x"}', headers: { 'content-type': 'application/json' } }, 404, 'DEV_LOGIN_DISABLED'],
     ['/v1/admin/areas', {}, 401, 'BAD_TOKEN'],
-    ['/v1/admin/areas/0,0/move', { method: 'POST', body: '{', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` } }, 400, 'BAD_INPUT'],
-    ['/v1/admin/players/x/move', { method: 'POST', body: JSON.stringify({ area: 5 }), headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` } }, 400, 'BAD_INPUT'],
-    ['/v1/admin/areas/0,0/move', { method: 'POST', body: `{"server":"${'x'.repeat(20_000)}"}`, headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` } }, 413, 'BAD_INPUT'],
+    [
+      '/v1/admin/areas/0,0/move',
+      { method: 'POST', body: '{', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` } },
+      400,
+      'BAD_INPUT',
+    ],
+    [
+      '/v1/admin/players/x/move',
+      {
+        method: 'POST',
+        body: JSON.stringify({ area: 5 }),
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+      },
+      400,
+      'BAD_INPUT',
+    ],
+    [
+      '/v1/admin/areas/0,0/move',
+      {
+        method: 'POST',
+        body: `{"server":"${'x'.repeat(20_000)}"}`,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+      },
+      413,
+      'BAD_INPUT',
+    ],
     [`/${MARK}/${i}`, {}, 404, 'NOT_FOUND'],
   ];
   const [path, init, status, code] = cases[i % cases.length]!;
@@ -267,7 +316,10 @@ const applied = parseJournal(readFileSync(join(dir, 's1.journal'), 'utf8')).filt
 const forwarded = applied.filter((e) => e.player !== 'legit').length;
 const legitSeqs = applied.filter((e) => e.player === 'legit').map((e) => e.seq);
 const legitInOrder = legitSeqs.every((s, i) => s === i + 1) && measured.pending === 0;
-const q = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN; };
+const q = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
+};
 const expectedCounts = new Map<string, number>();
 for (const r of results) for (const [k, v] of r.expected) expectedCounts.set(k, (expectedCounts.get(k) ?? 0) + v);
 const countProblems: string[] = [];
@@ -283,18 +335,23 @@ const memoryGrowth = rssAfter - rssBefore;
 // Bad messages must not slow the others: p99 within 3x (or +50 ms of) the quiet p99. Connection
 // floods and HTTP abuse cost real work per request (token checks, joins): they are held to the
 // node staying responsive (p99 under 500 ms) and reported.
-const within = (names: (name: string) => boolean) => rtts.filter((x) => results.some((r) => names(r.name) && x.at >= r.from && x.at <= r.to)).map((x) => x.ms);
+const within = (names: (name: string) => boolean) =>
+  rtts.filter((x) => results.some((r) => names(r.name) && x.at >= r.from && x.at <= r.to)).map((x) => x.ms);
 const isBurst = (name: string) => name.startsWith('connection flood') || name.startsWith('HTTP');
 const latencyOk = q(within((x) => !isBurst(x)), 0.99) <= Math.max(3 * q(before, 0.99), q(before, 0.99) + 50)
   && q(within(isBurst), 0.99) <= 500;
 
-log(`\n| class | messages | wrong answers | legit ack p99 meanwhile |\n| --- | --- | --- | --- |`);
+log('\n| class | messages | wrong answers | legit ack p99 meanwhile |\n| --- | --- | --- | --- |');
 for (const r of results) {
   const meanwhile = rtts.filter((x) => x.at >= r.from && x.at <= r.to).map((x) => x.ms);
   log(`| ${r.name} | ${r.sent} | ${r.wrong.length} | ${meanwhile.length > 0 ? `${q(meanwhile, 0.99).toFixed(0)} ms` : '—'} |`);
 }
-log(`\nbad messages ${total}; wrong answers ${wrong.length}; not counted ${countProblems.length}; forwarded ${forwarded}; fuzz data seen by the client ${fuzzSeen}`);
-log(`crashes ${crashes.length} (other node alive: ${otherAlive}); legit inputs applied once, in order: ${legitInOrder} (${legitSeqs.length})`);
+log(
+  `\nbad messages ${total}; wrong answers ${wrong.length}; not counted ${countProblems.length}; ` +
+    `forwarded ${forwarded}; fuzz data seen by the client ${fuzzSeen}`,
+);
+log(`crashes ${crashes.length} (other node alive: ${otherAlive}); `
+  + `legit inputs applied once, in order: ${legitInOrder} (${legitSeqs.length})`);
 log(`bridge RSS ${(rssBefore / 1e6).toFixed(1)} MB -> ${(rssAfter / 1e6).toFixed(1)} MB (${(memoryGrowth / 1e6).toFixed(1)} MB)`);
 log(`legit client ack time p50/p99: quiet ${q(before, 0.5).toFixed(1)}/${q(before, 0.99).toFixed(1)} ms, during bad messages `
   + `${q(within((x) => !isBurst(x)), 0.5).toFixed(1)}/${q(within((x) => !isBurst(x)), 0.99).toFixed(1)} ms, during floods `

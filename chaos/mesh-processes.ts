@@ -27,13 +27,17 @@ export class Proc {
 
   start(): ChildProcess {
     this.output = '';
-    const child = spawn(process.execPath, ['--import', 'tsx', ...this.args], { env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', ...this.args], {
+      env: { ...process.env, ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const keep = (b: Buffer) => { this.output = (this.output + b.toString()).slice(-20_000); };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
     this.stopping = false;
     child.once('exit', (code, signal) => {
-      if (!this.stopping && !(code === 0 && this.exitsOnItsOwn)) this.crashes.push(`${this.name} exited (${code ?? signal}): ${this.output.slice(-2000)}`);
+      if (!this.stopping && !(code === 0 && this.exitsOnItsOwn))
+        this.crashes.push(`${this.name} exited (${code ?? signal}): ${this.output.slice(-2000)}`);
     });
     this.child = child;
     return child;
@@ -91,9 +95,16 @@ export class ProcessMesh {
       const id = `s${i}`;
       const urls = mesh.bridges.map((b) => b.url);
       const rotated = [...urls.slice(i % urls.length), ...urls.slice(0, i % urls.length)];
-      mesh.servers.push(new Proc(id, ['gameserver-stub/main.ts', '--id', id, '--url', rotated.join(','), ...(opts.serverArgs?.(id) ?? [])], {
-        MESHBRIDGE_NETWORK_SECRET: NETWORK_SECRET,
-      }, true));
+      mesh.servers.push(
+        new Proc(
+          id,
+          ['gameserver-stub/main.ts', '--id', id, '--url', rotated.join(','), ...(opts.serverArgs?.(id) ?? [])],
+          {
+            MESHBRIDGE_NETWORK_SECRET: NETWORK_SECRET,
+          },
+          true,
+        ),
+      );
     }
     for (let i = 0; i < mesh.servers.length; i++) await mesh.startServer(i);
     return mesh;

@@ -45,7 +45,11 @@ const urls = mesh.bridges.map((b) => b.url);
 const players = new Map<string, Player>();
 
 async function connect(id: string, i: number): Promise<Player> {
-  const client = new MeshClient({ urls: [...urls.slice(i % 3), ...urls.slice(0, i % 3)], token: await mesh.token(id), maxUnacked: 1_000_000 });
+  const client = new MeshClient({
+    urls: [...urls.slice(i % 3), ...urls.slice(0, i % 3)],
+    token: await mesh.token(id),
+    maxUnacked: 1_000_000,
+  });
   const p: Player = { id, client, active: true, progress: [], lastAck: 0 };
   client.on('state', () => {
     if (client.ack === p.lastAck) return;
@@ -70,13 +74,18 @@ const results: FaultResult[] = [];
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 
 /** Runs one fault; `inject` resolves with the moment recovery is measured from (performance.now()). */
-async function fault(name: string, inject: () => Promise<number>, who: () => Player[] = () => [...players.values()].filter((p) => p.active)): Promise<void> {
+async function fault(
+  name: string,
+  inject: () => Promise<number>,
+  who: () => Player[] = () => [...players.values()].filter((p) => p.active),
+): Promise<void> {
   for (const p of players.values()) p.progress = [];
   const t0 = await inject();
   const watched = who();
   const firstAfter = (p: Player) => p.progress.find((t) => t > t0);
-  await waitFor(() => watched.every((p) => firstAfter(p) !== undefined), 30_000, `every client acknowledged again after ${name}`)
-    .catch((err: Error) => log(`  ${err.message}`));
+  await waitFor(() => watched.every((p) => firstAfter(p) !== undefined), 30_000, `every client acknowledged again after ${name}`).catch(
+    (err: Error) => log(`  ${err.message}`),
+  );
   const times = watched.map((p) => (firstAfter(p) ?? Infinity) - t0).sort((a, b) => a - b);
   const r = { fault: name, clients: watched.length, p50: quantile(times, 0.5), p99: quantile(times, 0.99), max: times.at(-1) ?? NaN };
   results.push(r);

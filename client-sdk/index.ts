@@ -194,7 +194,10 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
     const limits = this.session?.limits;
     if (limits) {
       const now = Date.now();
-      this.resendTokens = Math.min(limits.inputBurst / 2, this.resendTokens + ((now - this.resendRefilledAt) * limits.inputsPerSecond) / 2000);
+      this.resendTokens = Math.min(
+        limits.inputBurst / 2,
+        this.resendTokens + ((now - this.resendRefilledAt) * limits.inputsPerSecond) / 2000,
+      );
       this.resendRefilledAt = now;
     }
     const head = this.unacked[0];

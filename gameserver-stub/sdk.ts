@@ -5,7 +5,8 @@ import { EventEmitter } from 'node:events';
 import { io, type Socket } from 'socket.io-client';
 import {
   ErrorCode, PROTOCOL_VERSION, SERVER_NAMESPACE,
-  type AreaExport, type AreaGrant, type AreaOffer, type BridgeToServerEvents, type ErrorPayload, type HandoffResult, type LoadReport,
+  type AreaExport, type DrainReply, type AreaGrant, type AreaOffer, type BridgeToServerEvents, type ErrorPayload, type HandoffResult,
+  type LoadReport,
   type OfferReply, type PlayerAttach, type PlayerDetach, type PresencePayload, type ServerToBridgeEvents, type Snapshot,
   type StateItem, type WelcomePayload,
 } from '../shared/protocol-core.js';
@@ -103,17 +104,26 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
    */
   private open(): Socket<BridgeToServerEvents, ServerToBridgeEvents> {
     const { options } = this;
-    const socket: Socket<BridgeToServerEvents, ServerToBridgeEvents> = io(`${this.urls[this.urlIndex % this.urls.length]!}${SERVER_NAMESPACE}`, {
-      transports: ['websocket'],
-      forceNew: true,
-      autoConnect: false,
-      reconnection: false,
-      // Evaluated at connect: tells the bridge which players we already simulate.
-      auth: (cb) => cb({
-        serverId: options.serverId, secret: options.secret, power: options.power, protocol: PROTOCOL_VERSION,
-        ...(this.epoch > 0 ? { epoch: this.epoch, players: Object.fromEntries([...this.players].map(([id, p]) => [id, p.lastApplied])) } : {}),
-      }),
-    });
+    const socket: Socket<BridgeToServerEvents, ServerToBridgeEvents> = io(
+      `${this.urls[this.urlIndex % this.urls.length]!}${SERVER_NAMESPACE}`,
+      {
+        transports: ['websocket'],
+        forceNew: true,
+        autoConnect: false,
+        reconnection: false,
+        // Evaluated at connect: tells the bridge which players we already simulate.
+        auth: (cb) =>
+          cb({
+            serverId: options.serverId,
+            secret: options.secret,
+            power: options.power,
+            protocol: PROTOCOL_VERSION,
+            ...(this.epoch > 0
+              ? { epoch: this.epoch, players: Object.fromEntries([...this.players].map(([id, p]) => [id, p.lastApplied])) }
+              : {}),
+          }),
+      },
+    );
     socket.on('welcome', (w) => {
       this.attempts = 0;
       this.epoch = w.epoch;
@@ -286,7 +296,9 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
     this.scheduled = false;
     if (this.queue.length === 0 || !this.socket.connected) return;
     // What moved away since it was queued would only be refused (NOT_OWNER / STALE_EPOCH).
-    const items = this.queue.filter((i) => (i.kind === 'area' ? this.areas.get(i.area) === i.epoch : i.kind === 'player' ? this.players.get(i.player)?.epoch === i.epoch : true));
+    const items = this.queue.filter((i) =>
+      i.kind === 'area' ? this.areas.get(i.area) === i.epoch : i.kind === 'player' ? this.players.get(i.player)?.epoch === i.epoch : true,
+    );
     this.queue = [];
     for (let i = 0; i < items.length; i += 1024) this.socket.emit('state', items.slice(i, i + 1024));
   }
@@ -309,7 +321,7 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
   /** Moves an owned player to `area` (a warp gate); resolves when it is done or rolled back. */
   async handoff(player: string, area: string): Promise<HandoffResult> {
     this.flush();
-    return this.socket.timeout(10_000).emitWithAck('handoff', { player, area });
+    return (await this.socket.timeout(10_000).emitWithAck('handoff', { player, area })) as HandoffResult;
   }
 
   /**
@@ -320,14 +332,18 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
     let onDrained: () => void = () => {};
     const drained = new Promise<void>((resolve) => { onDrained = resolve; });
     this.once('drained', onDrained);
-    const reply = await this.socket.timeout(5000).emitWithAck('drain');
+    const reply = (await this.socket.timeout(5000).emitWithAck('drain')) as DrainReply;
     if (!reply.ok) {
       this.off('drained', onDrained);
       throw Object.assign(new Error(`the bridge refused the drain: ${reply.message}`), { code: reply.code });
     }
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([drained, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`not drained within ${timeoutMs} ms`)), timeoutMs); })])
-      .finally(() => clearTimeout(timer));
+    await Promise.race([
+      drained,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`not drained within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
   }
 
   private hold(key: string, state: unknown): void {

@@ -36,7 +36,11 @@ const count = Number(values.count);
 const clients: MeshClient[] = [];
 
 async function login(url: string, player: string): Promise<string> {
-  const res = await fetch(`${url}/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ player }) });
+  const res = await fetch(`${url}/v1/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ player }),
+  });
   if (!res.ok) throw new Error(`login ${player}: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { token: string }).token;
 }

@@ -12,6 +12,7 @@ const BOTS = Number(process.env.MESH_BOTS ?? 12);
 const children: ChildProcess[] = [];
 const gameServers = new Set<ChildProcess>();
 let redisChild: ChildProcess | undefined;
+// eslint-disable-next-line prefer-const -- assigned once the bridges are up, at the end of the script
 let botsChild: ChildProcess | undefined;
 
 function reachable(url: string): Promise<boolean> {
@@ -28,7 +29,11 @@ function reachable(url: string): Promise<boolean> {
 function run(name: string, args: string[], env: Record<string, string> = {}): ChildProcess {
   // Own process group: the terminal's Ctrl-C reaches only this script, which stops the rest in order
   // (a game server that got SIGINT too would start draining while the mesh is torn down).
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   const prefix = `[${name}] `;
   for (const stream of [child.stdout, child.stderr]) {
     stream?.on('data', (chunk: Buffer) => {
@@ -49,7 +54,8 @@ async function waitReady(url: string): Promise<void> {
 }
 
 let stopping = false;
-const exited = (c: ChildProcess) => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', r)));
+const exited = (c: ChildProcess) =>
+  c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', r));
 /**
  * Stops the mesh in a deliberate order: bots, then game servers (SIGKILL: a drain is pointless when
  * every server stops; the next start recovers their areas from their autosave), then bridge nodes,
@@ -95,17 +101,22 @@ const fresh = process.argv.includes('--fresh');
 
 if (!(await reachable(redisUrl))) {
   if (spawnSync('redis-server', ['--version']).status !== 0) {
-    process.stderr.write(`No Redis at ${redisUrl} and no redis-server binary: install it with \`sudo apt-get install -y redis-server\` (macOS: \`brew install redis\`).\n`);
+    process.stderr.write(
+      `No Redis at ${redisUrl} and no redis-server binary: ` +
+        'install it with `sudo apt-get install -y redis-server` (macOS: `brew install redis`).\n',
+    );
     process.exit(1);
   }
   const port = Number(new URL(redisUrl).port || 6379);
   if (fresh) rmSync('.mesh/redis', { recursive: true, force: true });
   mkdirSync('.mesh/redis', { recursive: true });
-  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', '.mesh/redis', '--appendonly', 'yes', '--save', ''], { stdio: 'ignore', detached: true });
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', '.mesh/redis', '--appendonly', 'yes', '--save', ''];
+  const redis = spawn('redis-server', args, { stdio: 'ignore', detached: true });
   redisChild = redis;
   children.push(redis);
   for (let i = 0; i < 50 && !(await reachable(redisUrl)); i++) await new Promise((r) => setTimeout(r, 100));
-  process.stdout.write(`[mesh] started redis-server at ${redisUrl} (data in .mesh/redis, kept between runs; \`npm start -- --fresh\` starts empty)\n`);
+  process.stdout.write(`[mesh] started redis-server at ${redisUrl} (data in .mesh/redis, kept between runs; `
+    + '`npm start -- --fresh` starts empty)\n');
 } else if (fresh) {
   process.stdout.write(`[mesh] --fresh applies to the Redis this script starts; ${redisUrl} was already running and is used as it is\n`);
 }
@@ -127,7 +138,9 @@ const shared = {
   MESHBRIDGE_AREA_COOLDOWN_MS: '20000',
 };
 const bridges = [0, 1].map((i) => `http://127.0.0.1:${BASE_PORT + i}`);
-bridges.forEach((_, i) => run(`bridge-${i + 1}`, ['bridge/main.ts'], { ...shared, MESHBRIDGE_NODE_ID: `bridge-${i + 1}`, MESHBRIDGE_PORT: String(BASE_PORT + i) }));
+bridges.forEach((_, i) => {
+  run(`bridge-${i + 1}`, ['bridge/main.ts'], { ...shared, MESHBRIDGE_NODE_ID: `bridge-${i + 1}`, MESHBRIDGE_PORT: String(BASE_PORT + i) });
+});
 try {
   await Promise.all(bridges.map(waitReady));
 } catch (err) {
@@ -136,7 +149,8 @@ try {
 }
 const servers = [['s1', '1', bridges[0]!], ['s2', '2', bridges[1]!], ['s3', '1', bridges[0]!]] as const;
 for (const [id, power, url] of servers) {
-  gameServers.add(run(id, ['gameserver-stub/main.ts', '--id', id, '--power', power, '--url', url, '--roam'], { MESHBRIDGE_NETWORK_SECRET: networkSecret }));
+  const args = ['gameserver-stub/main.ts', '--id', id, '--power', power, '--url', url, '--roam'];
+  gameServers.add(run(id, args, { MESHBRIDGE_NETWORK_SECRET: networkSecret }));
 }
 await new Promise((r) => setTimeout(r, 1000));
 botsChild = run('bots', ['scripts/bots.ts', '--count', String(BOTS), '--urls', bridges.join(',')]);

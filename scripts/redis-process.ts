@@ -69,13 +69,19 @@ export class RedisServer {
 
   async start(): Promise<void> {
     const persistence = this.dataDir ? ['--dir', this.dataDir, '--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
-    const proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: 'ignore' });
+    const proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence], {
+      stdio: 'ignore',
+    });
     this.proc = proc;
     const probe = new Redis(this.url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
     probe.on('error', () => {});
     // Never wait unbounded: connect() can stay pending while redis-server is not listening yet.
     await Promise.race([probe.connect().catch(() => {}), sleep(5000)]);
-    await waitFor(async () => (await Promise.race([probe.ping().catch(() => ''), sleep(500).then(() => '')])) === 'PONG', 5000, 'redis-server to answer');
+    await waitFor(
+      async () => (await Promise.race([probe.ping().catch(() => ''), sleep(500).then(() => '')])) === 'PONG',
+      5000,
+      'redis-server to answer',
+    );
     probe.disconnect();
   }
 

@@ -17,78 +17,104 @@ const bool = z.union([z.boolean(), z.string()]).transform((v, ctx) => {
 export const DEFAULT_LOAD_FORMULA = 'players * (1 + mass / 1000) * (1 + projectiles / 100)';
 export const DEFAULT_POWER_FORMULA = 'ram * cpu * cores / max(ping, 1)';
 
-export const BridgeConfigSchema = z
-  .object({
-    nodeId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default(() => `${hostname()}-${randomBytes(3).toString('hex')}`),
-    host: z.string().default('0.0.0.0'),
-    port: int(0).max(65535).default(8080),
-    redisUrl: z.string().url().refine((u) => /^rediss?:\/\//.test(u), 'must start with redis:// or rediss://').default('redis://127.0.0.1:6379'),
-    prefix: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).default('mb'),
-    world: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).default('world'),
-    /** The network password servers present. */
-    networkSecret: z.string().min(8, 'must be at least 8 characters'),
-    /**
-     * Per-server credentials: a server whose id is listed must present its own key, not the network
-     * secret (one leaked secret then hands out no listed id). "s1:key1,s2:key2" or a JSON object.
-     */
-    serverKeys: z.union([
+export const BridgeConfigSchema = z.object({
+  nodeId: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+    .default(() => `${hostname()}-${randomBytes(3).toString('hex')}`),
+  host: z.string().default('0.0.0.0'),
+  port: int(0).max(65535).default(8080),
+  redisUrl: z
+    .string()
+    .url()
+    .refine((u) => /^rediss?:\/\//.test(u), 'must start with redis:// or rediss://')
+    .default('redis://127.0.0.1:6379'),
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,32}$/)
+    .default('mb'),
+  world: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,32}$/)
+    .default('world'),
+  /** The network password servers present. */
+  networkSecret: z.string().min(8, 'must be at least 8 characters'),
+  /**
+   * Per-server credentials: a server whose id is listed must present its own key, not the network
+   * secret (one leaked secret then hands out no listed id). "s1:key1,s2:key2" or a JSON object.
+   */
+  serverKeys: z
+    .union([
       z.record(z.string(), z.string().min(16, 'each key must be at least 16 characters')),
       z.string().transform((v, ctx) => {
         const out: Record<string, string> = {};
-        for (const pair of v.split(',').map((x) => x.trim()).filter(Boolean)) {
+        for (const pair of v
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean)) {
           const at = pair.indexOf(':');
           if (at < 1 || pair.length - at - 1 < 16) {
-            ctx.addIssue({ code: 'custom', message: `"${pair.slice(0, at > 0 ? at : 16)}…": write id:key, the key at least 16 characters` });
+            ctx.addIssue({
+              code: 'custom',
+              message: `"${pair.slice(0, at > 0 ? at : 16)}…": write id:key, the key at least 16 characters`,
+            });
             return z.NEVER;
           }
           out[pair.slice(0, at)] = pair.slice(at + 1);
         }
         return out;
       }),
-    ]).default({}),
-    /** With serverKeys: refuse ids that are not listed (no server joins with the network secret alone). */
-    serverKeysOnly: bool.default(false),
-    /** HS256 shared secret for client tokens (or set jwtPublicKey). */
-    jwtSecret: z.string().min(16, 'must be at least 16 characters').optional(),
-    /** PEM SPKI public key for RS256/ES256/EdDSA client tokens. */
-    jwtPublicKey: z.string().optional(),
-    /** Issue tokens at POST /v1/login (development only; needs jwtSecret). */
-    devLogin: bool.default(false),
-    /** Bearer token for /v1/admin (disabled when unset). */
-    adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
-    logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
-    /** Browser origins allowed to log in, read the listing and connect as clients ("https://a.example https://b.example"). */
-    corsOrigins: z.string().regex(/^(https?:\/\/[^\s/]+)( https?:\/\/[^\s/]+)*$/, 'space-separated origins like "https://play.example.com"').optional(),
-    /** The world is a grid of areas with ids "col,row". */
-    worldCols: int(1).max(1000).default(4),
-    worldRows: int(1).max(1000).default(4),
-    /** Where new players start: space-separated area ids; a player always gets the same one. */
-    spawnAreas: z.string().regex(/^\d+,\d+( \d+,\d+)*$/, 'space-separated area ids like "0,0 2,1"').default('0,0'),
-    maxInputBytes: int(16).default(4096),
-    /** Deepest JSON nesting of any message (the event's argument array counts as one level). */
-    maxJsonDepth: int(4).max(1000).default(32),
-    inputsPerSecond: int(1).default(120),
-    inputBurst: int(1).default(240),
-    maxMessageBytes: int(1024).default(1_000_000),
-    serverLeaseMs: int(500).default(5000),
-    sessionGraceMs: int(0).default(10_000),
-    nodeHeartbeatMs: int(100).default(1000),
-    cacheAckTimeoutMs: int(50).default(1000),
-    /** Load of one area from the metrics a server reports for it (filtrex expression). */
-    loadFormula: z.string().default(DEFAULT_LOAD_FORMULA),
-    /** Power of a server from its reported metrics; servers that report none keep their handshake power. */
-    powerFormula: z.string().default(DEFAULT_POWER_FORMULA),
-    /** Rebalance when a server's load:power is above this; a move must leave the taker at or below it. */
-    rebalanceThreshold: z.coerce.number().positive().default(10),
-    rebalanceIntervalMs: int(100).default(5000),
-    /** An area that moved stays put this long (no ping-pong). */
-    areaCooldownMs: int(0).default(60_000),
-    /** How long a server has to answer an export, import or offer. */
-    handoffTimeoutMs: int(50).default(2000),
-    /** Inputs kept per frozen player during a handoff; more are dropped (the SDK re-sends them). */
-    freezeBufferMax: int(16).default(1024),
-    leaseCheckMs: int(100).default(1000),
-  });
+    ])
+    .default({}),
+  /** With serverKeys: refuse ids that are not listed (no server joins with the network secret alone). */
+  serverKeysOnly: bool.default(false),
+  /** HS256 shared secret for client tokens (or set jwtPublicKey). */
+  jwtSecret: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** PEM SPKI public key for RS256/ES256/EdDSA client tokens. */
+  jwtPublicKey: z.string().optional(),
+  /** Issue tokens at POST /v1/login (development only; needs jwtSecret). */
+  devLogin: bool.default(false),
+  /** Bearer token for /v1/admin (disabled when unset). */
+  adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+  /** Browser origins allowed to log in, read the listing and connect as clients ("https://a.example https://b.example"). */
+  corsOrigins: z
+    .string()
+    .regex(/^(https?:\/\/[^\s/]+)( https?:\/\/[^\s/]+)*$/, 'space-separated origins like "https://play.example.com"')
+    .optional(),
+  /** The world is a grid of areas with ids "col,row". */
+  worldCols: int(1).max(1000).default(4),
+  worldRows: int(1).max(1000).default(4),
+  /** Where new players start: space-separated area ids; a player always gets the same one. */
+  spawnAreas: z
+    .string()
+    .regex(/^\d+,\d+( \d+,\d+)*$/, 'space-separated area ids like "0,0 2,1"')
+    .default('0,0'),
+  maxInputBytes: int(16).default(4096),
+  /** Deepest JSON nesting of any message (the event's argument array counts as one level). */
+  maxJsonDepth: int(4).max(1000).default(32),
+  inputsPerSecond: int(1).default(120),
+  inputBurst: int(1).default(240),
+  maxMessageBytes: int(1024).default(1_000_000),
+  serverLeaseMs: int(500).default(5000),
+  sessionGraceMs: int(0).default(10_000),
+  nodeHeartbeatMs: int(100).default(1000),
+  cacheAckTimeoutMs: int(50).default(1000),
+  /** Load of one area from the metrics a server reports for it (filtrex expression). */
+  loadFormula: z.string().default(DEFAULT_LOAD_FORMULA),
+  /** Power of a server from its reported metrics; servers that report none keep their handshake power. */
+  powerFormula: z.string().default(DEFAULT_POWER_FORMULA),
+  /** Rebalance when a server's load:power is above this; a move must leave the taker at or below it. */
+  rebalanceThreshold: z.coerce.number().positive().default(10),
+  rebalanceIntervalMs: int(100).default(5000),
+  /** An area that moved stays put this long (no ping-pong). */
+  areaCooldownMs: int(0).default(60_000),
+  /** How long a server has to answer an export, import or offer. */
+  handoffTimeoutMs: int(50).default(2000),
+  /** Inputs kept per frozen player during a handoff; more are dropped (the SDK re-sends them). */
+  freezeBufferMax: int(16).default(1024),
+  leaseCheckMs: int(100).default(1000),
+});
 
 export type BridgeConfig = z.infer<typeof BridgeConfigSchema>;
 export type BridgeConfigInput = z.input<typeof BridgeConfigSchema>;
@@ -109,7 +135,8 @@ function crossFieldProblems(input: Record<string, unknown>): string[] {
   const set = (k: string) => input[k] !== undefined && input[k] !== '';
   const devLogin = input.devLogin === true || input.devLogin === 'true' || input.devLogin === '1';
   const problems: string[] = [];
-  if (!set('jwtSecret') && !set('jwtPublicKey')) problems.push(`jwtSecret (${envName('jwtSecret')}): set it, or jwtPublicKey (${envName('jwtPublicKey')})`);
+  if (!set('jwtSecret') && !set('jwtPublicKey'))
+    problems.push(`jwtSecret (${envName('jwtSecret')}): set it, or jwtPublicKey (${envName('jwtPublicKey')})`);
   if (devLogin && !set('jwtSecret')) problems.push(`devLogin (${envName('devLogin')}): needs jwtSecret to sign tokens`);
   return problems;
 }
@@ -125,9 +152,10 @@ export function parseBridgeConfig(input: Record<string, unknown>): BridgeConfig 
     }
   }
   // Checked on the raw values, so they are reported together with every other problem.
-  const text = (key: string, fallback: string) => (typeof input[key] === 'string' && input[key] !== '' ? (input[key] as string) : fallback);
+  const text = (key: string, fallback: string) => (typeof input[key] === 'string' && input[key] !== '' ? (input[key]) : fallback);
   const formulas = [
-    ['loadFormula', text('loadFormula', DEFAULT_LOAD_FORMULA), DEFAULT_POWER_FORMULA], ['powerFormula', DEFAULT_LOAD_FORMULA, text('powerFormula', DEFAULT_POWER_FORMULA)],
+    ['loadFormula', text('loadFormula', DEFAULT_LOAD_FORMULA), DEFAULT_POWER_FORMULA],
+    ['powerFormula', DEFAULT_LOAD_FORMULA, text('powerFormula', DEFAULT_POWER_FORMULA)],
   ] as const;
   for (const [key, load, power] of formulas) {
     try {

@@ -115,7 +115,6 @@ export interface LoadReport {
   areas?: Record<string, Record<string, number>>;
 }
 
-
 export interface InputItem {
   player: string;
   seq: number;
@@ -223,7 +222,10 @@ export interface BridgeToServerEvents {
   /** Migration, phase 1 (inputs of its players are frozen): hand over the area and its players. */
   'area:export': (p: { area: string; to: string }, ack: Ack<AreaExport>) => void;
   /** Migration or recovery, phase 2: load this area and its players; yours at `area:assign`. */
-  'area:import': (p: { area: string; from: string; reason: 'rebalance' | 'drain' | 'recover' | 'admin' } & AreaExport, ack: Ack<ImportReply>) => void;
+  'area:import': (
+    p: { area: string; from: string; reason: 'rebalance' | 'drain' | 'recover' | 'admin' } & AreaExport,
+    ack: Ack<ImportReply>,
+  ) => void;
   /** A migration of an area you exported failed: keep simulating it. */
   'area:resume': (p: { area: string }) => void;
   presence: (p: PresencePayload) => void;

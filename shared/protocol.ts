@@ -3,8 +3,19 @@
 // ./protocol-core.ts (re-exported here); docs/protocol.md is the prose form.
 import { z } from 'zod';
 import type {
-  AreaExport, AskedEvent, ClientHandshake, ClientInput, HandoffRequest, ImportReply, LoadReport, OfferReply, PlayerState, ServerHandshake, ServerReply,
-  Snapshot, StateItem,
+  AreaExport,
+  AskedEvent,
+  ClientHandshake,
+  ClientInput,
+  HandoffRequest,
+  ImportReply,
+  LoadReport,
+  OfferReply,
+  PlayerState,
+  ServerHandshake,
+  ServerReply,
+  Snapshot,
+  StateItem,
 } from './protocol-core.js';
 
 export * from './protocol-core.js';
@@ -81,9 +92,11 @@ export function isStateBatch(v: unknown): v is StateItem[] {
   if (!Array.isArray(v) || v.length === 0 || v.length > 1024) return false;
   for (const i of v as Record<string, unknown>[]) {
     if (typeof i !== 'object' || i === null || Array.isArray(i)) return false;
-    if (i.kind === 'area') { if (!isId(i.area) || !isEpoch(i.epoch) || !isAcks(i.acks) || !onlyKeys(i, AREA_KEYS)) return false; }
-    else if (i.kind === 'player') { if (!isId(i.player) || !isEpoch(i.epoch) || !isAcks(i.acks) || !onlyKeys(i, PLAYER_KEYS)) return false; }
-    else if (i.kind !== 'all' || !onlyKeys(i, ALL_KEYS)) return false;
+    if (i.kind === 'area') {
+      if (!isId(i.area) || !isEpoch(i.epoch) || !isAcks(i.acks) || !onlyKeys(i, AREA_KEYS)) return false;
+    } else if (i.kind === 'player') {
+      if (!isId(i.player) || !isEpoch(i.epoch) || !isAcks(i.acks) || !onlyKeys(i, PLAYER_KEYS)) return false;
+    } else if (i.kind !== 'all' || !onlyKeys(i, ALL_KEYS)) return false;
   }
   return true;
 }

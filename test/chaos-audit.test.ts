@@ -4,8 +4,11 @@ import { expect } from 'chai';
 import { auditPlayer, parseJournal, type JournalEvent } from '../chaos/audit.js';
 
 let t = 0;
-const apply = (server: string, ...seqs: number[]): JournalEvent[] => seqs.map((seq) => ({ kind: 'apply', at: ++t, server, player: 'p', seq }));
-const attach = (server: string, seq: number, resync = false): JournalEvent[] => [{ kind: 'attach', at: ++t, server, player: 'p', seq, resync }];
+const apply = (server: string, ...seqs: number[]): JournalEvent[] =>
+  seqs.map((seq) => ({ kind: 'apply', at: ++t, server, player: 'p', seq }));
+const attach = (server: string, seq: number, resync = false): JournalEvent[] => [
+  { kind: 'attach', at: ++t, server, player: 'p', seq, resync },
+];
 const run = (acked: number, ...parts: JournalEvent[][]) => auditPlayer('p', parts.flat(), acked);
 
 describe('chaos audit (the exactly-once rule)', () => {
@@ -30,11 +33,16 @@ describe('chaos audit (the exactly-once rule)', () => {
 
   it('catches a recovery that skips an input nobody applied', () => {
     const r = run(7, attach('s1', 0), apply('s1', 1, 2, 3), attach('s2', 2, true), apply('s2', 6, 7));
-    expect(r.violations).to.deep.equal(['seq 4 lost: skipped after recovery but never applied', 'seq 5 lost: skipped after recovery but never applied']);
+    expect(r.violations).to.deep.equal([
+      'seq 4 lost: skipped after recovery but never applied',
+      'seq 5 lost: skipped after recovery but never applied',
+    ]);
   });
 
   it('catches an input applied by a server that does not own the player, and acks past what was applied', () => {
-    expect(run(2, attach('s1', 0), apply('s1', 1), attach('s2', 1), apply('s1', 2)).violations).to.include('seq 2 applied by s1 while s2 owned the player');
+    expect(run(2, attach('s1', 0), apply('s1', 1), attach('s2', 1), apply('s1', 2)).violations).to.include(
+      'seq 2 applied by s1 while s2 owned the player',
+    );
     expect(run(9, attach('s1', 0), apply('s1', 1, 2)).violations).to.deep.equal(['acknowledged up to 9 but applied only up to 2']);
   });
 

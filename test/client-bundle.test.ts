@@ -7,7 +7,14 @@ describe('client SDK browser bundle', () => {
   it('contains no validator and is at most 60 KB minified', async function () {
     this.timeout(20_000);
     const out = await build({
-      entryPoints: ['client-sdk/index.ts'], bundle: true, minify: true, platform: 'browser', format: 'esm', write: false, metafile: true, logLevel: 'silent',
+      entryPoints: ['client-sdk/index.ts'],
+      bundle: true,
+      minify: true,
+      platform: 'browser',
+      format: 'esm',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
     });
     const inputs = Object.keys(out.metafile.inputs);
     expect(inputs.filter((i) => i.includes('node_modules/zod'))).to.deep.equal([]);

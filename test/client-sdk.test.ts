@@ -18,12 +18,20 @@ describe('client SDK', () => {
     io = new Server(http, { transports: ['websocket'] });
     io.of(CLIENT_NAMESPACE).on('connection', (socket) => {
       socket.on('input', (i: { seq: number }) => received.push({ seq: i.seq, at: performance.now() }));
-      socket.emit('session', { player: 'p', server: 's', area: '0,0', epoch: 1, ack: 0, node: 'n', limits: { inputsPerSecond: 100, inputBurst: 20 } });
+      socket.emit('session', {
+        player: 'p',
+        server: 's',
+        area: '0,0',
+        epoch: 1,
+        ack: 0,
+        node: 'n',
+        limits: { inputsPerSecond: 100, inputBurst: 20 },
+      });
     });
     await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
     url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
   });
-  afterEach(() => new Promise<void>((r) => io.close(() => r())));
+  afterEach(async () => { await io.close(); });
 
   it('re-sends a backlog paced at half the bridge\'s input limit, oldest first', async () => {
     const client = new MeshClient({ urls: url, token: 't', resendAfterMs: 60_000 });

@@ -5,7 +5,12 @@ import { sharedRedis } from './setup.js';
 
 describe('configuration', () => {
   it('maps settings to MESHBRIDGE_* variables and applies defaults', () => {
-    const c = loadBridgeConfig({ MESHBRIDGE_NETWORK_SECRET: 'network-secret', MESHBRIDGE_JWT_SECRET: 'jwt-secret-0123456789', MESHBRIDGE_PORT: '9000', MESHBRIDGE_DEV_LOGIN: 'true' });
+    const c = loadBridgeConfig({
+      MESHBRIDGE_NETWORK_SECRET: 'network-secret',
+      MESHBRIDGE_JWT_SECRET: 'jwt-secret-0123456789',
+      MESHBRIDGE_PORT: '9000',
+      MESHBRIDGE_DEV_LOGIN: 'true',
+    });
     expect(c).to.include({ port: 9000, devLogin: true, prefix: 'mb', world: 'world', worldCols: 4 });
     expect(envName('nodeId')).to.equal('MESHBRIDGE_NODE_ID');
   });
@@ -14,8 +19,13 @@ describe('configuration', () => {
     let err: unknown;
     try {
       loadBridgeConfig({
-        MESHBRIDGE_PORT: 'eighty', MESHBRIDGE_NETWORK_SECRET: 'short', MESHBRIDGE_REDIS_URL: 'http://127.0.0.1:6379', MESHBRIDGE_DEV_LOGIN: 'yes',
-        MESHBRIDGE_POWER_FORMULA: 'ram * (', MESHBRIDGE_SPAWN_AREAS: '0,0 9,9', MESHBRIDGE_JWT_SECRET: 'jwt-secret-0123456789',
+        MESHBRIDGE_PORT: 'eighty',
+        MESHBRIDGE_NETWORK_SECRET: 'short',
+        MESHBRIDGE_REDIS_URL: 'http://127.0.0.1:6379',
+        MESHBRIDGE_DEV_LOGIN: 'yes',
+        MESHBRIDGE_POWER_FORMULA: 'ram * (',
+        MESHBRIDGE_SPAWN_AREAS: '0,0 9,9',
+        MESHBRIDGE_JWT_SECRET: 'jwt-secret-0123456789',
       });
     } catch (e) {
       err = e;
@@ -33,7 +43,13 @@ describe('configuration', () => {
 
   it('reports spawn areas outside the grid, and warns of variables that are no setting', () => {
     const base = { MESHBRIDGE_NETWORK_SECRET: 'network-secret', MESHBRIDGE_JWT_SECRET: 'jwt-secret-0123456789' };
-    const err = (() => { try { loadBridgeConfig({ ...base, MESHBRIDGE_SPAWN_AREAS: '0,0 9,9' }); } catch (e) { return e as ConfigError; } })();
+    const err = (() => {
+      try {
+        loadBridgeConfig({ ...base, MESHBRIDGE_SPAWN_AREAS: '0,0 9,9' });
+      } catch (e) {
+        return e as ConfigError;
+      }
+    })();
     expect(err?.problems).to.deep.equal(['spawnAreas (MESHBRIDGE_SPAWN_AREAS): 9,9 outside the 4×4 grid']);
     const warnings: string[] = [];
     loadBridgeConfig({ ...base, MESHBRIDGE_REDIS_UR: 'x', MESHBRIDGE_CONFIG: '' }, {}, (w) => warnings.push(w));
@@ -90,15 +106,33 @@ describe('http api', () => {
 
   it('issues dev tokens only when enabled, and says why not', async () => {
     const off = await mesh.addBridge();
-    const res = await fetch(`${mesh.url(off)}/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"player":"alice"}' });
+    const res = await fetch(`${mesh.url(off)}/v1/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"player":"alice"}',
+    });
     expect(res.status).to.equal(404);
     expect(((await res.json()) as { error: { code: string } }).error.code).to.equal('DEV_LOGIN_DISABLED');
     const on = await mesh.addBridge({ devLogin: true });
-    const bad = await fetch(`${mesh.url(on)}/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"player":"no spaces"}' });
+    const bad = await fetch(`${mesh.url(on)}/v1/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"player":"no spaces"}',
+    });
     expect(bad.status).to.equal(400);
-    const broken = await fetch(`${mesh.url(on)}/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"player":' });
+    const broken = await fetch(`${mesh.url(on)}/v1/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"player":',
+    });
     expect(broken.status).to.equal(400);
-    const ok = (await (await fetch(`${mesh.url(on)}/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"player":"alice"}' })).json()) as { token: string };
+    const ok = (await (
+      await fetch(`${mesh.url(on)}/v1/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"player":"alice"}',
+      })
+    ).json()) as { token: string };
     expect(ok.token.split('.')).to.have.length(3);
   });
 
@@ -109,7 +143,11 @@ describe('http api', () => {
     expect((await fetch(`${url}/v1/admin/servers`)).status).to.equal(401);
     const res = await fetch(`${url}/v1/admin/servers`, { headers: { authorization: 'Bearer admin-token-0123456789' } });
     expect(((await res.json()) as { id: string }[]).map((s) => s.id)).to.deep.equal(['s1']);
-    const move = await fetch(`${url}/v1/admin/players/ghost/move`, { method: 'POST', headers: { authorization: 'Bearer admin-token-0123456789', 'content-type': 'application/json' }, body: '{"area":"0,0"}' });
+    const move = await fetch(`${url}/v1/admin/players/ghost/move`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer admin-token-0123456789', 'content-type': 'application/json' },
+      body: '{"area":"0,0"}',
+    });
     expect(move.status).to.equal(409);
   });
 
@@ -118,9 +156,12 @@ describe('http api', () => {
     const s1 = await mesh.addServer(node, 's1');
     const s2 = await mesh.addServer(node, 's2');
     const alice = await mesh.addClient(node, 'alice');
-    const post = (path: string, body?: object) => fetch(`${mesh.url(node)}/v1/admin${path}`, {
-      method: 'POST', headers: { authorization: 'Bearer admin-token-0123456789', 'content-type': 'application/json' }, body: JSON.stringify(body ?? {}),
-    });
+    const post = (path: string, body?: object) =>
+      fetch(`${mesh.url(node)}/v1/admin${path}`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer admin-token-0123456789', 'content-type': 'application/json' },
+        body: JSON.stringify(body ?? {}),
+      });
     expect(alice.session?.server).to.equal('s1');
     expect((await post('/areas/0,0/move', { server: 's2' })).status).to.equal(200);
     await waitFor(() => s2.sdk.players.has('alice') && !s1.sdk.players.has('alice'), 3000, 'alice moved with her area');

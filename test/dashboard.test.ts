@@ -22,19 +22,19 @@ describe('dashboard (headless Chromium)', () => {
     this.timeout(60_000);
     const opts = { worldCols: 16, worldRows: 16, spawnAreas: '0,0 7,7 15,15', leaseCheckMs: 60_000 };
     const [a] = [await mesh.addBridge(opts), await mesh.addBridge(opts)];
-    const servers = [await mesh.addServer(a!, 's1'), await mesh.addServer(a!, 's2'), await mesh.addServer(a!, 's3')];
-    const clients = await Promise.all(['alice', 'bob', 'carol', 'dave', 'erin', 'frank'].map((p) => mesh.addClient(a!, p)));
+    const servers = [await mesh.addServer(a, 's1'), await mesh.addServer(a, 's2'), await mesh.addServer(a, 's3')];
+    const clients = await Promise.all(['alice', 'bob', 'carol', 'dave', 'erin', 'frank'].map((p) => mesh.addClient(a, p)));
     for (const c of clients) c.send({ dx: 1, dy: 1 });
     // One server vanishes and is declared dead: its areas stay with it until someone recovers them.
     const doomed = servers.find((s) => s.sdk.areas.size > 0 && s.id !== clients[0]!.session!.server)!;
     const epoch = doomed.sdk.epoch;
     doomed.stop();
-    await a!.testHook.map.setServerStatus(doomed.id, epoch, 'dead');
-    await waitFor(() => a!.testHook.cache.servers.get(doomed.id)?.status === 'dead', 3000, 'declared dead');
+    await a.testHook.map.setServerStatus(doomed.id, epoch, 'dead');
+    await waitFor(() => a.testHook.cache.servers.get(doomed.id)?.status === 'dead', 3000, 'declared dead');
 
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
-    await page.goto(`${mesh.url(a!)}/dashboard`);
+    await page.goto(`${mesh.url(a)}/dashboard`);
     await page.waitForSelector('#grid .area');
     expect(await page.locator('#grid .area').count()).to.equal(256);
     await page.waitForFunction(() => document.querySelectorAll('#nodes tr').length === 2);

@@ -14,9 +14,12 @@ describe('field fixes', () => {
   beforeEach(() => { mesh = new Mesh(sharedRedis()); });
   afterEach(() => mesh.close());
 
-  const admin = (node: BridgeNode, method: string, path: string, body?: object) => fetch(`${mesh.url(node)}/v1/admin/${path}`, {
-    method, headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}),
-  });
+  const admin = (node: BridgeNode, method: string, path: string, body?: object) =>
+    fetch(`${mesh.url(node)}/v1/admin/${path}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
 
   it('an area held by a dead server, with no one to take it, is recovered once a server appears', async function () {
     this.timeout(20_000);
@@ -40,7 +43,11 @@ describe('field fixes', () => {
     const s1 = await mesh.addServer(node, 's1', { snapshotMs: 100 });
     const alice = await mesh.addClient(node, 'alice');
     alice.send({ dx: 1 });
-    await waitFor(async () => (await node.testHook.map.loadPlayers(['alice'])).get('alice')?.snapSeq === 1, 3000, 'an autosave with the input');
+    await waitFor(
+      async () => (await node.testHook.map.loadPlayers(['alice'])).get('alice')?.snapSeq === 1,
+      3000,
+      'an autosave with the input',
+    );
     const saved = (await node.testHook.map.loadPlayers(['alice'])).get('alice')!.snapshot;
     const s2 = await mesh.addServer(node, 's2');
     const epoch = s1.sdk.epoch;
@@ -112,7 +119,12 @@ describe('cross-origin access (corsOrigins)', () => {
     await mesh.addServer(node, 's1');
     const url = mesh.url(node);
     const preflight = await fetch(`${url}/v1/login`, {
-      method: 'OPTIONS', headers: { origin: 'https://play.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://play.example.com',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type',
+      },
     });
     expect(preflight.status).to.equal(204);
     expect(preflight.headers.get('access-control-allow-origin')).to.equal('https://play.example.com');
@@ -124,7 +136,13 @@ describe('cross-origin access (corsOrigins)', () => {
     const other = await fetch(`${url}/v1/network`, { headers: { origin: 'https://evil.example.com' } });
     expect(other.headers.get('access-control-allow-origin'), 'no grant for another origin').to.equal(null);
     const connect = (origin: string) => new Promise<string>((resolve) => {
-      const s = io(`${url}${CLIENT_NAMESPACE}`, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { token }, extraHeaders: { origin } });
+      const s = io(`${url}${CLIENT_NAMESPACE}`, {
+        transports: ['websocket'],
+        forceNew: true,
+        reconnection: false,
+        auth: { token },
+        extraHeaders: { origin },
+      });
       s.once('session', () => { s.close(); resolve('connected'); });
       s.once('connect_error', () => { s.close(); resolve('refused'); });
     });

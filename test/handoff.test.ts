@@ -4,7 +4,6 @@ import { Mesh, sleep, waitFor } from './harness.js';
 import { appliedOrder, range } from './helpers.js';
 import { sharedRedis } from './setup.js';
 
-
 describe('handoff', () => {
   let mesh: Mesh;
   beforeEach(() => { mesh = new Mesh(sharedRedis()); });
@@ -51,7 +50,10 @@ describe('handoff', () => {
     expect(s1.sdk.players.has('alice')).to.equal(true); // 1,000 moves: back where it started
     expect(s2.sdk.players.has('alice')).to.equal(false);
     const pct = (q: number) => pauses[Math.min(pauses.length - 1, Math.floor(q * pauses.length))]!.toFixed(2);
-    console.log(`      alice ${sent} inputs, bob ${bobSent} inputs over 1,000 handoffs each; bob's pause (last applied by source -> first by target) p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms`);
+    console.log(
+      `      alice ${sent} inputs, bob ${bobSent} inputs over 1,000 handoffs each; ` +
+        `bob's pause (last applied by source -> first by target) p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms`,
+    );
   });
 
   it('the target fails mid-handoff: rolled back to the source, nothing lost', async function () {
@@ -80,7 +82,9 @@ describe('handoff', () => {
   it('the coordinating node dies mid-handoff: it completes or rolls back, never half-done', async function () {
     this.timeout(30_000);
     const opts = { handoffTimeoutMs: 500 };
-    const [a, b, c, coordinator] = [await mesh.addBridge(opts), await mesh.addBridge(opts), await mesh.addBridge(opts), await mesh.addBridge(opts)];
+    const [a, b, c, coordinator] = [
+      await mesh.addBridge(opts), await mesh.addBridge(opts), await mesh.addBridge(opts), await mesh.addBridge(opts),
+    ];
     const journal: JournalEntry[] = [];
     const s1 = await mesh.addServer(b, 's1', { journal });
     const s2 = await mesh.addServer(c, 's2', { journal });
@@ -88,7 +92,7 @@ describe('handoff', () => {
     const alice = await mesh.addClient(a, 'alice');
     for (let i = 0; i < 10; i++) alice.send({ dx: 1 });
     await waitFor(() => alice.ack === 10, 3000, 'first inputs');
-    const slow = s2.sdk.hooks.acceptPlayer;
+    const slow = s2.sdk.hooks.acceptPlayer.bind(s2.sdk.hooks);
     s2.sdk.hooks.acceptPlayer = (...args) => { const until = Date.now() + 200; while (Date.now() < until); return slow(...args); };
     void coordinator.testHook.handoff('alice', '1,0');
     await sleep(100);

@@ -35,7 +35,9 @@ export class Mesh {
       inputsPerSecond: 100_000, inputBurst: 100_000, ...overrides,
     });
     // MESH_TEST_LOG=debug shows the nodes' logs while a test runs.
-    const node = process.env.MESH_TEST_LOG ? new BridgeNode({ ...config, logLevel: process.env.MESH_TEST_LOG as 'debug' }) : new BridgeNode(config, winston.createLogger({ silent: true }));
+    const node = process.env.MESH_TEST_LOG
+      ? new BridgeNode({ ...config, logLevel: process.env.MESH_TEST_LOG as 'debug' })
+      : new BridgeNode(config, winston.createLogger({ silent: true }));
     const port = await node.start();
     this.bridges.push(node);
     this.urls.set(node, `http://127.0.0.1:${port}`);
@@ -47,7 +49,15 @@ export class Mesh {
   }
 
   async addServer(node: BridgeNode, id: string, opts: Partial<ReferenceServerOptions> = {}): Promise<ReferenceServer> {
-    const server = new ReferenceServer({ url: this.url(node), serverId: id, secret: NETWORK_SECRET, power: 1, tickHz: 20, recordInputs: true, ...opts });
+    const server = new ReferenceServer({
+      url: this.url(node),
+      serverId: id,
+      secret: NETWORK_SECRET,
+      power: 1,
+      tickHz: 20,
+      recordInputs: true,
+      ...opts,
+    });
     await server.start();
     this.servers.push(server);
     return server;
@@ -55,9 +65,14 @@ export class Mesh {
 
   /** The reference server as its own process (`npm run stub`), for kill -9 and SIGTERM scenarios. */
   async spawnServer(node: BridgeNode, id: string, args: string[] = []): Promise<ChildProcess> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'gameserver-stub/main.ts', '--id', id, '--url', this.url(node), '--tick', '20', ...args], {
-      env: { ...process.env, MESHBRIDGE_NETWORK_SECRET: NETWORK_SECRET }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'gameserver-stub/main.ts', '--id', id, '--url', this.url(node), '--tick', '20', ...args],
+      {
+        env: { ...process.env, MESHBRIDGE_NETWORK_SECRET: NETWORK_SECRET },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     this.children.push(child);
     let out = '';
     await new Promise<void>((resolve, reject) => {
@@ -66,8 +81,8 @@ export class Mesh {
         out += chunk.toString();
         if (out.includes('registered')) { clearTimeout(timer); resolve(); }
       };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
       child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${id} exited (${code}): ${out}`)); });
     });
     return child;

@@ -56,7 +56,8 @@ export function recordState(client: MeshClient): StateItem[] {
 export const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 /** The seqs of one player in the order the servers applied them, across all servers. */
-export const appliedOrder = (journal: JournalEntry[], player: string): number[] => journal.filter((e) => e.player === player).map((e) => e.seq);
+export const appliedOrder = (journal: JournalEntry[], player: string): number[] =>
+  journal.filter((e) => e.player === player).map((e) => e.seq);
 
 /** Waits until every client's inputs are acknowledged, then checks each was applied once, in order, across servers. */
 export async function expectEachInputOnceInOrder(journal: JournalEntry[], clients: MeshClient[]): Promise<void> {

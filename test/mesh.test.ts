@@ -54,7 +54,11 @@ describe('the mesh', () => {
     const carl = await mesh.addClient(node, 'carl');
     expect(carl.session?.server).to.equal('s3');
     await waitFor(() => joined.includes('carl:joined'), 2000, 'every server hears of carl');
-    await waitFor(() => node.testHook.cache.servers.get('s3')?.load === 2 && node.testHook.cache.servers.get('s1')?.load === 2, 3000, 'loads reported');
+    await waitFor(
+      () => node.testHook.cache.servers.get('s3')?.load === 2 && node.testHook.cache.servers.get('s1')?.load === 2,
+      3000,
+      'loads reported',
+    );
     const bob = await mesh.addClient(node, 'bob');
     expect(bob.session).to.include({ area: '1,0', server: 's2' });
   });
@@ -63,7 +67,15 @@ describe('the mesh', () => {
   // moved area's cooldown running out 10 times over, with nothing moving.
   it('rebalance: six busy areas on one server and two idle ones end under the threshold, then stay put for 100 runs', async function () {
     this.timeout(60_000);
-    const opts = { worldCols: 6, worldRows: 1, spawnAreas: '0,0 1,0 2,0 3,0 4,0 5,0', rebalanceThreshold: 10, rebalanceIntervalMs: 100, areaCooldownMs: 1000, loadFormula: 'players' };
+    const opts = {
+      worldCols: 6,
+      worldRows: 1,
+      spawnAreas: '0,0 1,0 2,0 3,0 4,0 5,0',
+      rebalanceThreshold: 10,
+      rebalanceIntervalMs: 100,
+      areaCooldownMs: 1000,
+      loadFormula: 'players',
+    };
     const [a, b] = [await mesh.addBridge(opts), await mesh.addBridge(opts)];
     const s1 = await mesh.addServer(a, 's1', { loadIntervalMs: 100 });
     const journal: JournalEntry[] = [];
@@ -105,7 +117,11 @@ describe('the mesh', () => {
       const owner = a.testHook.cache.areas.get('0,0')!.server;
       const recs = await a.testHook.map.loadPlayers(mesh.clients.map((c) => c.player!));
       for (const [id, rec] of recs) expect(rec.server, `${id} after move ${i}`).to.equal(owner);
-      await waitFor(() => [...recs.keys()].every((id) => (owner === 's1' ? s1 : s2).sdk.players.has(id)), 3000, `all simulated by ${owner}`);
+      await waitFor(
+        () => [...recs.keys()].every((id) => (owner === 's1' ? s1 : s2).sdk.players.has(id)),
+        3000,
+        `all simulated by ${owner}`,
+      );
       expect([...recs.keys()].some((id) => (owner === 's1' ? s2 : s1).sdk.players.has(id))).to.equal(false);
     }
   });
@@ -149,7 +165,8 @@ describe('the mesh', () => {
     for (const c of clients) expect(s2.applied.get(c.player!)).to.deep.equal(range(21, 40));
   });
 
-  it('kill -9 of a server: its players get state from new owners within lease + 1 s, from its last autosave; its old epoch is fenced', async function () {
+  it('kill -9 of a server: its players get state from new owners within lease + 1 s, from its last autosave; ' +
+    'its old epoch is fenced', async function () {
     this.timeout(30_000);
     const opts = { serverLeaseMs: 1000, leaseCheckMs: 200, worldCols: 2, worldRows: 1, spawnAreas: '0,0 1,0' };
     const [a, b] = [await mesh.addBridge(opts), await mesh.addBridge(opts)];
@@ -180,7 +197,14 @@ describe('the mesh', () => {
     for (const c of clients) c.send({ dx: 1 });
     await waitFor(() => clients.every((c) => c.ack === 11), 5000, 'served by s2');
     // The killed server comes back claiming its old session: fenced.
-    const stale = rawSocket(mesh.url(a), SERVER_NAMESPACE, { serverId: 's1', secret: NETWORK_SECRET, power: 1, protocol: PROTOCOL_VERSION, epoch: oldEpoch, players: { k0: 10 } });
+    const stale = rawSocket(mesh.url(a), SERVER_NAMESPACE, {
+      serverId: 's1',
+      secret: NETWORK_SECRET,
+      power: 1,
+      protocol: PROTOCOL_VERSION,
+      epoch: oldEpoch,
+      players: { k0: 10 },
+    });
     expect(await handshakeOutcome(stale)).to.equal('FENCED');
     stale.close();
     // The SDK, told so, drops what it held and registers afresh, owning nothing.

@@ -44,7 +44,12 @@ describe('refusals: bad peers get a coded error, are counted, and change nothing
     const intruder = new GameServerClient({ url: mesh.url(node), serverId: 'evil', secret: 'not-the-secret', power: 1 });
     const err = await intruder.connect().then(() => undefined, (e: Error & { data?: { code?: string } }) => e);
     expect(err?.data?.code).to.equal('BAD_SECRET');
-    const old = rawSocket(mesh.url(node), SERVER_NAMESPACE, { serverId: 'old', secret: NETWORK_SECRET, power: 1, protocol: PROTOCOL_VERSION + 1 });
+    const old = rawSocket(mesh.url(node), SERVER_NAMESPACE, {
+      serverId: 'old',
+      secret: NETWORK_SECRET,
+      power: 1,
+      protocol: PROTOCOL_VERSION + 1,
+    });
     expect(await handshakeOutcome(old)).to.equal('PROTOCOL_MISMATCH');
     old.close();
     expect(await errorCount(node, 'BAD_SECRET')).to.equal(1);
@@ -82,7 +87,11 @@ describe('refusals: bad peers get a coded error, are counted, and change nothing
     mismatch.close();
     const mallory = await mesh.addClient(node, 'mallory');
     const err = nextError(mallory);
-    (mallory as unknown as { socket: { emit(e: string, p: unknown): void } }).socket.emit('input', { seq: 1, data: { dx: 1 }, player: 'bob' });
+    (mallory as unknown as { socket: { emit(e: string, p: unknown): void } }).socket.emit('input', {
+      seq: 1,
+      data: { dx: 1 },
+      player: 'bob',
+    });
     expect((await err).code).to.equal('FORBIDDEN_PLAYER');
     await sleep(100);
     expect(s1.applied.get('bob')).to.equal(undefined);
@@ -102,7 +111,10 @@ describe('refusals: bad peers get a coded error, are counted, and change nothing
     const errs: string[] = [];
     s2.sdk.on('bridge-error', (e) => errs.push(e.code));
     const epoch = s1.sdk.areas.get('0,0')!;
-    s2.sdk.pushUnchecked([{ kind: 'area', area: '0,0', epoch, data: 'forged' }, { kind: 'player', player: 'alice', epoch: 1, data: 'forged' }]);
+    s2.sdk.pushUnchecked([
+      { kind: 'area', area: '0,0', epoch, data: 'forged' },
+      { kind: 'player', player: 'alice', epoch: 1, data: 'forged' },
+    ]);
     await waitFor(() => errs.length >= 1, 2000, 'NOT_OWNER');
     const s1errs: string[] = [];
     s1.sdk.on('bridge-error', (e) => s1errs.push(e.code));

@@ -66,7 +66,11 @@ describe('relay', () => {
     const clients = [await mesh.addClient(a, 'alice'), await mesh.addClient(b, 'bob')];
     const seen = clients.map(recordState);
     s1.sdk.pushAll({ weather: 'rain' });
-    await waitFor(() => seen.every((items) => items.some((s) => s.kind === 'all' && JSON.stringify(s.data) === '{"weather":"rain"}')), 3000, 'both see it');
+    await waitFor(
+      () => seen.every((items) => items.some((s) => s.kind === 'all' && JSON.stringify(s.data) === '{"weather":"rain"}')),
+      3000,
+      'both see it',
+    );
   });
 
   it('delivers player-addressed state to that player only, across nodes', async () => {

@@ -30,7 +30,13 @@ function flood(clients: MeshClient[]): () => Promise<void> {
  * Per player: the new owner applied exactly (x+1 .. final ack), once each, in order, where x lies
  * between the seq it was attached at (the autosave) and the last seq the dead server applied.
  */
-function expectResumedWhereClientStood(journal: JournalEntry[], dead: string, next: string, attaches: PlayerAttach[], clients: MeshClient[]): number {
+function expectResumedWhereClientStood(
+  journal: JournalEntry[],
+  dead: string,
+  next: string,
+  attaches: PlayerAttach[],
+  clients: MeshClient[],
+): number {
   let lost = 0;
   for (const c of clients) {
     const player = c.player!;
@@ -126,7 +132,12 @@ describe('resume points: restarts, crashes and reconnecting servers', () => {
     own.close();
     other.close();
     const strict = await mesh.addBridge({ serverKeys: { s1: 'key-of-s1-0123456789' }, serverKeysOnly: true });
-    const unlisted = rawSocket(mesh.url(strict), SERVER_NAMESPACE, { serverId: 's3', secret: NETWORK_SECRET, power: 1, protocol: PROTOCOL_VERSION });
+    const unlisted = rawSocket(mesh.url(strict), SERVER_NAMESPACE, {
+      serverId: 's3',
+      secret: NETWORK_SECRET,
+      power: 1,
+      protocol: PROTOCOL_VERSION,
+    });
     expect(await handshakeOutcome(unlisted)).to.equal('BAD_SECRET');
     unlisted.close();
   });

@@ -6,7 +6,11 @@ import type { InputItem } from '../shared/protocol.js';
 
 function link(): { link: ServerLink; sent: InputItem[] } {
   const sent: InputItem[] = [];
-  const socket = { emit: (event: string, batch: InputItem[]) => { if (event === 'inputs') sent.push(...batch); } } as unknown as ServerSocket;
+  const socket = {
+    emit: (event: string, batch: InputItem[]) => {
+      if (event === 'inputs') sent.push(...batch);
+    },
+  } as unknown as ServerSocket;
   const l = new ServerLink('s1', 1, socket, new Metrics('test'));
   l.attach({ player: 'p', area: '0,0', epoch: 1, seq: 10 });
   return { link: l, sent };

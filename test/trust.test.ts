@@ -72,7 +72,12 @@ describe('trust: one bad message never crashes a node, forges an ack or passes a
     const node = await mesh.addBridge();
     await mesh.addServer(node, 's1');
     const alice = await mesh.addClient(node, 'alice');
-    const rogue = rawSocket(mesh.url(node), SERVER_NAMESPACE, { serverId: 'rogue', secret: NETWORK_SECRET, power: 1, protocol: PROTOCOL_VERSION });
+    const rogue = rawSocket(mesh.url(node), SERVER_NAMESPACE, {
+      serverId: 'rogue',
+      secret: NETWORK_SECRET,
+      power: 1,
+      protocol: PROTOCOL_VERSION,
+    });
     const errors: string[] = [];
     rogue.on('error', (e: { code: string }) => errors.push(e.code));
     await new Promise((r) => rogue.once('welcome', r));
@@ -101,7 +106,11 @@ describe('trust: one bad message never crashes a node, forges an ack or passes a
     s2.sdk.pushUnchecked([{ kind: 'all', data: 'forged-all', acks: { victim: 999_999 } } as never]);
     s2.sdk.pushUnchecked([{ kind: 'area', area: '1,0', epoch: s2.sdk.areas.get('1,0')!, data: 'other', acks: { victim: 1 } }]);
     s2.sdk.pushUnchecked([{ kind: 'all', data: 'plain' }]);
-    await waitFor(() => got.length === 2 && codes.s1!.length === 1 && codes.s2!.length === 2, 3000, 'the state delivered, the acks refused');
+    await waitFor(
+      () => got.length === 2 && codes.s1!.length === 1 && codes.s2!.length === 2,
+      3000,
+      'the state delivered, the acks refused',
+    );
     expect(got.map((i) => i.data)).to.deep.equal(['owner', 'plain'], 'the owner\'s state goes out, without the forged ack');
     expect(got.map((i) => i.acks?.victim)).to.deep.equal([undefined, undefined]);
     expect(codes).to.deep.equal({ s1: ['BAD_STATE'], s2: ['BAD_STATE', 'NOT_OWNER'] });
@@ -129,7 +138,9 @@ describe('trust: the small holes', () => {
     ok.close();
     expect((await fetch(`${mesh.url(node)}/v1/nope`)).status).to.equal(404);
     expect((await fetch(`${mesh.url(node)}/v1/login`, { method: 'POST' })).status).to.equal(404);
-    const http = (await node.testHook.metrics.errors.get()).values.filter((v) => v.labels.side === 'http').map((v) => [v.labels.code, v.value]);
+    const http = (await node.testHook.metrics.errors.get()).values
+      .filter((v) => v.labels.side === 'http')
+      .map((v) => [v.labels.code, v.value]);
     expect(http).to.deep.equal([['NOT_FOUND', 1], ['DEV_LOGIN_DISABLED', 1]]);
   });
 
@@ -175,7 +186,12 @@ describe('trust: game-server replies are parsed, never cast', () => {
 
   it('a malformed export reply rolls the handoff back, with the reason, and leaves the record intact', async () => {
     const node = await mesh.addBridge({ worldCols: 2, worldRows: 1, spawnAreas: '0,0' });
-    const rogue = rawSocket(mesh.url(node), SERVER_NAMESPACE, { serverId: 'rogue', secret: NETWORK_SECRET, power: 1, protocol: PROTOCOL_VERSION });
+    const rogue = rawSocket(mesh.url(node), SERVER_NAMESPACE, {
+      serverId: 'rogue',
+      secret: NETWORK_SECRET,
+      power: 1,
+      protocol: PROTOCOL_VERSION,
+    });
     await new Promise((r) => rogue.once('welcome', r));
     const resumed: unknown[] = [];
     rogue.on('player:resume', (p: unknown) => resumed.push(p));

@@ -32,7 +32,14 @@ export class AuthorityMap {
 
   /** Binds a session to the player; returns the record as it was before, and the join generation. */
   async joinPlayer(player: string, session: string): Promise<{ before: PlayerRecord; gen: number }> {
-    const r = (await this.scripts.playerJoin(this.keys.player(player), this.keys.nodePlayers(this.nodeId), player, this.nodeId, session, this.keys.authorityChannel)) as (string | number | null)[];
+    const r = (await this.scripts.playerJoin(
+      this.keys.player(player),
+      this.keys.nodePlayers(this.nodeId),
+      player,
+      this.nodeId,
+      session,
+      this.keys.authorityChannel,
+    )) as (string | number | null)[];
     const str = (v: string | number | null | undefined) => (v === null || v === undefined ? '' : String(v));
     return {
       before: { server: str(r[0]), area: str(r[1]), epoch: Number(r[2] ?? 0), seq: Number(r[3] ?? 0), node: str(r[4]), session: str(r[5]) },
@@ -40,19 +47,41 @@ export class AuthorityMap {
     };
   }
 
-  async setServerStatus(id: string, epoch: number, status: 'draining' | 'dead' | 'gone' | 'ready', onlyIfLeaseExpired = false): Promise<boolean> {
+  async setServerStatus(
+    id: string,
+    epoch: number,
+    status: 'draining' | 'dead' | 'gone' | 'ready',
+    onlyIfLeaseExpired = false,
+  ): Promise<boolean> {
     const k = this.keys;
-    return (await this.scripts.serverStatus(k.server(id), k.leases, k.servers, id, epoch, status, k.authorityChannel, onlyIfLeaseExpired ? '1' : '0')) === 1;
+    return (
+      (await this.scripts.serverStatus(
+        k.server(id),
+        k.leases,
+        k.servers,
+        id,
+        epoch,
+        status,
+        k.authorityChannel,
+        onlyIfLeaseExpired ? '1' : '0',
+      )) === 1
+    );
   }
 
   /** Stores a server's autosave, for what it still owns. Returns how many entries were stored. */
-  async storeSnapshot(server: string, areas: Record<string, unknown>, players: Record<string, { snapshot: unknown; seq: number }>): Promise<number> {
+  async storeSnapshot(
+    server: string,
+    areas: Record<string, unknown>,
+    players: Record<string, { snapshot: unknown; seq: number }>,
+  ): Promise<number> {
     const k = this.keys;
     const areaEntries = Object.entries(areas);
     const playerEntries = Object.entries(players);
     const keys = [k.areas, k.areaState, ...playerEntries.map(([id]) => k.player(id))];
     const args = [
-      server, areaEntries.length, ...areaEntries.flatMap(([a, st]) => [a, JSON.stringify(st)]),
+      server,
+      areaEntries.length,
+      ...areaEntries.flatMap(([a, st]) => [a, JSON.stringify(st)]),
       ...playerEntries.flatMap(([, p]) => [JSON.stringify(p.snapshot), p.seq]),
     ];
     return Number(await this.scripts.snapshotStore(keys.length, ...keys, ...args));
@@ -114,7 +143,14 @@ export class AuthorityMap {
   async leavePlayer(player: string, session: string, node: string, server: string, seq: number | undefined): Promise<boolean> {
     const k = this.keys;
     const code = (await this.scripts.playerLeave(
-      k.player(player), k.serverPlayers(server), k.nodePlayers(node), player, session, server, seq ?? '', k.authorityChannel,
+      k.player(player),
+      k.serverPlayers(server),
+      k.nodePlayers(node),
+      player,
+      session,
+      server,
+      seq ?? '',
+      k.authorityChannel,
     )) as number;
     return code === 1;
   }
@@ -144,7 +180,16 @@ export class AuthorityMap {
   /** A new session of the server; returns its epoch and the status the server had before ('' if new). */
   async registerServer(id: string, power: number, leaseMs: number): Promise<{ epoch: number; before: string }> {
     const k = this.keys;
-    const [epoch, before] = (await this.scripts.serverRegister(k.server(id), k.servers, k.leases, id, this.nodeId, power, leaseMs, k.authorityChannel)) as [number, string];
+    const [epoch, before] = (await this.scripts.serverRegister(
+      k.server(id),
+      k.servers,
+      k.leases,
+      id,
+      this.nodeId,
+      power,
+      leaseMs,
+      k.authorityChannel,
+    )) as [number, string];
     return { epoch: Number(epoch), before };
   }
 
@@ -172,11 +217,29 @@ export class AuthorityMap {
     return new Map(players.flatMap((p, i) => (vals[i] === null ? [] : [[p, Number(vals[i])] as [string, number]])));
   }
 
-  async reportLoad(id: string, epoch: number, load: number, power: number | undefined, leaseMs: number, areaLoads: Record<string, number> = {}): Promise<boolean> {
+  async reportLoad(
+    id: string,
+    epoch: number,
+    load: number,
+    power: number | undefined,
+    leaseMs: number,
+    areaLoads: Record<string, number> = {},
+  ): Promise<boolean> {
     const k = this.keys;
-    return (await this.scripts.serverReport(
-      k.server(id), k.leases, k.areaLoad, id, epoch, load, power ?? '', leaseMs, k.authorityChannel, ...Object.entries(areaLoads).flat(),
-    )) === 1;
+    return (
+      (await this.scripts.serverReport(
+        k.server(id),
+        k.leases,
+        k.areaLoad,
+        id,
+        epoch,
+        load,
+        power ?? '',
+        leaseMs,
+        k.authorityChannel,
+        ...Object.entries(areaLoads).flat(),
+      )) === 1
+    );
   }
 
   async disconnectServer(id: string, epoch: number): Promise<boolean> {
@@ -196,8 +259,12 @@ export class AuthorityMap {
     return ids.map((id, i) => {
       const h = (rows[i]?.[1] ?? {}) as Record<string, string>;
       return {
-        id, power: Number(h.power ?? 1), load: Number(h.load ?? 0), status: (h.status ?? 'disconnected') as ServerStatus,
-        node: h.node ?? '', epoch: Number(h.epoch ?? 0),
+        id,
+        power: Number(h.power ?? 1),
+        load: Number(h.load ?? 0),
+        status: (h.status ?? 'disconnected') as ServerStatus,
+        node: h.node ?? '',
+        epoch: Number(h.epoch ?? 0),
       };
     });
   }
@@ -210,7 +277,12 @@ export class AuthorityMap {
     ids.forEach((id, i) => {
       const h = (rows[i]?.[1] ?? {}) as Record<string, string>;
       out.set(id, {
-        server: h.server ?? '', area: h.area ?? '', epoch: Number(h.epoch ?? 0), seq: Number(h.seq ?? 0), node: h.node ?? '', session: h.session ?? '',
+        server: h.server ?? '',
+        area: h.area ?? '',
+        epoch: Number(h.epoch ?? 0),
+        seq: Number(h.seq ?? 0),
+        node: h.node ?? '',
+        session: h.session ?? '',
         ...(h.snapshot === undefined ? {} : { snapshot: JSON.parse(h.snapshot) as unknown, snapSeq: Number(h.snapSeq ?? 0) }),
       });
     });
@@ -235,12 +307,20 @@ export class AuthorityMap {
 
   async heartbeat(ttlMs: number, info: { clients: number; servers: number }): Promise<void> {
     const deadline = (await this.redisNow()) + ttlMs;
-    await this.redis.multi().zadd(this.keys.nodes, String(deadline), this.nodeId).hset(this.keys.nodeInfo, this.nodeId, JSON.stringify(info)).exec();
+    await this.redis
+      .multi()
+      .zadd(this.keys.nodes, String(deadline), this.nodeId)
+      .hset(this.keys.nodeInfo, this.nodeId, JSON.stringify(info))
+      .exec();
   }
 
   /** Every node the mesh knows of: alive (heartbeat deadline not passed), with what it last reported. */
   async nodes(): Promise<{ id: string; alive: boolean; clients: number; servers: number }[]> {
-    const [now, scored, info] = await Promise.all([this.redisNow(), this.redis.zrange(this.keys.nodes, '0', '-1', 'WITHSCORES'), this.redis.hgetall(this.keys.nodeInfo)]);
+    const [now, scored, info] = await Promise.all([
+      this.redisNow(),
+      this.redis.zrange(this.keys.nodes, '0', '-1', 'WITHSCORES'),
+      this.redis.hgetall(this.keys.nodeInfo),
+    ]);
     const out: { id: string; alive: boolean; clients: number; servers: number }[] = [];
     for (let i = 0; i < scored.length; i += 2) {
       const id = scored[i]!;

@@ -4,6 +4,7 @@
 // codes are translated here and nowhere else. This class also answers the barrier's side of the
 // protocol: it acknowledges every announcement this node applied.
 import type { Logger } from 'winston';
+import type { BridgeConfig } from '../../shared/config.js';
 import { ErrorCode } from '../../shared/protocol.js';
 import type { Keys } from '../../shared/keys.js';
 import type { NodeBus } from '../bus/node-bus.js';
@@ -41,7 +42,10 @@ export class CommitRefused extends WireError {
 
 /** Every script's refusal codes, by change: the one translation table. */
 const REFUSALS: Record<OwnershipChange['t'], Record<number, [RefusalReason, ErrorCode, string]>> = {
-  area: { 0: ['stale', ErrorCode.StaleEpoch, 'the area changed meanwhile'], [-1]: ['not-ready', ErrorCode.NoServer, 'the server is not ready'] },
+  area: {
+    0: ['stale', ErrorCode.StaleEpoch, 'the area changed meanwhile'],
+    [-1]: ['not-ready', ErrorCode.NoServer, 'the server is not ready'],
+  },
   player: {
     0: ['stale', ErrorCode.StaleEpoch, 'the player changed meanwhile'],
     [-1]: ['not-owner', ErrorCode.NotOwner, 'the server does not own the area'],
@@ -55,7 +59,7 @@ const REFUSALS: Record<OwnershipChange['t'], Record<number, [RefusalReason, Erro
 };
 
 export interface AuthorityWriterDeps {
-  nodeId: string;
+  config: BridgeConfig;
   keys: Keys;
   scripts: OwnershipScripts;
   map: AuthorityMap;
@@ -63,15 +67,15 @@ export interface AuthorityWriterDeps {
   bus: NodeBus;
   metrics: Metrics;
   logger: Logger;
-  ackTimeoutMs: number;
 }
 
 export class AuthorityWriter {
   private readonly barrier = new CacheBarrier();
 
   constructor(private readonly d: AuthorityWriterDeps) {
+    const self = d.config.nodeId;
     d.cache.on('applied', (id, from) => {
-      if (from === d.nodeId) this.barrier.ack(id, d.nodeId);
+      if (from === self) this.barrier.ack(id, self);
       else d.bus.send(from, { t: 'ack', id });
     });
     d.bus.on('ack', (m, from) => this.barrier.ack(m.id, from));
@@ -85,7 +89,7 @@ export class AuthorityWriter {
    */
   async commit(change: OwnershipChange, opts: { acks?: boolean } = {}): Promise<number> {
     const id = opts.acks === false ? '' : this.barrier.newId();
-    const acks = id === '' ? Promise.resolve([]) : this.barrier.expect(id, await this.d.map.liveNodes(), this.d.ackTimeoutMs);
+    const acks = id === '' ? Promise.resolve([]) : this.barrier.expect(id, await this.d.map.liveNodes(), this.d.config.cacheAckTimeoutMs);
     const [code, epoch] = await this.run(change, id);
     if (code !== 1) {
       this.barrier.cancel(id);
@@ -100,7 +104,8 @@ export class AuthorityWriter {
 
   /** Runs the change's script; returns [code, epoch when applied]. */
   private async run(c: OwnershipChange, updateId: string): Promise<[number, number]> {
-    const { keys: k, scripts, nodeId } = this.d;
+    const { keys: k, scripts } = this.d;
+    const nodeId = this.d.config.nodeId;
     const json = (v: unknown) => (v === undefined ? '' : JSON.stringify(v));
     switch (c.t) {
       case 'area': {
@@ -111,11 +116,33 @@ export class AuthorityWriter {
       }
       case 'player':
         return (await scripts.playerAssign(
-          k.player(c.player), k.areas, k.serverPlayers(c.currentServer), k.serverPlayers(c.server), k.areaMoving(c.area), k.server(c.server),
-          c.player, c.expectedEpoch, c.area, c.server, c.currentServer, c.seq, k.authorityChannel, updateId, nodeId, json(c.snapshot), c.reason,
+          k.player(c.player),
+          k.areas,
+          k.serverPlayers(c.currentServer),
+          k.serverPlayers(c.server),
+          k.areaMoving(c.area),
+          k.server(c.server),
+          c.player,
+          c.expectedEpoch,
+          c.area,
+          c.server,
+          c.currentServer,
+          c.seq,
+          k.authorityChannel,
+          updateId,
+          nodeId,
+          json(c.snapshot),
+          c.reason,
         )) as [number, number];
       case 'migrate': {
-        const keys = [k.areas, k.serverPlayers(c.source), k.serverPlayers(c.target), k.server(c.target), k.areaState, ...c.players.map((p) => k.player(p.id))];
+        const keys = [
+          k.areas,
+          k.serverPlayers(c.source),
+          k.serverPlayers(c.target),
+          k.server(c.target),
+          k.areaState,
+          ...c.players.map((p) => k.player(p.id)),
+        ];
         const args = [
           c.area, c.expectedEpoch, c.source, c.target, k.authorityChannel, updateId, nodeId, c.reason, json(c.state),
           ...c.players.flatMap((p) => [p.id, p.epoch, p.seq, json(p.snapshot)]),

@@ -24,7 +24,12 @@ export class CatchUp {
     const back = () => {
       for (const fn of this.reconnects) fn();
       if (!this.serving()) return;
-      this.run().then(() => { for (const fn of this.afterwards) fn(); }, (err: Error) => logger.warn('cache reload failed', { err: err.message }));
+      this.run().then(
+        () => {
+          for (const fn of this.afterwards) fn();
+        },
+        (err: Error) => logger.warn('cache reload failed', { err: err.message }),
+      );
     };
     sub.onBack(back);
     redis.on('ready', back);

@@ -10,7 +10,11 @@ import type { Logger } from 'winston';
  * (the node's own connections report Redis trouble).
  */
 export function redisConnection(url: string, name: string, logger: Logger | undefined, maxRetriesPerRequest: number | null = 2): Redis {
-  const conn = new Redis(url, { maxRetriesPerRequest, maxLoadingRetryTime: 100, retryStrategy: (times: number) => Math.min(times * 50, 250) });
+  const conn = new Redis(url, {
+    maxRetriesPerRequest,
+    maxLoadingRetryTime: 100,
+    retryStrategy: (times: number) => Math.min(times * 50, 250),
+  });
   conn.on('error', (err: Error) => logger?.warn(`${name} error`, { err: err.message }));
   return conn;
 }

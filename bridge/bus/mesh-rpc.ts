@@ -2,7 +2,14 @@
 // through whichever node holds its link, and freeze or thaw players' inputs where they connect.
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
-import { ErrorCode, ServerReplySchemas, type AskedEvent, type BridgeToServerEvents, type ServerEventPayload, type ServerReply } from '../../shared/protocol.js';
+import {
+  ErrorCode,
+  ServerReplySchemas,
+  type AskedEvent,
+  type BridgeToServerEvents,
+  type ServerEventPayload,
+  type ServerReply,
+} from '../../shared/protocol.js';
 import type { AuthorityCache } from '../authority/authority-cache.js';
 import { WireError } from '../relay/wire-error.js';
 import type { NodeBus } from './node-bus.js';
@@ -29,11 +36,15 @@ export class MeshRpc {
     const node = this.cache.servers.get(server)?.node;
     if (!node) throw new WireError(ErrorCode.NoServer, `server ${server} is not connected`);
     const answer = await this.bus.request(node, 'ask', { s: server, e: event, p: payload, ms: this.timeoutMs }, this.timeoutMs + 500);
-    if (!answer || 'error' in answer) throw new WireError(ErrorCode.HandoffFailed, `${server} did not answer ${event}: ${answer?.error ?? 'no link'}`);
+    if (!answer || 'error' in answer)
+      throw new WireError(ErrorCode.HandoffFailed, `${server} did not answer ${event}: ${answer?.error ?? 'no link'}`);
     const parsed = (ServerReplySchemas[event] as z.ZodType<ServerReply<E>>).safeParse(answer.reply);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new WireError(ErrorCode.HandoffFailed, `${server} answered ${event} with a malformed reply: ${issue ? `${issue.path.join('.')}: ${issue.message}` : '?'}`);
+      throw new WireError(
+        ErrorCode.HandoffFailed,
+        `${server} answered ${event} with a malformed reply: ${issue ? `${issue.path.join('.')}: ${issue.message}` : '?'}`,
+      );
     }
     return parsed.data;
   }

@@ -13,7 +13,7 @@ import type {
 } from './node-messages.js';
 
 type MessageHandler = (msg: never, from: string) => void;
-type RequestHandler = (body: never, from: string) => Promise<unknown> | unknown;
+type RequestHandler = (body: never, from: string) => unknown;
 
 export class NodeBus {
   private readonly queues = new Map<string, BusFrame[]>();
@@ -37,19 +37,22 @@ export class NodeBus {
   /** A message that failed to encode or to be handled is dropped, counted and logged; the node goes on. */
   private onFailure(err: unknown, what: string): void {
     this.metrics.errors.inc({ code: ErrorCode.Internal, side: 'node' });
-    this.logger.error('node bus message failed', { what, err: err instanceof Error ? err.stack ?? err.message : String(err) });
+    this.logger.error('node bus message failed', { what, err: err instanceof Error ? (err.stack ?? err.message) : String(err) });
   }
 
   /** Registers the handler of one message type (one per type: a second registration is a wiring bug). */
   on<K extends NodeMessageType>(type: K, handler: (msg: NodeMessages[K], from: string) => void): void {
     if (this.handlers.has(type)) throw new Error(`node bus: '${type}' already has a handler`);
-    this.handlers.set(type, handler as MessageHandler);
+    this.handlers.set(type, handler);
   }
 
   /** Registers the answer to one request op. */
-  answer<K extends NodeRequestOp>(op: K, handler: (body: RequestBody<K>, from: string) => Promise<RequestReply<K>> | RequestReply<K>): void {
+  answer<K extends NodeRequestOp>(
+    op: K,
+    handler: (body: RequestBody<K>, from: string) => Promise<RequestReply<K>> | RequestReply<K>,
+  ): void {
     if (this.answerers.has(op)) throw new Error(`node bus: '${op}' already has an answer`);
-    this.answerers.set(op, handler as RequestHandler);
+    this.answerers.set(op, handler);
   }
 
   /** Asks another node; resolves with its answer (null if it has none), rejects after timeoutMs. */
@@ -121,7 +124,14 @@ export class NodeBus {
       } catch (err) {
         // A message that cannot be encoded is dropped on its own; the rest of the batch goes out.
         this.onFailure(err, 'encode');
-        const ok = m.filter((msg) => { try { JSON.stringify(msg); return true; } catch { return false; } });
+        const ok = m.filter((msg) => {
+          try {
+            JSON.stringify(msg);
+            return true;
+          } catch {
+            return false;
+          }
+        });
         payload = JSON.stringify({ from: this.nodeId, m: ok } satisfies Envelope);
       }
       this.metrics.busPublishes.inc();

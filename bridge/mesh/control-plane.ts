@@ -56,7 +56,11 @@ export class ControlPlane {
     this.worker.on('failed', (job, err) => this.logger.warn('control job failed', { job: job?.name, id: job?.id, err: err.message }));
     this.worker.on('error', (err) => this.logger.warn('control worker error', { err: err.message }));
     const template = { opts: { removeOnComplete: true, removeOnFail: 100 } };
-    await this.queue.upsertJobScheduler('rebalance', { every: this.config.rebalanceIntervalMs }, { name: 'rebalance', data: {}, ...template });
+    await this.queue.upsertJobScheduler(
+      'rebalance',
+      { every: this.config.rebalanceIntervalMs },
+      { name: 'rebalance', data: {}, ...template },
+    );
     await this.queue.upsertJobScheduler('lease-check', { every: this.config.leaseCheckMs }, { name: 'lease-check', data: {}, ...template });
   }
 

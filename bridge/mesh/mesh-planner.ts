@@ -3,6 +3,7 @@
 // pure rules of ./planning.ts, asks the servers, and moves areas through the one transfer
 // mechanism. Every decision is logged with its reason.
 import type { Logger } from 'winston';
+import type { BridgeConfig } from '../../shared/config.js';
 import type { OfferReply } from '../../shared/protocol.js';
 import type { AuthorityCache } from '../authority/authority-cache.js';
 import type { AuthorityMap } from '../authority/authority-map.js';
@@ -12,14 +13,13 @@ import { drainOrder, lowestRatio, overloaded, rankAcceptors, ratio, rebalanceOpt
 import type { Transfers } from './transfer.js';
 
 export interface PlannerDeps {
+  config: BridgeConfig;
   cache: AuthorityCache;
   map: AuthorityMap;
   transfers: Transfers;
   rpc: MeshRpc;
   control: ControlPlane;
   logger: Logger;
-  threshold: number;
-  cooldownMs: number;
 }
 
 export class MeshPlanner {
@@ -37,7 +37,8 @@ export class MeshPlanner {
    * and a moved area cools down, so nothing ping-pongs.
    */
   async rebalance(): Promise<void> {
-    const { map, logger, threshold } = this.d;
+    const { map, logger } = this.d;
+    const threshold = this.d.config.rebalanceThreshold;
     const areaLoads = await map.loadAreaLoads();
     const views = this.views(areaLoads).filter((v) => v.server.status === 'ready');
     if (views.length < 2) return;
@@ -51,10 +52,16 @@ export class MeshPlanner {
           continue;
         }
         const [target] = accepted;
-        if (!target || !(await map.startCooldown(area, this.d.cooldownMs))) continue;
+        if (!target || !(await map.startCooldown(area, this.d.config.areaCooldownMs))) continue;
         logger.info('rebalance: moving area', {
-          area, load, from: source.server.id, fromRatio: ratio(source), to: target.view.server.id, toRatio: ratio(target.view),
-          priority: target.reply.priority === true, reason: `ratio ${ratio(source).toFixed(2)} > threshold ${threshold}`,
+          area,
+          load,
+          from: source.server.id,
+          fromRatio: ratio(source),
+          to: target.view.server.id,
+          toRatio: ratio(target.view),
+          priority: target.reply.priority === true,
+          reason: `ratio ${ratio(source).toFixed(2)} > threshold ${threshold}`,
         });
         await this.d.transfers.moveArea(area, target.view.server.id, 'rebalance');
         source.load -= load;
@@ -81,7 +88,10 @@ export class MeshPlanner {
       if (views.length === 0) {
         // Nobody can take the rest: the server goes back to serving rather than stay draining forever.
         await map.setServerStatus(server, epoch, 'ready');
-        return void logger.warn('drain: abandoned, the server serves again', { server, reason: `no other ready server can take area ${area}` });
+        return void logger.warn('drain: abandoned, the server serves again', {
+          server,
+          reason: `no other ready server can take area ${area}`,
+        });
       }
       const accepted = await this.offer(views, { area, load, from: server, emergency: false });
       let target = accepted[0]?.view;
@@ -119,24 +129,28 @@ export class MeshPlanner {
       const over = rec !== undefined && (rec.epoch > epoch || rec.status === 'dead' || rec.status === 'gone');
       if (!over) return; // its lease was renewed: alive after all
     }
-    const owned = Object.entries(areas).filter(([area, areaEpoch]) => {
-      const cur = cache.areas.get(area);
-      return cur?.server === server && cur.epoch === areaEpoch;
-    }).map(([area]) => area);
+    const owned = Object.entries(areas)
+      .filter(([area, areaEpoch]) => {
+        const cur = cache.areas.get(area);
+        return cur?.server === server && cur.epoch === areaEpoch;
+      })
+      .map(([area]) => area);
     if (owned.length === 0) return;
     logger.warn('recovery: server session over', { server, epoch, areas: owned });
     const areaLoads = await map.loadAreaLoads();
     const views = this.views(areaLoads).filter((v) => v.server.status === 'ready');
     const failed: string[] = [];
-    await Promise.all(owned.map(async (area) => {
-      const target = lowestRatio(views);
-      if (!target) return void failed.push(area);
-      target.load += areaLoads.get(area) ?? 0;
-      await this.d.transfers.moveArea(area, target.server.id, 'recover').catch((err: Error) => {
-        logger.warn('recovery: area not moved yet', { area, err: err.message });
-        failed.push(area);
-      });
-    }));
+    await Promise.all(
+      owned.map(async (area) => {
+        const target = lowestRatio(views);
+        if (!target) return void failed.push(area);
+        target.load += areaLoads.get(area) ?? 0;
+        await this.d.transfers.moveArea(area, target.server.id, 'recover').catch((err: Error) => {
+          logger.warn('recovery: area not moved yet', { area, err: err.message });
+          failed.push(area);
+        });
+      }),
+    );
     if (failed.length > 0) throw new Error(`recovery of ${server}: no server took ${failed.join(' ')} yet`);
   }
 
@@ -145,12 +159,17 @@ export class MeshPlanner {
   }
 
   /** Acceptors of an offer, best first: priority, then lowest ratio after taking it. */
-  private async offer(views: View[], offer: { area: string; load: number; from: string; emergency: boolean }): Promise<{ view: View; reply: OfferReply }[]> {
-    const replies = await Promise.all(views.map(async (view) => {
-      // No answer, or a malformed one, declines.
-      const reply = await this.d.rpc.ask(view.server.id, 'area:offer', offer).catch((): OfferReply => ({ accept: false }));
-      return { view, reply };
-    }));
+  private async offer(
+    views: View[],
+    offer: { area: string; load: number; from: string; emergency: boolean },
+  ): Promise<{ view: View; reply: OfferReply }[]> {
+    const replies = await Promise.all(
+      views.map(async (view) => {
+        // No answer, or a malformed one, declines.
+        const reply = await this.d.rpc.ask(view.server.id, 'area:offer', offer).catch((): OfferReply => ({ accept: false }));
+        return { view, reply };
+      }),
+    );
     return rankAcceptors(replies, offer.load);
   }
 }

@@ -20,7 +20,10 @@ export const rank = (area: string, server: string): number => createHash('sha1')
  * The server with the lowest (load + players assigned since its last report) : power, then the
  * fewest areas, then the highest rendezvous rank for this area.
  */
-export function pickLeastLoaded(area: string, candidates: { server: ServerInfo; pending: number; areas: number }[]): ServerInfo | undefined {
+export function pickLeastLoaded(
+  area: string,
+  candidates: { server: ServerInfo; pending: number; areas: number }[],
+): ServerInfo | undefined {
   let best: ServerInfo | undefined;
   let bestKey: [number, number, number] | undefined;
   for (const c of candidates) {
@@ -34,7 +37,11 @@ export function pickLeastLoaded(area: string, candidates: { server: ServerInfo; 
 }
 
 /** Servers with their load as the sum of their areas' (current ownership), else their own report. */
-export function serverViews(servers: Iterable<ServerInfo>, areas: Iterable<[string, AreaOwner]>, areaLoads: ReadonlyMap<string, number>): View[] {
+export function serverViews(
+  servers: Iterable<ServerInfo>,
+  areas: Iterable<[string, AreaOwner]>,
+  areaLoads: ReadonlyMap<string, number>,
+): View[] {
   const views = new Map<string, View>();
   for (const s of servers) views.set(s.id, { server: s, load: 0 });
   const counted = new Set<string>();

@@ -6,6 +6,7 @@
 // frozen inputs go to the new owner. A failure before the commit rolls back: the source resumes
 // and the frozen inputs go to it. Nothing is lost, nothing is applied twice.
 import type { Logger } from 'winston';
+import type { BridgeConfig } from '../../shared/config.js';
 import { ErrorCode, type AreaExport, type HandoffResult, type ImportReply, type PlayerState } from '../../shared/protocol.js';
 import type { AuthorityCache } from '../authority/authority-cache.js';
 import type { AuthorityMap } from '../authority/authority-map.js';
@@ -18,6 +19,7 @@ import type { Placement } from './placement.js';
 export type { MoveReason };
 
 export interface TransferDeps {
+  config: BridgeConfig;
   cache: AuthorityCache;
   map: AuthorityMap;
   writer: AuthorityWriter;
@@ -25,8 +27,6 @@ export interface TransferDeps {
   placement: Placement;
   metrics: Metrics;
   logger: Logger;
-  ackTimeoutMs: number;
-  handoffTimeoutMs: number;
 }
 
 /** The steps that differ between a player and an area; `transfer` runs them in the one order. */
@@ -80,7 +80,7 @@ export class Transfers {
     if (!owner || owner.server === '') throw new WireError(ErrorCode.NoServer, `area ${area} has no owner`);
     // A recovery may give an area back to a restarted process of its owner: restored all the same.
     if (owner.server === target && reason !== 'recover') return owner.epoch;
-    if (!(await map.lockArea(area, this.d.ackTimeoutMs * 4 + this.d.handoffTimeoutMs * 2))) {
+    if (!(await map.lockArea(area, this.d.config.cacheAckTimeoutMs * 4 + this.d.config.handoffTimeoutMs * 2))) {
       throw new WireError(ErrorCode.StaleEpoch, `area ${area} is already being moved`);
     }
     try {
@@ -93,7 +93,11 @@ export class Transfers {
     }
   }
 
-  private async handoff(player: string, area: string, source: string | undefined): Promise<{ server: string; area: string; epoch: number }> {
+  private async handoff(
+    player: string,
+    area: string,
+    source: string | undefined,
+  ): Promise<{ server: string; area: string; epoch: number }> {
     const { map, rpc, placement, writer } = this.d;
     const rec = (await map.loadPlayers([player])).get(player);
     if (!rec || rec.server === '' || (source !== undefined && rec.server !== source)) {
@@ -103,9 +107,18 @@ export class Transfers {
     const from = rec.server;
     const owner = await placement.ownerOf(area);
     if (!owner) throw new WireError(ErrorCode.NoServer, `no server can load area ${area}`);
-    const flip = (server: string, taken: PlayerState) => writer.commit({
-      t: 'player', player, expectedEpoch: rec.epoch, area, server, currentServer: from, seq: taken.seq, snapshot: taken.snapshot, reason: 'handoff',
-    });
+    const flip = (server: string, taken: PlayerState) =>
+      writer.commit({
+        t: 'player',
+        player,
+        expectedEpoch: rec.epoch,
+        area,
+        server,
+        currentServer: from,
+        seq: taken.seq,
+        snapshot: taken.snapshot,
+        reason: 'handoff',
+      });
     if (owner.server === from) {
       // Same server: only the player's area changes; inputs keep flowing, and its own state is newer than any save.
       return { server: from, area, epoch: await flip(from, { seq: rec.seq, snapshot: undefined }) };
@@ -139,14 +152,29 @@ export class Transfers {
     const epoch = await this.transfer<AreaExport>({
       players: [...records].map(([id, r]) => ({ id, node: r.node })),
       status: recovering ? 'recovering' : 'transferring',
-      take: async () => recovering
-        ? { state: await map.loadAreaState(area), players: Object.fromEntries([...records.keys()].map((id) => [id, saved(id)])) }
-        : rpc.ask(source, 'area:export', { area, to: target }),
-      load: (taken) => rpc.ask(target, 'area:import', {
-        area, from: source, reason, state: taken.state,
-        players: Object.fromEntries(playersOf(taken).map((p) => [p.id, { snapshot: p.snapshot, seq: p.seq }])),
-      }),
-      commit: (taken) => writer.commit({ t: 'migrate', area, expectedEpoch: areaEpoch, source, target, reason, state: taken.state, players: playersOf(taken) }),
+      take: async () =>
+        recovering
+          ? { state: await map.loadAreaState(area), players: Object.fromEntries([...records.keys()].map((id) => [id, saved(id)])) }
+          : rpc.ask(source, 'area:export', { area, to: target }),
+      load: (taken) =>
+        rpc.ask(target, 'area:import', {
+          area,
+          from: source,
+          reason,
+          state: taken.state,
+          players: Object.fromEntries(playersOf(taken).map((p) => [p.id, { snapshot: p.snapshot, seq: p.seq }])),
+        }),
+      commit: (taken) =>
+        writer.commit({
+          t: 'migrate',
+          area,
+          expectedEpoch: areaEpoch,
+          source,
+          target,
+          reason,
+          state: taken.state,
+          players: playersOf(taken),
+        }),
       resumeSource: recovering ? undefined : () => rpc.tell(source, 'area:resume', { area }),
       what: `${target} declined area ${area}`,
     });

@@ -62,7 +62,7 @@ export function createHttpApi(d: HttpDeps): express.Express {
   app.use(['/v1/login', '/v1/network'], crossOrigin);
   app.post('/v1/login', async (req, res) => {
     if (!c.devLogin) return void fail(res, 404, 'DEV_LOGIN_DISABLED', 'development login is disabled (MESHBRIDGE_DEV_LOGIN)');
-    const player = IdSchema.safeParse(req.body?.player);
+    const player = IdSchema.safeParse((req.body as { player?: unknown } | undefined)?.player);
     if (!player.success) return void fail(res, 400, ErrorCode.BadInput, 'body must be { "player": "<id>" } (letters, digits, _.,:@-)');
     res.json({ token: await d.verifier.issue(player.data), player: player.data });
   });
@@ -106,17 +106,23 @@ export function createHttpApi(d: HttpDeps): express.Express {
       if (!Array.isArray(list)) continue;
       const size = (data as { areaSize?: unknown }).areaSize;
       if (typeof size === 'number' && size > 0) areaSize = size;
-      players[area] = list.slice(0, 200).filter((p): p is { id: string; x: number; y: number } =>
-        typeof p === 'object' && p !== null && typeof p.id === 'string' && typeof p.x === 'number' && typeof p.y === 'number')
-        .map(({ id, x, y }) => ({ id, x, y }));
+      players[area] = (list as unknown[]).slice(0, 200).filter(isDot).map(({ id, x, y }) => ({ id, x, y }));
     }
     res.json({
-      node: c.nodeId, threshold: c.rebalanceThreshold, nodes: await d.map.nodes(), areaLoads: Object.fromEntries(await d.map.loadAreaLoads()),
+      node: c.nodeId,
+      threshold: c.rebalanceThreshold,
+      nodes: await d.map.nodes(),
+      areaLoads: Object.fromEntries(await d.map.loadAreaLoads()),
       counters: {
-        inputs: await total(m.inputsRouted), state: await total(m.stateItems), handoffs: await total(m.handoffs),
-        errors: await total(m.errors), drops: (await total(m.inputsDropped)) + (await total(m.stateDropped)),
+        inputs: await total(m.inputsRouted),
+        state: await total(m.stateItems),
+        handoffs: await total(m.handoffs),
+        errors: await total(m.errors),
+        drops: (await total(m.inputsDropped)) + (await total(m.stateDropped)),
       },
-      failures: d.transfers.recentFailures().slice(-10).reverse(), players, areaSize,
+      failures: d.transfers.recentFailures().slice(-10).reverse(),
+      players,
+      areaSize,
     });
   });
 
@@ -124,7 +130,8 @@ export function createHttpApi(d: HttpDeps): express.Express {
   admin.use((req, res, next) => {
     const header = req.get('authorization') ?? '';
     if (!c.adminToken) return void fail(res, 404, 'ADMIN_DISABLED', 'admin API is disabled (set MESHBRIDGE_ADMIN_TOKEN)');
-    if (!header.startsWith('Bearer ') || !secretsEqual(header.slice(7), c.adminToken)) return void fail(res, 401, ErrorCode.BadToken, 'admin token required');
+    if (!header.startsWith('Bearer ') || !secretsEqual(header.slice(7), c.adminToken))
+      return void fail(res, 401, ErrorCode.BadToken, 'admin token required');
     next();
   });
   admin.get('/areas', (_req, res) => { res.json(Object.fromEntries(d.cache.areas)); });
@@ -171,7 +178,8 @@ export function createHttpApi(d: HttpDeps): express.Express {
   admin.delete('/servers/:id/drain', async (req, res) => {
     const s = d.cache.servers.get(req.params.id ?? '');
     if (!s) return void fail(res, 404, 'UNKNOWN_SERVER', `no server ${req.params.id ?? ''}`);
-    if (!(await d.map.setServerStatus(s.id, s.epoch, 'ready'))) return void fail(res, 409, 'NOT_DRAINING', `server ${s.id} is not draining`);
+    if (!(await d.map.setServerStatus(s.id, s.epoch, 'ready')))
+      return void fail(res, 409, 'NOT_DRAINING', `server ${s.id} is not draining`);
     res.json({ server: s.id, status: 'ready' });
   });
   app.use('/v1/admin', admin);
@@ -185,4 +193,10 @@ export function createHttpApi(d: HttpDeps): express.Express {
     fail(res, 500, ErrorCode.Internal, 'internal error');
   });
   return app;
+}
+
+/** A player drawn on the dashboard: `{ id, x, y }` in an area's state. */
+function isDot(p: unknown): p is { id: string; x: number; y: number } {
+  const d = p as { id?: unknown; x?: unknown; y?: unknown } | null;
+  return typeof d === 'object' && d !== null && typeof d.id === 'string' && typeof d.x === 'number' && typeof d.y === 'number';
 }

@@ -4,21 +4,72 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 export class Metrics {
   readonly registry = new Registry();
   /** Every refusal sent on the wire, by code and side. */
-  readonly errors = new Counter({ name: 'meshbridge_errors_total', help: 'Errors sent to clients and servers', labelNames: ['code', 'side'], registers: [this.registry] });
-  readonly inputsRouted = new Counter({ name: 'meshbridge_inputs_routed_total', help: 'Client inputs accepted and routed', registers: [this.registry] });
-  readonly inputsDelivered = new Counter({ name: 'meshbridge_inputs_delivered_total', help: 'Inputs written to a server link', registers: [this.registry] });
-  readonly inputsDropped = new Counter({ name: 'meshbridge_inputs_dropped_total', help: 'Inputs not delivered', labelNames: ['reason'], registers: [this.registry] });
-  readonly stateItems = new Counter({ name: 'meshbridge_state_items_total', help: 'State items accepted from servers', labelNames: ['kind'], registers: [this.registry] });
-  readonly stateDropped = new Counter({ name: 'meshbridge_state_dropped_total', help: 'State items dropped', labelNames: ['reason'], registers: [this.registry] });
-  readonly ownershipChanges = new Counter({ name: 'meshbridge_ownership_changes_total', help: 'Ownership changes made by this node', labelNames: ['kind'], registers: [this.registry] });
-  readonly handoffs = new Counter({ name: 'meshbridge_handoffs_total', help: 'Player handoffs coordinated by this node', labelNames: ['outcome'], registers: [this.registry] });
-  readonly areaMoves = new Counter({ name: 'meshbridge_area_moves_total', help: 'Area moves coordinated by this node', labelNames: ['reason', 'outcome'], registers: [this.registry] });
-  readonly busPublishes = new Counter({ name: 'meshbridge_bus_publishes_total', help: 'Node bus batches published', registers: [this.registry] });
+  readonly errors = new Counter({
+    name: 'meshbridge_errors_total',
+    help: 'Errors sent to clients and servers',
+    labelNames: ['code', 'side'],
+    registers: [this.registry],
+  });
+  readonly inputsRouted = new Counter({
+    name: 'meshbridge_inputs_routed_total',
+    help: 'Client inputs accepted and routed',
+    registers: [this.registry],
+  });
+  readonly inputsDelivered = new Counter({
+    name: 'meshbridge_inputs_delivered_total',
+    help: 'Inputs written to a server link',
+    registers: [this.registry],
+  });
+  readonly inputsDropped = new Counter({
+    name: 'meshbridge_inputs_dropped_total',
+    help: 'Inputs not delivered',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly stateItems = new Counter({
+    name: 'meshbridge_state_items_total',
+    help: 'State items accepted from servers',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+  readonly stateDropped = new Counter({
+    name: 'meshbridge_state_dropped_total',
+    help: 'State items dropped',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly ownershipChanges = new Counter({
+    name: 'meshbridge_ownership_changes_total',
+    help: 'Ownership changes made by this node',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+  readonly handoffs = new Counter({
+    name: 'meshbridge_handoffs_total',
+    help: 'Player handoffs coordinated by this node',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+  readonly areaMoves = new Counter({
+    name: 'meshbridge_area_moves_total',
+    help: 'Area moves coordinated by this node',
+    labelNames: ['reason', 'outcome'],
+    registers: [this.registry],
+  });
+  readonly busPublishes = new Counter({
+    name: 'meshbridge_bus_publishes_total',
+    help: 'Node bus batches published',
+    registers: [this.registry],
+  });
   readonly clients = new Gauge({ name: 'meshbridge_clients', help: 'Clients connected to this node', registers: [this.registry] });
   readonly servers = new Gauge({ name: 'meshbridge_servers', help: 'Game servers linked to this node', registers: [this.registry] });
 
   /** Children bound once: labelled inc() on the per-item path would hash the labels every time. */
-  readonly stateItemsByKind = { area: this.stateItems.labels('area'), player: this.stateItems.labels('player'), all: this.stateItems.labels('all') };
+  readonly stateItemsByKind = {
+    area: this.stateItems.labels('area'),
+    player: this.stateItems.labels('player'),
+    all: this.stateItems.labels('all'),
+  };
 
   constructor(nodeId: string) {
     this.registry.setDefaultLabels({ node: nodeId });

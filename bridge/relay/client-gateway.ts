@@ -1,7 +1,6 @@
 // The /client namespace: the handshake (token -> player -> a session), a client's inputs (rate
 // limit, validation, then to its owner or held while its owner changes) and its disconnect.
 // What a session is and how it ends belongs to ../sessions.
-import type { Namespace } from 'socket.io';
 import type { Logger } from 'winston';
 import type { BridgeConfig } from '../../shared/config.js';
 import { ClientHandshakeSchema, ClientInputSchema, ErrorCode, isClientInput } from '../../shared/protocol.js';
@@ -10,13 +9,14 @@ import { areaRoom, type ClientSession, type ClientSocket } from '../sessions/cli
 import type { InputHolds } from '../sessions/input-holds.js';
 import type { Joined, SessionLifecycle } from '../sessions/session-lifecycle.js';
 import type { TokenVerifier } from './auth.js';
+import type { ClientNamespace } from './socket-server.js';
 import { WireError, guardHandshake } from './wire-error.js';
 import { guardedOn } from './wire-guard.js';
 
 export interface ClientGatewayDeps {
   nodeId: string;
   config: BridgeConfig;
-  nsp: Namespace;
+  nsp: ClientNamespace;
   lifecycle: SessionLifecycle;
   holds: InputHolds;
   verifier: TokenVerifier;

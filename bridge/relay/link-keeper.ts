@@ -26,8 +26,12 @@ export class LinkKeeper {
         if (link.serverId !== rec.server && link.players.has(player)) link.detach(player, rec.server ? 'moved' : 'left');
         else if (link.serverId === rec.server && change) {
           link.attach({
-            player, area: rec.area, epoch: rec.epoch, seq: change.seq ?? 0,
-            ...(change.snapshot === undefined ? {} : { snapshot: change.snapshot }), ...(change.reason === 'recover' ? { resync: true } : {}),
+            player,
+            area: rec.area,
+            epoch: rec.epoch,
+            seq: change.seq ?? 0,
+            ...(change.snapshot === undefined ? {} : { snapshot: change.snapshot }),
+            ...(change.reason === 'recover' ? { resync: true } : {}),
           });
         }
         if (rec.server === '') link.socket.emit('presence', { player, status: 'left' });
@@ -65,10 +69,15 @@ export class LinkKeeper {
     link.socket.disconnect(true);
   }
 
-  /** Writes the links' delivered seqs to Redis (each heartbeat, and when a link closes): a resuming server's claims are checked against them. */
+  /**
+   * Writes the links' delivered seqs to Redis (each heartbeat, and when a link closes): a resuming
+   * server's claims are checked against them.
+   */
   recordDelivered(link?: ServerLink): void {
     for (const l of link ? [link] : this.links.values()) {
-      this.map.storeDelivered(l.serverId, l.cursors()).catch((err: Error) => this.logger.warn('delivered seqs not recorded', { err: err.message }));
+      this.map
+        .storeDelivered(l.serverId, l.cursors())
+        .catch((err: Error) => this.logger.warn('delivered seqs not recorded', { err: err.message }));
     }
   }
 
@@ -79,7 +88,13 @@ export class LinkKeeper {
       for (const [player, rec] of records) {
         if (rec.server !== link.serverId || link.players.has(player)) continue;
         this.cache.rememberPlayer(player, rec);
-        link.attach({ player, area: rec.area, epoch: rec.epoch, seq: rec.seq, ...(rec.snapshot === undefined ? {} : { snapshot: rec.snapshot }) });
+        link.attach({
+          player,
+          area: rec.area,
+          epoch: rec.epoch,
+          seq: rec.seq,
+          ...(rec.snapshot === undefined ? {} : { snapshot: rec.snapshot }),
+        });
       }
       for (const player of [...link.players.keys()]) if (records.get(player)?.server !== link.serverId) link.detach(player, 'moved');
     }
@@ -94,7 +109,8 @@ export class LinkKeeper {
     const link = this.links.get(info.id);
     if (!link) return;
     if (info.epoch > link.epoch) this.evict(link, ErrorCode.SessionReplaced, `server ${info.id} registered again (epoch ${info.epoch})`);
-    else if (info.epoch === link.epoch && info.status === 'dead') this.evict(link, ErrorCode.Fenced, `server ${info.id} was declared dead (lease expired)`);
+    else if (info.epoch === link.epoch && info.status === 'dead')
+      this.evict(link, ErrorCode.Fenced, `server ${info.id} was declared dead (lease expired)`);
   }
 
   /** A coordinator asks a server linked here; inputs already delivered go first (an export must include them). */
@@ -104,7 +120,8 @@ export class LinkKeeper {
     link.flush();
     // Nothing more is delivered for what is being exported (a freeze that missed a node must not
     // let an input reach the source after its export); resumed on *:resume, ended by the move.
-    if (req.e === 'player:export' || req.e === 'area:export') link.seal(req.p as { player?: string; area?: string }, this.handoffTimeoutMs * 4);
+    if (req.e === 'player:export' || req.e === 'area:export')
+      link.seal(req.p as { player?: string; area?: string }, this.handoffTimeoutMs * 4);
     try {
       return { reply: await (link.socket.timeout(req.ms) as unknown as AskSocket).emitWithAck(req.e, req.p) };
     } catch (err) {

@@ -1,12 +1,22 @@
 // The /server namespace: handshake (credentials, resume claims -> a registration), and what a
 // server sends: state, load reports, autosaves, handoff and drain requests.
-import type { Namespace } from 'socket.io';
 import type { Logger } from 'winston';
 import type { BridgeConfig } from '../../shared/config.js';
 import type { LoadModel } from '../../shared/load-model.js';
 import {
-  ErrorCode, HandoffRequestSchema, LoadReportSchema, isStateBatch, PROTOCOL_VERSION, ServerHandshakeSchema, SnapshotSchema, StateBatchSchema,
-  type AreaGrant, type DrainReply, type HandoffResult, type LoadReport, type ServerHandshake,
+  ErrorCode,
+  HandoffRequestSchema,
+  LoadReportSchema,
+  isStateBatch,
+  PROTOCOL_VERSION,
+  ServerHandshakeSchema,
+  SnapshotSchema,
+  StateBatchSchema,
+  type AreaGrant,
+  type DrainReply,
+  type HandoffResult,
+  type LoadReport,
+  type ServerHandshake,
 } from '../../shared/protocol.js';
 import type { AuthorityCache } from '../authority/authority-cache.js';
 import type { AuthorityMap, PlayerRecord } from '../authority/authority-map.js';
@@ -16,6 +26,7 @@ import type { Metrics } from '../ops/metrics.js';
 import { secretsEqual } from './auth.js';
 import type { LinkKeeper } from './link-keeper.js';
 import { ServerLink, type ServerLinks, type ServerSocket } from './server-link.js';
+import type { ServerNamespace } from './socket-server.js';
 import type { StateRouter } from './state-router.js';
 import { WireError, guardHandshake } from './wire-error.js';
 import { guardedOn } from './wire-guard.js';
@@ -35,7 +46,7 @@ interface Registered {
 export interface ServerGatewayDeps {
   nodeId: string;
   config: BridgeConfig;
-  nsp: Namespace;
+  nsp: ServerNamespace;
   cache: AuthorityCache;
   map: AuthorityMap;
   links: ServerLinks;
@@ -64,10 +75,15 @@ export class ServerGateway {
     const { config, map, cache } = this.d;
     if (!this.d.isReady()) throw new WireError(ErrorCode.NotReady, 'this bridge node is not ready (no Redis); try another or retry');
     const parsed = ServerHandshakeSchema.safeParse(socket.handshake.auth);
-    if (!parsed.success) throw new WireError(ErrorCode.BadHandshake, `auth must be { serverId, secret, power, protocol }: ${parsed.error.issues[0]?.message ?? ''}`);
+    if (!parsed.success)
+      throw new WireError(
+        ErrorCode.BadHandshake,
+        `auth must be { serverId, secret, power, protocol }: ${parsed.error.issues[0]?.message ?? ''}`,
+      );
     const hs = parsed.data;
     this.checkCredentials(hs);
-    if (hs.protocol !== PROTOCOL_VERSION) throw new WireError(ErrorCode.ProtocolMismatch, `bridge speaks protocol ${PROTOCOL_VERSION}, not ${hs.protocol}`);
+    if (hs.protocol !== PROTOCOL_VERSION)
+      throw new WireError(ErrorCode.ProtocolMismatch, `bridge speaks protocol ${PROTOCOL_VERSION}, not ${hs.protocol}`);
     if (hs.epoch !== undefined) await this.checkResume(hs);
     const { epoch, before } = await map.registerServer(hs.serverId, hs.power, config.serverLeaseMs);
     if (hs.epoch === undefined && before !== '') {
@@ -103,9 +119,13 @@ export class ServerGateway {
     const { map, config } = this.d;
     const rec = await map.serverRecord(hs.serverId);
     const claimed = hs.epoch!;
-    if (!rec || rec.epoch < claimed) throw new WireError(ErrorCode.Fenced, `epoch ${claimed} of ${hs.serverId} was never issued; register afresh`);
+    if (!rec || rec.epoch < claimed)
+      throw new WireError(ErrorCode.Fenced, `epoch ${claimed} of ${hs.serverId} was never issued; register afresh`);
     if (rec.status === 'dead' || rec.status === 'gone' || rec.epoch > claimed) {
-      throw new WireError(ErrorCode.Fenced, `epoch ${claimed} of ${hs.serverId} is over (${rec.status}); drop your state and register afresh`);
+      throw new WireError(
+        ErrorCode.Fenced,
+        `epoch ${claimed} of ${hs.serverId} is over (${rec.status}); drop your state and register afresh`,
+      );
     }
     const claims = Object.entries(hs.players ?? {});
     if (claims.length === 0) return;
@@ -127,17 +147,35 @@ export class ServerGateway {
     const old = links.add(link);
     if (old) this.d.keeper.evict(old, ErrorCode.SessionReplaced, `server ${old.serverId} registered again (epoch > ${old.epoch})`);
     metrics.servers.set(links.size);
-    logger.info('server registered', { server: hs.serverId, epoch, power: hs.power, ...(recover ? { recovering: Object.keys(recover.areas) } : {}) });
+    logger.info('server registered', {
+      server: hs.serverId,
+      epoch,
+      power: hs.power,
+      ...(recover ? { recovering: Object.keys(recover.areas) } : {}),
+    });
 
     const owned = [...players].filter(([, rec]) => rec.server === hs.serverId);
     socket.emit('welcome', {
-      serverId: hs.serverId, epoch, node: nodeId, world: { cols: this.d.config.worldCols, rows: this.d.config.worldRows }, leaseMs: this.d.config.serverLeaseMs,
-      areas, players: owned.map(([id]) => id), servers: [...cache.servers.values()],
+      serverId: hs.serverId,
+      epoch,
+      node: nodeId,
+      world: { cols: this.d.config.worldCols, rows: this.d.config.worldRows },
+      leaseMs: this.d.config.serverLeaseMs,
+      areas,
+      players: owned.map(([id]) => id),
+      servers: [...cache.servers.values()],
     });
     for (const [player, rec] of owned) {
       cache.rememberPlayer(player, rec);
       const known = hs.players?.[player];
-      if (known === undefined) link.attach({ player, area: rec.area, epoch: rec.epoch, seq: rec.seq, ...(rec.snapshot === undefined ? {} : { snapshot: rec.snapshot }) });
+      if (known === undefined)
+        link.attach({
+          player,
+          area: rec.area,
+          epoch: rec.epoch,
+          seq: rec.seq,
+          ...(rec.snapshot === undefined ? {} : { snapshot: rec.snapshot }),
+        });
       else link.players.set(player, { area: rec.area, epoch: rec.epoch, lastSeq: Math.max(known, rec.seq) });
     }
     this.d.onLinked(hs.serverId);
@@ -154,7 +192,10 @@ export class ServerGateway {
     on('state', (batch: unknown) => {
       if (isStateBatch(batch)) return this.d.state.fromServer(link, batch);
       const issue = StateBatchSchema.safeParse(batch).error?.issues[0];
-      link.error(ErrorCode.BadState, `state must be an array of 1..1024 items: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'malformed'}`);
+      link.error(
+        ErrorCode.BadState,
+        `state must be an array of 1..1024 items: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'malformed'}`,
+      );
     });
     on('load', (report: unknown) => {
       const parsed = LoadReportSchema.safeParse(report);
@@ -164,7 +205,9 @@ export class ServerGateway {
     on('snapshot', (snap: unknown) => {
       const parsed = SnapshotSchema.safeParse(snap);
       if (!parsed.success) return link.error(ErrorCode.BadState, 'snapshot must be { areas?, players? }');
-      this.d.control.add('persist', { server: hs.serverId, ...parsed.data }).catch((err: Error) => logger.warn('snapshot not queued', { err: err.message }));
+      this.d.control
+        .add('persist', { server: hs.serverId, ...parsed.data })
+        .catch((err: Error) => logger.warn('snapshot not queued', { err: err.message }));
     });
     on('handoff', async (req: unknown, ack: unknown) => {
       const parsed = HandoffRequestSchema.safeParse(req);
@@ -206,7 +249,9 @@ export class ServerGateway {
     const load = r.load ?? Object.values(areaLoads).reduce((a, b) => a + b, 0);
     const power = r.power ?? (r.metrics ? model.serverPower(r.metrics) : undefined);
     this.d.map.reportLoad(link.serverId, link.epoch, load, power, this.d.config.serverLeaseMs, areaLoads).then(
-      (current) => { if (!current) this.d.keeper.evict(link, ErrorCode.Fenced, `server ${link.serverId} epoch ${link.epoch} is no longer current`); },
+      (current) => {
+        if (!current) this.d.keeper.evict(link, ErrorCode.Fenced, `server ${link.serverId} epoch ${link.epoch} is no longer current`);
+      },
       (err: unknown) => this.d.logger.warn('load report failed', { server: link.serverId, err: String(err) }),
     );
   }

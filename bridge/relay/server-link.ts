@@ -9,7 +9,8 @@ import type {
 import type { Metrics } from '../ops/metrics.js';
 import { Registry } from './registry.js';
 
-export type ServerSocket = Socket<ServerToBridgeEvents, BridgeToServerEvents>;
+/** `data.registered` is set by the handshake: what the connection was admitted as. */
+export type ServerSocket = Socket<ServerToBridgeEvents, BridgeToServerEvents, Record<string, never>, { registered?: unknown }>;
 
 export interface LinkedPlayer {
   area: string;

@@ -1,14 +1,23 @@
 // The Socket.IO server of a node: WebSocket only, the guarded parser (./wire-guard.ts), browsers
 // from allowed origins only, and no default namespace: /client and /server speak the protocol.
 import type { Server as HttpServer } from 'node:http';
-import { Server as IoServer } from 'socket.io';
+import { Server as IoServer, type Namespace } from 'socket.io';
 import type { BridgeConfig } from '../../shared/config.js';
-import { CLIENT_NAMESPACE, ErrorCode, SERVER_NAMESPACE } from '../../shared/protocol.js';
+import {
+  CLIENT_NAMESPACE, ErrorCode, SERVER_NAMESPACE,
+  type BridgeToClientEvents, type BridgeToServerEvents, type ClientToBridgeEvents, type ServerToBridgeEvents,
+} from '../../shared/protocol.js';
 import type { Metrics } from '../ops/metrics.js';
 import { WireError } from './wire-error.js';
 import { guardedParser } from './wire-guard.js';
 
-export function createSocketServer(http: HttpServer, config: BridgeConfig, metrics: Metrics): IoServer {
+/** The namespaces, typed by their side of the contract (`data` is set by each handshake). */
+export type ClientNamespace = Namespace<ClientToBridgeEvents, BridgeToClientEvents, Record<string, never>, { joined?: unknown }>;
+export type ServerNamespace = Namespace<ServerToBridgeEvents, BridgeToServerEvents, Record<string, never>, { registered?: unknown }>;
+
+export function createSocketServer(
+  http: HttpServer, config: BridgeConfig, metrics: Metrics,
+): { io: IoServer; clients: ClientNamespace; servers: ServerNamespace } {
   const parser = guardedParser({
     maxDepth: config.maxJsonDepth,
     eventBytes: { [`${CLIENT_NAMESPACE} input`]: { bytes: config.maxInputBytes, code: ErrorCode.InputTooLarge } },
@@ -28,5 +37,7 @@ export function createSocketServer(http: HttpServer, config: BridgeConfig, metri
     metrics.errors.inc({ code: ErrorCode.BadHandshake, side: 'wire' });
     next(new WireError(ErrorCode.BadHandshake, `connect to ${CLIENT_NAMESPACE} or ${SERVER_NAMESPACE}`));
   });
-  return io;
+  // One server, two contracts: each namespace gets its own event maps.
+  const clients = io.of(CLIENT_NAMESPACE) as unknown as ClientNamespace;
+  return { io, clients, servers: io.of(SERVER_NAMESPACE) as unknown as ServerNamespace };
 }

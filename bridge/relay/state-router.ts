@@ -1,13 +1,13 @@
 // Checks each state item a server pushes against the authority cache (owner and epoch), then
 // delivers it: to this node's clients directly, and to other nodes with one bus message per
 // item per destination (the bus turns a turn's worth into one PUBLISH per destination).
-import type { Namespace } from 'socket.io';
 import { ErrorCode, type StateItem } from '../../shared/protocol.js';
 import type { AuthorityCache } from '../authority/authority-cache.js';
 import { areaRoom, type ClientSessions } from '../sessions/client-session.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { NodeBus } from '../bus/node-bus.js';
 import type { ServerLink } from './server-link.js';
+import type { ClientNamespace } from './socket-server.js';
 
 export class StateRouter {
   /** The latest state of each area this node received (the dashboard draws players from it). */
@@ -19,7 +19,7 @@ export class StateRouter {
     private readonly sessions: ClientSessions,
     private readonly bus: NodeBus,
     private readonly metrics: Metrics,
-    private readonly clients: Namespace,
+    private readonly clients: ClientNamespace,
   ) {
     bus.on('st', (m) => this.deliverHere(m.i));
   }
@@ -65,7 +65,9 @@ export class StateRouter {
       const p = link.players.get(player);
       const problem = !p
         ? { code: ErrorCode.NotOwner, message: `acks for ${player}, which ${link.serverId} does not own` }
-        : seq > p.lastSeq ? { code: ErrorCode.BadState, message: `acks seq ${seq} for ${player}, but only ${p.lastSeq} was delivered` } : undefined;
+        : seq > p.lastSeq
+          ? { code: ErrorCode.BadState, message: `acks seq ${seq} for ${player}, but only ${p.lastSeq} was delivered` }
+          : undefined;
       if (problem) {
         this.metrics.stateDropped.inc({ reason: 'forged_ack' });
         refuse(problem);
@@ -100,12 +102,15 @@ export class StateRouter {
   private check(link: ServerLink, item: StateItem): { code: ErrorCode; message: string } | undefined {
     if (item.kind === 'area') {
       const owner = this.cache.areas.get(item.area);
-      if (!owner || owner.server !== link.serverId) return { code: ErrorCode.NotOwner, message: `area ${item.area} is not owned by ${link.serverId}` };
-      if (owner.epoch !== item.epoch) return { code: ErrorCode.StaleEpoch, message: `area ${item.area} is at epoch ${owner.epoch}, not ${item.epoch}` };
+      if (!owner || owner.server !== link.serverId)
+        return { code: ErrorCode.NotOwner, message: `area ${item.area} is not owned by ${link.serverId}` };
+      if (owner.epoch !== item.epoch)
+        return { code: ErrorCode.StaleEpoch, message: `area ${item.area} is at epoch ${owner.epoch}, not ${item.epoch}` };
     } else if (item.kind === 'player') {
       const p = link.players.get(item.player);
       if (!p) return { code: ErrorCode.NotOwner, message: `player ${item.player} is not attached to ${link.serverId}` };
-      if (p.epoch !== item.epoch) return { code: ErrorCode.StaleEpoch, message: `player ${item.player} is at epoch ${p.epoch}, not ${item.epoch}` };
+      if (p.epoch !== item.epoch)
+        return { code: ErrorCode.StaleEpoch, message: `player ${item.player} is at epoch ${p.epoch}, not ${item.epoch}` };
     }
     return undefined;
   }

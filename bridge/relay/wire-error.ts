@@ -1,4 +1,4 @@
-import type { Namespace, Socket } from 'socket.io';
+import type { Socket } from 'socket.io';
 import type { Logger } from 'winston';
 import { ErrorCode } from '../../shared/protocol.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -19,10 +19,11 @@ export class WireError extends Error {
  * connect_error with { code }; unexpected failures become INTERNAL and are logged.
  */
 export function guardHandshake<S extends Socket>(
-  nsp: Namespace, side: 'client' | 'server', metrics: Metrics, logger: Logger, handshake: (socket: S) => Promise<void>,
+  nsp: { use(fn: (socket: S, next: (err?: Error) => void) => void): unknown },
+  side: 'client' | 'server', metrics: Metrics, logger: Logger, handshake: (socket: S) => Promise<void>,
 ): void {
   nsp.use((socket, next) => {
-    handshake(socket as S).then(
+    handshake(socket).then(
       () => next(),
       (err: unknown) => {
         const wire = err instanceof WireError ? err : new WireError(ErrorCode.Internal, `could not accept this ${side}`);

@@ -24,7 +24,7 @@ export interface WireLimits {
 }
 
 interface Packet {
-  type: number;
+  type: base.PacketType;
   nsp: string;
   id?: number;
   data?: unknown;
@@ -72,7 +72,7 @@ export function guardedParser(limits: WireLimits, metrics: Metrics): typeof base
       if (this.skipping) throw new Error('got text while a binary packet was pending');
       // socket.io-parser's own decoding of one packet (private in its typings, public in its code).
       const packet = (this as unknown as { decodeString(s: string): Packet }).decodeString(text);
-      const event = Array.isArray(packet.data) ? packet.data[0] : undefined;
+      const event: unknown = Array.isArray(packet.data) ? packet.data[0] : undefined;
       const isEvent = packet.type === base.PacketType.EVENT || packet.type === base.PacketType.BINARY_EVENT;
       if (nestsDeeperThan(text, limits.maxDepth)) {
         if (!isEvent) throw new Error(`packet nested deeper than ${limits.maxDepth}`);
@@ -98,7 +98,7 @@ export function guardedParser(limits: WireLimits, metrics: Metrics): typeof base
       if (!s) throw new Error('got binary data outside a binary packet');
       if (--s.left > 0) return;
       this.skipping = undefined;
-      const event = Array.isArray(s.packet.data) ? s.packet.data[0] : undefined;
+      const event: unknown = Array.isArray(s.packet.data) ? s.packet.data[0] : undefined;
       this.refuse(s.packet, event, ErrorCode.BadInput, 'binary attachments are not accepted: payloads are JSON');
     }
 
@@ -107,7 +107,12 @@ export function guardedParser(limits: WireLimits, metrics: Metrics): typeof base
         throw new Error(message);
       }
       const name = typeof event === 'string' ? event : 'message';
-      this.emitReserved('decoded', { type: base.PacketType.EVENT, nsp: packet.nsp, ...(packet.id === undefined ? {} : { id: packet.id }), data: [name, new Refusal(code, message)] });
+      this.emitReserved('decoded', {
+        type: base.PacketType.EVENT,
+        nsp: packet.nsp,
+        ...(packet.id === undefined ? {} : { id: packet.id }),
+        data: [name, new Refusal(code, message)],
+      });
     }
 
     override destroy(): void {

@@ -6,7 +6,8 @@ import { TokenBucket } from '../../shared/token-bucket.js';
 import type { Metrics } from '../ops/metrics.js';
 import { Registry } from '../relay/registry.js';
 
-export type ClientSocket = Socket<ClientToBridgeEvents, BridgeToClientEvents>;
+/** `data.joined` is set by the handshake: the session bound to the connection. */
+export type ClientSocket = Socket<ClientToBridgeEvents, BridgeToClientEvents, Record<string, never>, { joined?: unknown }>;
 
 export const areaRoom = (area: string): string => `area:${area}`;
 

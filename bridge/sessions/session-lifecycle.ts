@@ -30,7 +30,6 @@ export interface Joined {
 }
 
 export interface SessionLifecycleDeps {
-  nodeId: string;
   config: BridgeConfig;
   cache: AuthorityCache;
   map: AuthorityMap;
@@ -47,13 +46,14 @@ export class SessionLifecycle {
   private readonly graceTimers = new Set<NodeJS.Timeout>();
 
   constructor(private readonly d: SessionLifecycleDeps) {
+    const self = d.config.nodeId;
     d.bus.on('leave', (m) => {
       this.endHere(m.s, m.player, m.session, m.node).catch((err: Error) => d.logger.warn('leave failed', { err: err.message }));
     });
     // A newer join of the player elsewhere replaces the session here.
     d.cache.on('session', (player, node, _session, gen) => {
       const local = d.sessions.get(player);
-      if (local && node !== d.nodeId && gen > local.gen) this.replace(local);
+      if (local && node !== self && gen > local.gen) this.replace(local);
     });
     // The session follows its player's owner.
     d.cache.on('player', (player, rec) => {
@@ -75,7 +75,15 @@ export class SessionLifecycle {
   /** The client connected: its session is current here (an older one of the same player is replaced). */
   open(socket: ClientSocket, j: Joined): ClientSession {
     const { sessions, metrics, config } = this.d;
-    const session = new ClientSession(j.player, j.session, j.gen, socket, j, { perSecond: config.inputsPerSecond, burst: config.inputBurst }, metrics);
+    const session = new ClientSession(
+      j.player,
+      j.session,
+      j.gen,
+      socket,
+      j,
+      { perSecond: config.inputsPerSecond, burst: config.inputBurst },
+      metrics,
+    );
     session.noteAck(j.seq);
     const old = sessions.add(session);
     if (old) this.replace(old);
@@ -92,7 +100,7 @@ export class SessionLifecycle {
       this.graceTimers.delete(t);
       if (sessions.get(session.player)) return;
       const rec = this.d.cache.players.get(session.player);
-      if (rec && rec.session === session.id) this.end(session.player, session.id, this.d.nodeId, rec.server);
+      if (rec && rec.session === session.id) this.end(session.player, session.id, this.d.config.nodeId, rec.server);
     }, config.sessionGraceMs);
     this.graceTimers.add(t);
   }
@@ -122,7 +130,8 @@ export class SessionLifecycle {
   private end(player: string, session: string, node: string, server: string): void {
     const linkNode = server ? this.d.cache.servers.get(server)?.node : undefined;
     if (linkNode) this.d.bus.send(linkNode, { t: 'leave', s: server, player, session, node });
-    else this.endHere(server, player, session, node).catch((err: Error) => this.d.logger.warn('leave failed', { player, err: err.message }));
+    else
+      this.endHere(server, player, session, node).catch((err: Error) => this.d.logger.warn('leave failed', { player, err: err.message }));
   }
 
   /** Ends the session in Redis, recording the last seq this node's link of `server` delivered (if it holds one). */
@@ -139,7 +148,9 @@ export class SessionLifecycle {
   private async resumePoint(j: Joined, clientAck: number): Promise<number> {
     const node = this.d.cache.servers.get(j.server)?.node;
     // Short: the link's node answers in milliseconds, or it is gone (its server re-registers elsewhere).
-    const reply = node ? await this.d.bus.request(node, 'resume', { s: j.server, player: j.player, epoch: j.epoch }, 250).catch(() => null) : null;
+    const reply = node
+      ? await this.d.bus.request(node, 'resume', { s: j.server, player: j.player, epoch: j.epoch }, 250).catch(() => null)
+      : null;
     return Math.max(reply?.seq ?? j.seq, clientAck);
   }
 
@@ -147,7 +158,7 @@ export class SessionLifecycle {
     const { cache, map, placement, writer } = this.d;
     const session: string = randomUUID();
     const { before, gen } = await map.joinPlayer(player, session);
-    let rec: PlayerRecord = { ...before, node: this.d.nodeId, session };
+    let rec: PlayerRecord = { ...before, node: this.d.config.nodeId, session };
     cache.rememberPlayer(player, rec);
     for (let attempt = 0; attempt < 5; attempt++) {
       const owner = rec.server ? cache.areas.get(rec.area) : undefined;
@@ -161,7 +172,16 @@ export class SessionLifecycle {
         // The owner's link attaches the player when it sees this change (with its saved state).
         // Not put in the cache here: the announcement must reach it as a change, so links attach.
         const epoch = await writer.commit(
-          { t: 'player', player, expectedEpoch: rec.epoch, area, server: target.server, currentServer: rec.server, seq: rec.seq, reason: 'join' },
+          {
+            t: 'player',
+            player,
+            expectedEpoch: rec.epoch,
+            area,
+            server: target.server,
+            currentServer: rec.server,
+            seq: rec.seq,
+            reason: 'join',
+          },
           { acks: false },
         );
         return { player, session, gen, server: target.server, area, epoch, seq: rec.seq };
