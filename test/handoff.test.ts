@@ -54,6 +54,11 @@ describe('handoff', () => {
       `      alice ${sent} inputs, bob ${bobSent} inputs over 1,000 handoffs each; ` +
         `bob's pause (last applied by source -> first by target) p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms`,
     );
+    // bob floods, so nearly every handoff shows a pause; none may reach the 2 s handoff timeout (a
+    // pause that long means a freeze was released by its timeout, not by its thaw): speed itself is
+    // the bench's to measure.
+    expect(pauses.length).to.be.at.least(900);
+    expect(pauses.at(-1)!).to.be.below(2000);
   });
 
   it('the target fails mid-handoff: rolled back to the source, nothing lost', async function () {
@@ -92,11 +97,17 @@ describe('handoff', () => {
     const alice = await mesh.addClient(a, 'alice');
     for (let i = 0; i < 10; i++) alice.send({ dx: 1 });
     await waitFor(() => alice.ack === 10, 3000, 'first inputs');
-    const slow = s2.sdk.hooks.acceptPlayer.bind(s2.sdk.hooks);
-    s2.sdk.hooks.acceptPlayer = (...args) => { const until = Date.now() + 200; while (Date.now() < until); return slow(...args); };
-    void coordinator.testHook.handoff('alice', '1,0');
-    await sleep(100);
-    await coordinator.close();
+    // The coordinator dies at one known step: while the target loads the player (exported, not yet committed).
+    const load = s2.sdk.hooks.acceptPlayer.bind(s2.sdk.hooks);
+    let died: Promise<void> | undefined;
+    s2.sdk.hooks.acceptPlayer = (...args) => {
+      died ??= coordinator.close();
+      return load(...args);
+    };
+    const handoff = coordinator.testHook.handoff('alice', '1,0');
+    await waitFor(() => died !== undefined, 5000, 'the target asked to load alice');
+    await died;
+    await handoff.catch(() => undefined);
     for (let i = 0; i < 10; i++) alice.send({ dx: 1 });
     await waitFor(() => alice.ack === 20, 10_000, 'inputs flow again after the coordinator died');
     const owner = (await a.testHook.map.loadPlayers(['alice'])).get('alice')!.server;

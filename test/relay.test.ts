@@ -54,7 +54,9 @@ describe('relay', () => {
     const [seenA, seenB, seenC] = [recordState(alice), recordState(bob), recordState(carol)];
     alice.send({ dx: 1, dy: 1 });
     await waitFor(() => seenB.some((s) => s.kind === 'area' && JSON.stringify(s.data).includes('"seq":1')), 3000, 'bob sees alice move');
-    await waitFor(() => seenC.length > 3, 3000, 'carol gets her own area state');
+    await waitFor(() => seenA.some((s) => s.kind === 'area' && JSON.stringify(s.data).includes('"seq":1')), 3000, 'alice sees her move');
+    await waitFor(() => seenC.filter((s) => s.kind === 'area').length > 3, 3000, 'carol gets her own area state');
+    // Each list holds area state (checked above), and only of its own area.
     expect(seenA.filter((s) => s.kind === 'area').every((s) => s.kind === 'area' && s.area === '0,0')).to.equal(true);
     expect(seenB.filter((s) => s.kind === 'area').every((s) => s.kind === 'area' && s.area === '0,0')).to.equal(true);
     expect(seenC.filter((s) => s.kind === 'area').every((s) => s.kind === 'area' && s.area === '1,0')).to.equal(true);

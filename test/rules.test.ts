@@ -1,0 +1,162 @@
+// The pure rules, each on its own with in-memory fakes: token bucket, freeze holds and tokens,
+// the cache barrier, the mesh's planning decisions and the load formulas.
+import { expect } from 'chai';
+import { CacheBarrier } from '../bridge/authority/cache-barrier.js';
+import {
+  drainOrder, lowestRatio, overloaded, pickLeastLoaded, rank, rankAcceptors, rebalanceOptions, serverViews, type View,
+} from '../bridge/mesh/planning.js';
+import { Metrics } from '../bridge/ops/metrics.js';
+import { ClientSession, type ClientSocket } from '../bridge/sessions/client-session.js';
+import { LoadModel } from '../shared/load-model.js';
+import type { ServerInfo } from '../shared/protocol.js';
+import { TokenBucket } from '../shared/token-bucket.js';
+
+const server = (id: string, load: number, power = 1, status: ServerInfo['status'] = 'ready'): ServerInfo =>
+  ({ id, load, power, status, node: 'n', epoch: 1 });
+const view = (id: string, load: number, power = 1): View => ({ server: server(id, load, power), load });
+
+describe('rules: token bucket', () => {
+  it('allows the burst at once, then perSecond, and says how long to wait', () => {
+    const b = new TokenBucket(10, 3, 0);
+    expect([b.take(0), b.take(0), b.take(0), b.take(0)]).to.deep.equal([true, true, true, false]);
+    expect(b.waitMs(0)).to.equal(100);
+    expect(b.take(50)).to.equal(false, 'half a token after 50 ms');
+    expect(b.take(100)).to.equal(true, 'one token after 100 ms');
+    expect(b.take(10_000, 3)).to.equal(true, 'refills up to the burst');
+    expect(b.take(10_000)).to.equal(false, 'never beyond the burst');
+    expect(b.waitMs(10_000, 2)).to.equal(200);
+  });
+
+  it('a clock that goes back never adds tokens', () => {
+    const b = new TokenBucket(10, 1, 1000);
+    expect(b.take(1000)).to.equal(true);
+    expect(b.take(0)).to.equal(false);
+    expect(b.take(1050)).to.equal(false, 'the refill counts from the latest time seen');
+    expect(b.take(1100)).to.equal(true);
+  });
+});
+
+describe('rules: freeze holds', () => {
+  const session = () => {
+    const emitted: { status: string }[] = [];
+    const emit = (_e: string, p: { status: string }) => emitted.push(p);
+    const socket = { emit, join: () => {}, leave: () => {} } as unknown as ClientSocket;
+    const placement = { server: 's1', area: '0,0', epoch: 1 };
+    const s = new ClientSession('p', 'sess', 1, socket, placement, { perSecond: 1, burst: 1 }, new Metrics('t'));
+    return { s, emitted };
+  };
+
+  it('releases the inputs, in order, only when the last hold ends; an unknown token releases nothing', () => {
+    const { s, emitted } = session();
+    s.freeze('a', 'transferring', 60_000, () => {});
+    s.freeze('b', 'transferring', 60_000, () => {});
+    s.frozen!.push({ seq: 1, data: 'x' }, { seq: 2, data: 'y' });
+    expect(s.thaw('zzz')).to.equal(undefined);
+    expect(s.thaw('a')).to.equal(undefined, 'b still holds it');
+    expect(s.frozen).to.have.length(2);
+    expect(s.thaw('b')).to.deep.equal([{ seq: 1, data: 'x' }, { seq: 2, data: 'y' }]);
+    expect(s.frozen).to.equal(undefined);
+    expect(s.thaw('b')).to.equal(undefined, 'a second thaw of the same token is a no-op');
+    expect(emitted.map((e) => e.status)).to.deep.equal(['transferring', 'transferring', 'active']);
+  });
+
+  it('a hold whose thaw never comes times out by itself', async () => {
+    const { s } = session();
+    let timedOut = 0;
+    s.freeze('a', 'recovering', 20, () => { timedOut++; s.thaw('a'); });
+    await new Promise((r) => setTimeout(r, 60));
+    expect(timedOut).to.equal(1);
+    expect(s.frozen).to.equal(undefined, 'released by its timeout');
+    s.freeze('b', 'recovering', 20, () => { timedOut++; });
+    expect(s.thaw('b')).to.deep.equal([]);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(timedOut).to.equal(1, 'a thawed hold does not time out');
+  });
+});
+
+describe('rules: cache barrier', () => {
+  it('resolves when every node acked, reports the missing ones on timeout, and stops on cancel', async () => {
+    const b = new CacheBarrier();
+    const all = b.expect('u1', ['n1', 'n2'], 5_000);
+    b.ack('u1', 'n1');
+    b.ack('other', 'n2');
+    b.ack('u1', 'n2');
+    expect(await all).to.deep.equal([]);
+    expect(await b.expect('u2', ['n1', 'n2'], 30).then((missing) => missing.sort())).to.deep.equal(['n1', 'n2']);
+    const cancelled = b.expect('u3', ['n1'], 5_000);
+    b.cancel('u3');
+    expect(await cancelled).to.deep.equal([]);
+    expect(await b.expect('u4', [], 5_000)).to.deep.equal([]);
+  });
+});
+
+describe('rules: planning', () => {
+  it('places an area on the lowest (load + pending) : power, then the fewest areas, then the highest rank', () => {
+    const a = server('a', 4, 2);
+    const b = server('b', 1, 1);
+    expect(pickLeastLoaded('0,0', [{ server: a, pending: 0, areas: 0 }, { server: b, pending: 2, areas: 0 }])?.id).to.equal('a');
+    expect(pickLeastLoaded('0,0', [{ server: a, pending: 0, areas: 0 }, { server: b, pending: 0, areas: 0 }])?.id).to.equal('b');
+    const c = server('c', 0);
+    const d = server('d', 0);
+    expect(pickLeastLoaded('0,0', [{ server: c, pending: 0, areas: 3 }, { server: d, pending: 0, areas: 1 }])?.id).to.equal('d');
+    const winner = rank('5,5', 'c') > rank('5,5', 'd') ? 'c' : 'd';
+    expect(pickLeastLoaded('5,5', [{ server: c, pending: 0, areas: 0 }, { server: d, pending: 0, areas: 0 }])?.id).to.equal(winner);
+    expect(pickLeastLoaded('0,0', [])).to.equal(undefined);
+  });
+
+  it('counts a server by its areas\' loads when it has any, else by its report', () => {
+    const views = serverViews([server('a', 99), server('b', 7)], [['0,0', { server: 'a', epoch: 1 }], ['1,0', { server: 'a', epoch: 1 }]],
+      new Map([['0,0', 2], ['1,0', 3]]));
+    expect(views.map((v) => [v.server.id, v.load])).to.deep.equal([['a', 5], ['b', 7]]);
+  });
+
+  it('netsplit: only loaded, not cooling areas with a taker under the threshold; the best balance first, then the smaller', () => {
+    const source = view('s', 10);
+    const idle = view('t', 0);
+    const busy = view('u', 6);
+    const owned = [
+      { area: 'big', load: 6 }, { area: 'mid', load: 4 }, { area: 'small', load: 2 }, { area: 'empty', load: 0 }, { area: 'cool', load: 4 },
+    ];
+    const options = rebalanceOptions(source, [source, idle, busy], owned, new Set(['cool']), 8);
+    // big: max(4/1, 6/1) = 6; mid: max(6, 4) = 6; small: max(8, 2) = 8 -> mid before big (equal score, smaller), then small.
+    expect(options.map((o) => o.area)).to.deep.equal(['mid', 'big', 'small']);
+    expect(options[0]!.takers.map((t) => t.server.id)).to.deep.equal(['t'], 'u would end above the threshold with 4 more');
+    expect(options[2]!.takers.map((t) => t.server.id)).to.deep.equal(['t', 'u']);
+    expect(rebalanceOptions(source, [source, view('full', 8)], owned, new Set(), 8)).to.deep.equal([], 'no taker stays under');
+    expect(overloaded([source, idle, busy, view('v', 9)], 8).map((v) => v.server.id)).to.deep.equal(['s', 'v']);
+  });
+
+  it('acceptors: priority first, then the lowest ratio after taking the offer; decliners dropped', () => {
+    const replies = [
+      { view: view('a', 1), reply: { accept: true } },
+      { view: view('b', 5, 10), reply: { accept: true } },
+      { view: view('c', 9), reply: { accept: true, priority: true } },
+      { view: view('d', 0), reply: { accept: false } },
+    ];
+    expect(rankAcceptors(replies, 2).map((r) => r.view.server.id)).to.deep.equal(['c', 'b', 'a']);
+  });
+
+  it('drain moves the largest areas first; recovery picks the lowest ratio', () => {
+    const areas = [{ area: 'a', load: 1 }, { area: 'b', load: 5 }, { area: 'c', load: 3 }];
+    expect(drainOrder(areas).map((a) => a.area)).to.deep.equal(['b', 'c', 'a']);
+    expect(lowestRatio([view('a', 4, 2), view('b', 1), view('c', 3, 4)])?.server.id).to.equal('c');
+    expect(lowestRatio([])).to.equal(undefined);
+  });
+});
+
+describe('rules: load formulas', () => {
+  it('computes area load and server power from the metrics, defaults filling what is not reported', () => {
+    const m = new LoadModel('players + mass / 10', 'cores * 2');
+    expect(m.areaLoad({ players: 3, mass: 20 })).to.equal(5);
+    expect(m.areaLoad({})).to.equal(0);
+    expect(m.serverPower({ cores: 4 })).to.equal(8);
+    expect(m.serverPower({})).to.equal(2, 'cores defaults to 1');
+  });
+
+  it('a formula that is not a finite, non-negative number counts as 0; one that names unknown metrics is refused', () => {
+    const m = new LoadModel('players - 10', 'cpu / 0');
+    expect(m.areaLoad({ players: 3 })).to.equal(0);
+    expect(m.serverPower({ cpu: 1 })).to.equal(0);
+    expect(() => new LoadModel('players + bananas', 'cores')).to.throw(/bananas/);
+  });
+});
