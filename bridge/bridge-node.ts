@@ -18,6 +18,9 @@ import { redisConnection } from './authority/redis-connection.js';
 import { MeshRpc } from './bus/mesh-rpc.js';
 import { NodeBus } from './bus/node-bus.js';
 import { Subscriber } from './bus/subscriber.js';
+import { AreaChannels } from './interest/area-channels.js';
+import { ClientInterest } from './interest/client-interest.js';
+import { ServerWatches } from './interest/server-watches.js';
 import { ControlPlane } from './mesh/control-plane.js';
 import { FailureWatch } from './mesh/failure-watch.js';
 import { MeshPlanner } from './mesh/mesh-planner.js';
@@ -33,6 +36,7 @@ import { InputRouter } from './relay/input-router.js';
 import { LinkKeeper } from './relay/link-keeper.js';
 import { ServerGateway } from './relay/server-gateway.js';
 import { ServerLinks } from './relay/server-link.js';
+import { ServerRpc } from './rpc/server-rpc.js';
 import { createSocketServer } from './relay/socket-server.js';
 import { StateRouter } from './relay/state-router.js';
 import { ClientSessions } from './sessions/client-session.js';
@@ -70,7 +74,6 @@ export class BridgeNode {
     const catchUp = new CatchUp(cache, sub, redis, logger, isReady);
     const control = new ControlPlane(c, keys, logger);
     const rpc = new MeshRpc(cache, bus, c.handoffTimeoutMs, () => map.liveNodes());
-
     this.http = createServer();
     const { io, clients: clientNsp, servers: serverNsp } = createSocketServer(this.http, c, metrics);
     const links = new ServerLinks();
@@ -78,17 +81,21 @@ export class BridgeNode {
     const presence = new NodePresence(map, c.nodeHeartbeatMs, () => ({ clients: sessions.size, servers: links.size }));
     const keeper = new LinkKeeper(links, cache, map, bus, metrics, logger, c.handoffTimeoutMs);
     const inputs = new InputRouter(id, cache, links, bus, metrics);
-    const state = new StateRouter(id, cache, sessions, bus, metrics, clientNsp);
-    const world = { cols: c.worldCols, rows: c.worldRows, spawnAreas: c.spawnAreas.split(' ') };
-    const placement = new Placement(cache, writer, map, world);
+    const channels = new AreaChannels(id, keys, redis, sub, metrics, logger);
+    const interest = new ClientInterest(channels, config);
+    const watches = new ServerWatches(config, cache, links, channels);
+    const serverRpc = new ServerRpc(config, cache, links, bus, metrics, logger);
+    const state = new StateRouter(id, cache, sessions, bus, metrics, clientNsp, channels);
+    const placement = new Placement(cache, writer, map, config);
     const transfers = new Transfers({ config, cache, map, writer, rpc, placement, metrics, logger });
     const planner = new MeshPlanner({ config, cache, map, transfers, rpc, control, logger });
-    const lifecycle = new SessionLifecycle({ config, cache, map, writer, placement, sessions, links, bus, metrics, logger });
+    const lifecycle = new SessionLifecycle({ config, cache, map, writer, placement, sessions, interest, links, bus, metrics, logger });
     const holds = new InputHolds(c, sessions, inputs, bus);
     const watch = new FailureWatch(c, cache, map, control, lifecycle);
     const verifier = new TokenVerifier(c);
     new ServerGateway({
-      nodeId: id, config, nsp: serverNsp, cache, map, links, keeper, state, transfers, control, metrics, logger, isReady,
+      nodeId: id, config, nsp: serverNsp, cache, map, links, keeper, state, transfers, watches, rpc: serverRpc, control, metrics, logger,
+      isReady,
       loadModel: new LoadModel(c.loadFormula, c.powerFormula), cannotDrain: (s) => planner.cannotDrain(s), onLinked: (s) => holds.linked(s),
     });
     new ClientGateway({ nodeId: id, config, nsp: clientNsp, lifecycle, holds, verifier, metrics, logger, isReady });
@@ -100,17 +107,11 @@ export class BridgeNode {
     catchUp.onReconnect(() => watch.redisCameBack());
     catchUp.onCaughtUp(() => { holds.resendAll(); keeper.announceLinks(); });
     presence.everyBeat(() => keeper.recordDelivered());
-    this.testHook = new TestHook({ cache, map, writer, transfers, links, sessions, metrics });
+    this.testHook = new TestHook({ cache, map, writer, transfers, links, sessions, metrics, channels, watches });
 
     this.parts = {
       start: async () => { await sub.start(); await catchUp.run(); await presence.start(); await control.start(); },
-      stop: async () => {
-        lifecycle.close();
-        await control.close();
-        bus.flush();
-        await io.close();
-        await presence.stop();
-      },
+      stop: async () => { lifecycle.close(); await control.close(); bus.flush(); await io.close(); await presence.stop(); },
     };
   }
 

@@ -5,6 +5,8 @@ import type { HandoffResult } from '../shared/protocol.js';
 import type { AuthorityCache } from './authority/authority-cache.js';
 import type { AuthorityMap } from './authority/authority-map.js';
 import type { AuthorityWriter } from './authority/authority-writer.js';
+import type { AreaChannels } from './interest/area-channels.js';
+import type { ServerWatches } from './interest/server-watches.js';
 import type { Transfers } from './mesh/transfer.js';
 import type { Metrics } from './ops/metrics.js';
 import type { ServerLinks } from './relay/server-link.js';
@@ -18,6 +20,8 @@ export interface TestHookParts {
   links: ServerLinks;
   sessions: ClientSessions;
   metrics: Metrics;
+  channels: AreaChannels;
+  watches: ServerWatches;
 }
 
 export class TestHook {
@@ -54,6 +58,16 @@ export class TestHook {
   /** The epoch of the server's link on this node, if it holds one. */
   linkEpoch(server: string): number | undefined {
     return this.p.links.get(server)?.epoch;
+  }
+
+  /** Areas this node listens to, and areas whose state reached it from another node. */
+  interest(): { subscribed: string[]; heard: string[] } {
+    return { subscribed: this.p.channels.areas().sort(), heard: [...this.p.channels.heard].sort() };
+  }
+
+  /** The areas a server linked here receives ghosts of. */
+  watched(server: string): string[] {
+    return this.p.watches.watched(server).sort();
   }
 
   /** The id of the player's session on this node, if it is connected here. */

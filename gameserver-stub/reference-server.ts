@@ -50,6 +50,9 @@ export class ReferenceServer {
 
   private readonly moving = new Set<string>();
   private journalFd: number | undefined;
+  private ticks = 0;
+  /** The latest ghost of each neighbouring area owned elsewhere. */
+  readonly ghosts = new Map<string, { tick?: number; players: { id: string; x: number; y: number }[] }>();
 
   constructor(readonly options: ReferenceServerOptions) {
     this.areaSize = options.areaSize ?? 100;
@@ -76,6 +79,19 @@ export class ReferenceServer {
     });
     this.sdk.on('detach', (d) => this.positions.delete(d.player));
     this.sdk.on('input', (player, seq, data) => this.apply(player, seq, data));
+    this.sdk.on('area:assign', (a) => this.ghosts.delete(a.area));
+    this.sdk.on('ghost', (batch) => {
+      for (const g of batch) {
+        const data = g.data as { tick?: number; players?: { id: string; x: number; y: number }[] } | null;
+        if (data && Array.isArray(data.players))
+          this.ghosts.set(g.area, { ...(data.tick === undefined ? {} : { tick: data.tick }), players: data.players });
+      }
+    });
+    // "Another server as a thread": a neighbour asks who of ours is within `reach` of a point.
+    this.sdk.handle('playersNear', (payload) => {
+      const { x, y, reach } = payload as { x: number; y: number; reach: number };
+      return [...this.positions].filter(([, p]) => Math.hypot(p.x - x, p.y - y) <= reach).map(([id, p]) => ({ id, x: p.x, y: p.y }));
+    });
   }
 
   get id(): string {
@@ -177,6 +193,7 @@ export class ReferenceServer {
   }
 
   private tick(): void {
+    this.ticks++;
     const byArea = new Map<string, { id: string; x: number; y: number; seq: number }[]>();
     for (const [id, p] of this.sdk.players) {
       const pos = this.positions.get(id);
@@ -188,7 +205,9 @@ export class ReferenceServer {
     }
     for (const area of this.sdk.areas.keys()) {
       const players = byArea.get(area) ?? [];
-      this.sdk.pushArea(area, { players }, Object.fromEntries(players.map((p) => [p.id, p.seq])));
+      // `nearby`: the players of neighbouring areas owned elsewhere, from their ghosts (what a player at the border sees).
+      const nearby = [...this.ghosts].filter(([a]) => adjacent(a, area)).flatMap(([a, g]) => g.players.map((p) => ({ ...p, area: a })));
+      this.sdk.pushArea(area, { tick: this.ticks, players, nearby }, Object.fromEntries(players.map((p) => [p.id, p.seq])));
     }
   }
 
@@ -206,3 +225,10 @@ export class ReferenceServer {
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
 /** Wall-clock ms with µs resolution, comparable across processes. */
 const now = () => (performance.timeOrigin + performance.now()).toFixed(3);
+
+/** Chebyshev distance 1 between two "col,row" areas. */
+function adjacent(a: string, b: string): boolean {
+  const [ac, ar] = a.split(',').map(Number) as [number, number];
+  const [bc, br] = b.split(',').map(Number) as [number, number];
+  return a !== b && Math.abs(ac - bc) <= 1 && Math.abs(ar - br) <= 1;
+}

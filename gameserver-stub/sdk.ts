@@ -6,7 +6,7 @@ import { io, type Socket } from 'socket.io-client';
 import {
   ErrorCode, PROTOCOL_VERSION, SERVER_NAMESPACE,
   type AreaExport, type DrainReply, type AreaGrant, type AreaOffer, type BridgeToServerEvents, type ErrorPayload, type HandoffResult,
-  type LoadReport,
+  type LoadReport, type GhostItem, type ServerMessageDelivery, type RpcResult, RPC_DEFAULT_TIMEOUT_MS,
   type OfferReply, type PlayerAttach, type PlayerDetach, type PresencePayload, type ServerToBridgeEvents, type Snapshot,
   type StateItem, type WelcomePayload,
 } from '../shared/protocol-core.js';
@@ -61,6 +61,20 @@ interface SdkEvents {
   /** A handshake was refused (err.data.code says why); the SDK retries unless the code is final. */
   refused: [Error & { data?: { code?: string } }];
   disconnect: [reason: string];
+  /** Read-only state of areas you watch (owned by other servers). */
+  ghost: [GhostItem[]];
+  /** A one-way message from another server. */
+  message: [ServerMessageDelivery];
+}
+
+/** Answers another server's call: the value is `result`; a throw (or rejection) is sent as `error`. */
+export type RpcHandler = (payload: unknown, from: string) => unknown;
+
+/** A failed call: `code` is NO_SERVER, TIMEOUT, REMOTE_ERROR, BAD_INPUT or RATE_LIMITED. */
+export class RpcError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
 }
 
 /** Refusals that no retry can cure: the SDK stops and connect() rejects. */
@@ -90,6 +104,8 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
   private scheduled = false;
   /** State handed over ahead of the attach/assign that makes it ours; dropped if that never comes. */
   private readonly incoming = new Map<string, { state: unknown; expires: number }>();
+  private readonly rpcHandlers = new Map<string, RpcHandler>();
+  private readonly watching = new Set<string>();
 
   constructor(readonly options: GameServerOptions) {
     super();
@@ -137,6 +153,7 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
           this.emit('detach', { player, reason: 'moved' });
         }
       }
+      if (this.watching.size > 0) socket.emit('area:watch', { areas: [...this.watching] });
       this.emit('welcome', w);
     });
     socket.on('connect_error', (err: Error & { data?: { code?: string } }) => {
@@ -199,6 +216,16 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
     socket.on('player:resume', ({ player }) => this.emit('player:resume', player));
     socket.on('area:resume', ({ area }) => this.emit('area:resume', area));
     socket.on('presence', (p) => this.emit('presence', p));
+    socket.on('ghost', (batch) => this.emit('ghost', batch));
+    socket.on('message', (m) => this.emit('message', m));
+    socket.on('rpc', ({ from, method, payload }, ack) => {
+      const handler = this.rpcHandlers.get(method);
+      if (!handler) return ack({ error: `no handler for ${method}` });
+      Promise.resolve().then(() => handler(payload, from)).then(
+        (result) => ack({ result: result ?? null }),
+        (err: unknown) => ack({ error: err instanceof Error ? err.message : String(err) }),
+      );
+    });
     socket.on('drained', () => {
       this.stopped = true;
       this.emit('drained');
@@ -319,6 +346,35 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
   }
 
   /** Moves an owned player to `area` (a warp gate); resolves when it is done or rolled back. */
+  /** Receive ghosts of these areas too (beyond the neighbourhood of yours); kept across reconnects. */
+  watch(areas: string[]): void {
+    for (const a of areas) this.watching.add(a);
+    if (this.socket.connected) this.socket.emit('area:watch', { areas });
+  }
+
+  unwatch(areas: string[]): void {
+    for (const a of areas) this.watching.delete(a);
+    if (this.socket.connected) this.socket.emit('area:unwatch', { areas });
+  }
+
+  /** Calls `method` on server `to`; rejects with an RpcError (err.code) when it cannot. */
+  async call(to: string, method: string, payload?: unknown, timeoutMs?: number): Promise<unknown> {
+    const req = { to, method, payload, ...(timeoutMs === undefined ? {} : { timeoutMs }) };
+    const r = (await this.socket.timeout((timeoutMs ?? RPC_DEFAULT_TIMEOUT_MS) + 2000).emitWithAck('rpc', req)) as RpcResult;
+    if (!r.ok) throw new RpcError(r.code, r.message);
+    return r.result;
+  }
+
+  /** Answers calls of `method` from other servers. */
+  handle(method: string, fn: RpcHandler): void {
+    this.rpcHandlers.set(method, fn);
+  }
+
+  /** A one-way message to a server, or to every ready server with '*'. */
+  send(to: string, topic: string, payload?: unknown): void {
+    this.socket.emit('message', { to, topic, payload });
+  }
+
   async handoff(player: string, area: string): Promise<HandoffResult> {
     this.flush();
     return (await this.socket.timeout(10_000).emitWithAck('handoff', { player, area })) as HandoffResult;

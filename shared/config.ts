@@ -114,6 +114,17 @@ export const BridgeConfigSchema = z.object({
   /** Inputs kept per frozen player during a handoff; more are dropped (the SDK re-sends them). */
   freezeBufferMax: int(16).default(1024),
   leaseCheckMs: int(100).default(1000),
+  /** A client receives the area state of every area within this Chebyshev distance of its own. */
+  interestRadius: int(0).max(8).default(1),
+  /** A server receives ghosts (read-only state) of the areas within this distance of the areas it owns. */
+  ghostRadius: int(0).max(8).default(1),
+  /** Areas a server may watch with area:watch, beyond its default ghosts. */
+  maxWatchedAreas: int(0).max(4096).default(64),
+  /** Server-to-server calls and messages a server may send per second (and its burst). */
+  rpcPerSecond: int(1).default(100),
+  rpcBurst: int(1).default(200),
+  /** Largest rpc or message payload, in bytes of JSON. */
+  maxRpcBytes: int(64).default(65_536),
 });
 
 export type BridgeConfig = z.infer<typeof BridgeConfigSchema>;

@@ -4,9 +4,16 @@
 export class Keys {
   readonly base: string;
 
-  constructor(prefix: string, world: string) {
+  constructor(private readonly prefix: string, private readonly world: string) {
     this.base = `${prefix}:{${world}}`;
   }
+
+  /**
+   * Channel: one area's state, published once per batch by the node of its owner's link, heard by
+   * the nodes interested in it. Its own hash tag, so that on Redis Cluster sharded pub/sub spreads
+   * the areas over the shards.
+   */
+  areaChannel(area: string): string { return `${this.prefix}:{${this.world}:${area}}:state`; }
 
   /** hash: area id -> JSON {server, epoch}. The epoch survives release, so it only grows. */
   get areas(): string { return `${this.base}:areas`; }

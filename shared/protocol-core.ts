@@ -28,6 +28,10 @@ export const ErrorCode = {
   HandoffFailed: 'HANDOFF_FAILED',
   NotReady: 'NOT_READY',
   Internal: 'INTERNAL',
+  /** An rpc got no answer within its timeoutMs (the target, or its node, may have died). */
+  Timeout: 'TIMEOUT',
+  /** The target of an rpc answered with an error. */
+  RemoteError: 'REMOTE_ERROR',
   /** Not sent: a frame that is not a Socket.IO packet closes the connection; counted under this code. */
   BadFrame: 'BAD_FRAME',
 } as const;
@@ -176,6 +180,52 @@ export interface AreaExport {
   state?: unknown;
   players: Record<string, PlayerState>;
 }
+/** One area's state as its owner pushed it, delivered read-only to a server that watches the area. */
+export interface GhostItem {
+  area: string;
+  server: string;
+  epoch: number;
+  data: unknown;
+}
+/** `area:watch` / `area:unwatch`: areas to receive ghosts of, beyond the default neighbourhood. */
+export interface WatchRequest {
+  areas: string[];
+}
+/** Server -> bridge `rpc` (with an acknowledgement): call `method` on server `to`. */
+export interface RpcRequest {
+  to: string;
+  method: string;
+  payload?: unknown;
+  /** Default 5000, at most 30000. */
+  timeoutMs?: number;
+}
+export type RpcResult = { ok: true; result: unknown } | { ok: false; code: ErrorCode; message: string };
+/** Bridge -> target server `rpc` (with an acknowledgement). */
+export interface RpcCall {
+  from: string;
+  method: string;
+  payload: unknown;
+}
+/** The target's answer: `{ result }`, or `{ error }` (a message; the caller gets REMOTE_ERROR). */
+export interface RpcAnswer {
+  result?: unknown;
+  error?: string;
+}
+/** Server -> bridge `message`: one-way, to one server or `*` (every ready server but the sender). */
+export interface ServerMessage {
+  to: string;
+  topic: string;
+  payload?: unknown;
+}
+/** Bridge -> server `message`. */
+export interface ServerMessageDelivery {
+  from: string;
+  topic: string;
+  payload: unknown;
+}
+export const RPC_MAX_TIMEOUT_MS = 30_000;
+export const RPC_DEFAULT_TIMEOUT_MS = 5_000;
+
 export interface PresencePayload {
   player: string;
   status: 'joined' | 'left';
@@ -232,6 +282,11 @@ export interface BridgeToServerEvents {
   /** Your drain is complete: you own nothing and are deregistered. */
   drained: () => void;
   error: (e: ErrorPayload) => void;
+  /** Read-only state of watched areas (their owners' pushes), batched. */
+  ghost: (batch: GhostItem[]) => void;
+  /** Another server calls you: answer `{ result }` or `{ error }`. */
+  rpc: (call: RpcCall, ack: Ack<RpcAnswer>) => void;
+  message: (m: ServerMessageDelivery) => void;
 }
 export interface ServerToBridgeEvents {
   state: (batch: StateItem[]) => void;
@@ -242,6 +297,10 @@ export interface ServerToBridgeEvents {
   handoff: (h: HandoffRequest, ack: Ack<HandoffResult>) => void;
   /** Graceful shutdown: move everything away, then `drained`. Refused (NO_SERVER) when no other server could take the areas. */
   drain: (ack: Ack<DrainReply>) => void;
+  'area:watch': (w: WatchRequest) => void;
+  'area:unwatch': (w: WatchRequest) => void;
+  rpc: (r: RpcRequest, ack: Ack<RpcResult>) => void;
+  message: (m: ServerMessage) => void;
 }
 
 /** Events the bridge sends a game server and waits on an acknowledgement for (the mesh's questions). */

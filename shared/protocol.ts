@@ -2,7 +2,9 @@
 // every message at its edges with them. The contract's constants and types are in
 // ./protocol-core.ts (re-exported here); docs/protocol.md is the prose form.
 import { z } from 'zod';
+import { RPC_MAX_TIMEOUT_MS } from './protocol-core.js';
 import type {
+  RpcAnswer, RpcRequest, ServerMessage, WatchRequest,
   AreaExport,
   AskedEvent,
   ClientHandshake,
@@ -133,3 +135,20 @@ export const ServerReplySchemas: { [E in AskedEvent]: z.ZodType<ServerReply<E>> 
   'area:export': AreaExportSchema,
   'area:import': ImportReplySchema,
 };
+
+export const WatchRequestSchema = z.strictObject({ areas: z.array(id).min(1).max(256) }) satisfies z.ZodType<WatchRequest>;
+export const RpcRequestSchema = z.strictObject({
+  to: id,
+  method: z.string().min(1).max(64),
+  payload: z.unknown().optional(),
+  timeoutMs: z.number().int().min(1).max(RPC_MAX_TIMEOUT_MS).optional(),
+}) satisfies z.ZodType<RpcRequest>;
+export const ServerMessageSchema = z.strictObject({
+  to: z.union([id, z.literal('*')]),
+  topic: z.string().min(1).max(64),
+  payload: z.unknown().optional(),
+}) satisfies z.ZodType<ServerMessage>;
+export const RpcAnswerSchema = z.union([
+  z.object({ error: z.string().max(1024) }),
+  z.object({ result: z.unknown() }),
+]) satisfies z.ZodType<RpcAnswer>;

@@ -38,7 +38,8 @@ describe('relay', () => {
   });
 
   it('sends area state to the clients of that area on every node, and to no one else', async () => {
-    const [a, b] = [await mesh.addBridge(), await mesh.addBridge()];
+    // interestRadius 0: a client sees its own area only (test/interest.test.ts covers neighbours).
+    const [a, b] = [await mesh.addBridge({ interestRadius: 0 }), await mesh.addBridge({ interestRadius: 0 })];
     await mesh.addServer(a, 's1');
     await mesh.addServer(b, 's2');
     // carol is a returning player whose last known area is 1,0.

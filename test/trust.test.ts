@@ -92,7 +92,8 @@ describe('trust: one bad message never crashes a node, forges an ack or passes a
   });
 
   it('a server cannot acknowledge players it does not own, inputs it was not given, or on `all` items', async () => {
-    const node = await mesh.addBridge({ worldCols: 2, worldRows: 1, spawnAreas: '0,0' });
+    // interestRadius 0: the victim sees its own area only, so each item it gets is one of the checks below.
+    const node = await mesh.addBridge({ worldCols: 2, worldRows: 1, spawnAreas: '0,0', interestRadius: 0 });
     const s1 = await mesh.addServer(node, 's1');
     const { sock: victim } = await rawPlayer(mesh.url(node), 'victim');
     const s2 = await mesh.addServer(node, 's2');

@@ -19,6 +19,8 @@ export interface NodeMessages {
   emit: { s: string; e: string; p: unknown };
   /** Release frozen players on the receiving node: replay their buffered inputs to their owner. */
   thaw: { players: string[]; token: string };
+  /** A server-to-server message for server `s` (or every ready server linked there but `from`, when `s` is '*'). */
+  smsg: { s: string; from: string; topic: string; payload: unknown };
 }
 
 /** Requests, by op: what is asked and what the answer is (null when the receiver has no handler). */
@@ -29,6 +31,11 @@ export interface NodeRequests {
   resume: { body: { s: string; player: string; epoch: number }; reply: { seq: number } | null };
   /** Freeze players' inputs on that node (buffered until thaw); how many were frozen there. */
   freeze: { body: { players: string[]; token: string; status: 'transferring' | 'recovering' }; reply: { frozen: number } };
+  /** A server-to-server call for server `s` linked there; `ms`: how long the caller waits. */
+  rpc: {
+    body: { s: string; from: string; method: string; payload: unknown; ms: number };
+    reply: { result: unknown } | { error: string } | { code: 'NO_SERVER' | 'TIMEOUT'; message: string };
+  };
 }
 
 export type NodeMessageType = keyof NodeMessages;

@@ -31,6 +31,18 @@ export class Subscriber {
     this.handlers.set(channel, handler);
   }
 
+  /** Subscribes to a channel now (the node is running), routing its messages to `handler`. */
+  async listen(channel: string, handler: (message: string) => void): Promise<void> {
+    this.handlers.set(channel, handler);
+    await this.conn.subscribe(channel);
+  }
+
+  /** Stops listening to a channel; messages already on their way are dropped. */
+  async unlisten(channel: string): Promise<void> {
+    this.handlers.delete(channel);
+    await this.conn.unsubscribe(channel);
+  }
+
   async start(): Promise<void> {
     await this.conn.subscribe(...this.handlers.keys());
   }

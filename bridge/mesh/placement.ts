@@ -1,6 +1,8 @@
 // Where a joining player goes: the owner of its last known (or the spawn) area; an unowned area
 // is first given to the ready server with the lowest load:power ratio (fewest areas breaks ties).
 import { createHash } from 'node:crypto';
+import type { BridgeConfig } from '../../shared/config.js';
+import { isInGrid } from '../../shared/grid.js';
 import type { ServerInfo } from '../../shared/protocol.js';
 import type { AuthorityCache } from '../authority/authority-cache.js';
 import type { AreaOwner, AuthorityMap } from '../authority/authority-map.js';
@@ -12,18 +14,17 @@ export class Placement {
     private readonly cache: AuthorityCache,
     private readonly writer: AuthorityWriter,
     private readonly map: AuthorityMap,
-    private readonly world: { cols: number; rows: number; spawnAreas: string[] },
+    private readonly config: BridgeConfig,
   ) {}
 
   isArea(area: string): boolean {
-    const m = /^(\d+),(\d+)$/.exec(area);
-    return m !== null && Number(m[1]) < this.world.cols && Number(m[2]) < this.world.rows;
+    return isInGrid(area, this.config.worldCols, this.config.worldRows);
   }
 
   /** The player's last known area if it is one of the world's, else its spawn area. */
   areaFor(player: string, lastArea: string): string {
     if (this.isArea(lastArea)) return lastArea;
-    const spawns = this.world.spawnAreas;
+    const spawns = this.config.spawnAreas.split(' ');
     return spawns[createHash('sha1').update(player).digest().readUInt32BE(0) % spawns.length]!;
   }
 

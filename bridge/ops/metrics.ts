@@ -61,6 +61,37 @@ export class Metrics {
     help: 'Node bus batches published',
     registers: [this.registry],
   });
+  readonly areaBatchesPublished = new Counter({
+    name: 'meshbridge_area_batches_published_total',
+    help: 'Area state batches published on area channels',
+    registers: [this.registry],
+  });
+  readonly areaBatchesReceived = new Counter({
+    name: 'meshbridge_area_batches_received_total',
+    help: 'Area state batches received from other nodes',
+    registers: [this.registry],
+  });
+  readonly areaBatchesUnwanted = new Counter({
+    name: 'meshbridge_area_batches_unwanted_total',
+    help: 'Area state batches received for an area no one here is interested in (an unsubscribe in flight)',
+    registers: [this.registry],
+  });
+  readonly areaSubscriptions = new Gauge({
+    name: 'meshbridge_area_subscriptions',
+    help: 'Area channels this node listens to',
+    registers: [this.registry],
+  });
+  readonly rpcCalls = new Counter({
+    name: 'meshbridge_rpc_calls_total',
+    help: 'Server-to-server calls made through this node, by outcome',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+  readonly serverMessages = new Counter({
+    name: 'meshbridge_server_messages_total',
+    help: 'Server-to-server messages delivered to servers linked here',
+    registers: [this.registry],
+  });
   readonly clients = new Gauge({ name: 'meshbridge_clients', help: 'Clients connected to this node', registers: [this.registry] });
   readonly servers = new Gauge({ name: 'meshbridge_servers', help: 'Game servers linked to this node', registers: [this.registry] });
 

@@ -5,7 +5,7 @@ import type { Logger } from 'winston';
 import type { BridgeConfig } from '../../shared/config.js';
 import { ClientHandshakeSchema, ClientInputSchema, ErrorCode, isClientInput } from '../../shared/protocol.js';
 import type { Metrics } from '../ops/metrics.js';
-import { areaRoom, type ClientSession, type ClientSocket } from '../sessions/client-session.js';
+import type { ClientSession, ClientSocket } from '../sessions/client-session.js';
 import type { InputHolds } from '../sessions/input-holds.js';
 import type { Joined, SessionLifecycle } from '../sessions/session-lifecycle.js';
 import type { TokenVerifier } from './auth.js';
@@ -51,7 +51,6 @@ export class ClientGateway {
     const { metrics, config, lifecycle } = this.d;
     const j = socket.data.joined as Joined;
     const session = lifecycle.open(socket, j);
-    void socket.join(areaRoom(j.area));
     socket.emit('session', {
       player: j.player, server: j.server, area: j.area, epoch: j.epoch, ack: j.seq, node: this.d.nodeId,
       limits: { inputsPerSecond: config.inputsPerSecond, inputBurst: config.inputBurst },

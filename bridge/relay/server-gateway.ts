@@ -16,12 +16,16 @@ import {
   type DrainReply,
   type HandoffResult,
   type LoadReport,
+  type RpcResult,
+  WatchRequestSchema,
   type ServerHandshake,
 } from '../../shared/protocol.js';
 import type { AuthorityCache } from '../authority/authority-cache.js';
 import type { AuthorityMap, PlayerRecord } from '../authority/authority-map.js';
 import type { ControlPlane } from '../mesh/control-plane.js';
+import type { ServerWatches } from '../interest/server-watches.js';
 import type { Transfers } from '../mesh/transfer.js';
+import type { ServerRpc } from '../rpc/server-rpc.js';
 import type { Metrics } from '../ops/metrics.js';
 import { secretsEqual } from './auth.js';
 import type { LinkKeeper } from './link-keeper.js';
@@ -31,7 +35,7 @@ import type { StateRouter } from './state-router.js';
 import { WireError, guardHandshake } from './wire-error.js';
 import { guardedOn } from './wire-guard.js';
 
-const SERVER_EVENTS = new Set(['state', 'load', 'snapshot', 'handoff', 'drain']);
+const SERVER_EVENTS = new Set(['state', 'load', 'snapshot', 'handoff', 'drain', 'area:watch', 'area:unwatch', 'rpc', 'message']);
 
 interface Registered {
   hs: ServerHandshake;
@@ -54,6 +58,8 @@ export interface ServerGatewayDeps {
   state: StateRouter;
   loadModel: LoadModel;
   transfers: Transfers;
+  watches: ServerWatches;
+  rpc: ServerRpc;
   control: ControlPlane;
   metrics: Metrics;
   logger: Logger;
@@ -179,6 +185,7 @@ export class ServerGateway {
       else link.players.set(player, { area: rec.area, epoch: rec.epoch, lastSeq: Math.max(known, rec.seq) });
     }
     this.d.onLinked(hs.serverId);
+    this.d.watches.linked(link);
     if (recover) {
       this.d.control.recoverLater(hs.serverId, recover.epoch, recover.areas)
         .catch((err: Error) => logger.warn('recovery not queued', { server: hs.serverId, err: err.message }));
@@ -218,6 +225,22 @@ export class ServerGateway {
       }
       reply(await this.d.transfers.movePlayer(parsed.data.player, parsed.data.area, hs.serverId));
     });
+    on('area:watch', (w: unknown) => {
+      const parsed = WatchRequestSchema.safeParse(w);
+      if (!parsed.success) return link.error(ErrorCode.BadInput, 'area:watch must be { areas: [1..256 area ids] }');
+      this.d.watches.watch(link, parsed.data.areas);
+    });
+    on('area:unwatch', (w: unknown) => {
+      const parsed = WatchRequestSchema.safeParse(w);
+      if (!parsed.success) return link.error(ErrorCode.BadInput, 'area:unwatch must be { areas: [1..256 area ids] }');
+      this.d.watches.unwatch(link, parsed.data.areas);
+    });
+    on('rpc', async (req: unknown, ack: unknown) => {
+      const result = await this.d.rpc.call(link, req);
+      if (typeof ack === 'function') (ack as (r: RpcResult) => void)(result);
+      else if (!result.ok) link.error(result.code, `${result.message} (rpc needs an acknowledgement)`);
+    });
+    on('message', (m: unknown) => this.d.rpc.send(link, m));
     on('drain', async (ack: unknown) => {
       const reply = typeof ack === 'function' ? (ack as (r: DrainReply) => void) : () => {};
       const why = this.d.cannotDrain(hs.serverId);
@@ -231,6 +254,7 @@ export class ServerGateway {
       if (!SERVER_EVENTS.has(event)) link.error(ErrorCode.UnknownEvent, `servers cannot send '${event}'`);
     });
     socket.on('disconnect', (reason) => {
+      this.d.watches.unlinked(link);
       this.d.keeper.recordDelivered(link);
       if (!links.remove(link)) return;
       metrics.servers.set(links.size);

@@ -1,9 +1,12 @@
 // Checks each state item a server pushes against the authority cache (owner and epoch), then
-// delivers it: to this node's clients directly, and to other nodes with one bus message per
-// item per destination (the bus turns a turn's worth into one PUBLISH per destination).
+// delivers it: area state on its area's channel (heard by the nodes interested in the area, this
+// one included at once), player state to the player's node, world state to every node (the bus
+// turns a turn's worth into one PUBLISH per destination).
 import { ErrorCode, type StateItem } from '../../shared/protocol.js';
 import type { AuthorityCache } from '../authority/authority-cache.js';
-import { areaRoom, type ClientSessions } from '../sessions/client-session.js';
+import type { AreaChannels, AreaItem } from '../interest/area-channels.js';
+import { areaRoom } from '../interest/client-interest.js';
+import type { ClientSessions } from '../sessions/client-session.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { NodeBus } from '../bus/node-bus.js';
 import type { ServerLink } from './server-link.js';
@@ -20,8 +23,10 @@ export class StateRouter {
     private readonly bus: NodeBus,
     private readonly metrics: Metrics,
     private readonly clients: ClientNamespace,
+    private readonly areas: AreaChannels,
   ) {
     bus.on('st', (m) => this.deliverHere(m.i));
+    areas.consume((items) => { for (const item of items) this.deliverArea(item); });
   }
 
   fromServer(link: ServerLink, items: StateItem[]): void {
@@ -44,6 +49,8 @@ export class StateRouter {
         const node = this.cache.players.get(item.player)?.node;
         if (node === this.nodeId) this.deliverHere(item);
         else if (node) this.bus.send(node, { t: 'st', i: item });
+      } else if (item.kind === 'area') {
+        this.areas.publish(item);
       } else {
         this.deliverHere(item);
         this.bus.broadcast({ t: 'st', i: item });
@@ -81,9 +88,7 @@ export class StateRouter {
   private deliverHere(item: StateItem): void {
     switch (item.kind) {
       case 'area':
-        this.latestAreaState.set(item.area, item.data);
-        this.clients.to(areaRoom(item.area)).emit('state', item);
-        if (item.acks) for (const player in item.acks) this.sessions.get(player)?.noteAck(item.acks[player]!);
+        this.deliverArea(item);
         break;
       case 'player': {
         const s = this.sessions.get(item.player);
@@ -97,6 +102,13 @@ export class StateRouter {
         this.clients.emit('state', item);
         break;
     }
+  }
+
+  /** Area state for the clients here that see the area (their interest sets are rooms). */
+  private deliverArea(item: AreaItem): void {
+    this.latestAreaState.set(item.area, item.data);
+    this.clients.to(areaRoom(item.area)).emit('state', item);
+    if (item.acks) for (const player in item.acks) this.sessions.get(player)?.noteAck(item.acks[player]!);
   }
 
   private check(link: ServerLink, item: StateItem): { code: ErrorCode; message: string } | undefined {

@@ -9,8 +9,6 @@ import { Registry } from '../relay/registry.js';
 /** `data.joined` is set by the handshake: the session bound to the connection. */
 export type ClientSocket = Socket<ClientToBridgeEvents, BridgeToClientEvents, Record<string, never>, { joined?: unknown }>;
 
-export const areaRoom = (area: string): string => `area:${area}`;
-
 export class ClientSession {
   server: string;
   area: string;
@@ -22,6 +20,8 @@ export class ClientSession {
    * crash it is where the client stands: the new owner's link resumes from it.
    */
   acked = 0;
+  /** The areas whose state this client receives (kept by ../interest/client-interest.ts). */
+  interest: string[] = [];
   /** The freezes holding this player (one per ownership change in progress), with their timeouts. */
   private readonly holds = new Map<string, NodeJS.Timeout>();
   private readonly inputTokens: TokenBucket;
@@ -52,10 +52,6 @@ export class ClientSession {
   }
 
   moveTo(server: string, area: string, epoch: number): void {
-    if (area !== this.area) {
-      void this.socket.leave(areaRoom(this.area));
-      void this.socket.join(areaRoom(area));
-    }
     this.server = server;
     this.area = area;
     this.epoch = epoch;

@@ -11,6 +11,7 @@ import type { AuthorityCache } from '../authority/authority-cache.js';
 import type { AuthorityMap, PlayerRecord } from '../authority/authority-map.js';
 import { CommitRefused, type AuthorityWriter } from '../authority/authority-writer.js';
 import type { NodeBus } from '../bus/node-bus.js';
+import type { ClientInterest } from '../interest/client-interest.js';
 import type { Placement } from '../mesh/placement.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { ServerLinks } from '../relay/server-link.js';
@@ -36,6 +37,7 @@ export interface SessionLifecycleDeps {
   writer: AuthorityWriter;
   placement: Placement;
   sessions: ClientSessions;
+  interest: ClientInterest;
   links: ServerLinks;
   bus: NodeBus;
   metrics: Metrics;
@@ -59,7 +61,9 @@ export class SessionLifecycle {
     d.cache.on('player', (player, rec) => {
       const local = d.sessions.get(player);
       if (local && rec.server !== '' && rec.epoch > local.epoch) {
+        const moved = local.area !== rec.area;
         local.moveTo(rec.server, rec.area, rec.epoch);
+        if (moved) d.interest.moved(local);
         if (!local.frozen) local.socket.emit('authority', { status: 'active', server: rec.server, area: rec.area, epoch: rec.epoch });
       }
     });
@@ -87,6 +91,7 @@ export class SessionLifecycle {
     session.noteAck(j.seq);
     const old = sessions.add(session);
     if (old) this.replace(old);
+    this.d.interest.enter(session);
     metrics.clients.set(sessions.size);
     return session;
   }
@@ -94,6 +99,7 @@ export class SessionLifecycle {
   /** The client's connection closed: the session ends after the grace period unless it resumes meanwhile. */
   closed(session: ClientSession): void {
     const { sessions, metrics, config } = this.d;
+    this.d.interest.leave(session);
     if (!sessions.remove(session)) return;
     metrics.clients.set(sessions.size);
     const t = setTimeout(() => {
@@ -107,6 +113,7 @@ export class SessionLifecycle {
 
   /** Disconnects a local session that a newer join of the same player replaced. */
   replace(s: ClientSession): void {
+    this.d.interest.leave(s);
     this.d.sessions.remove(s);
     this.d.metrics.clients.set(this.d.sessions.size);
     s.error(ErrorCode.SessionReplaced, 'this player connected again elsewhere');
