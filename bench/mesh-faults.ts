@@ -1,5 +1,6 @@
 // P4 and P5, measured on an in-process mesh (the test harness): the handoff pause under load, and
 // the time from kill -9 of a game server process to all its players being served again.
+import type { BridgeNode } from '../bridge/bridge-node.js';
 import type { JournalEntry } from '../gameserver-stub/reference-server.js';
 import type { RedisServer } from '../scripts/redis-process.js';
 import { Mesh, sleep, waitFor } from '../test/harness.js';
@@ -89,6 +90,68 @@ export async function measureFailover(redis: RedisServer, leaseMs: number): Prom
     sending = false;
     await sender;
     return { players: clients.length, seconds: (Math.max(...times) - killed) / 1000, leaseMs };
+  } finally {
+    await mesh.close();
+  }
+}
+
+const total = async (c: { get(): Promise<{ values: { value: number }[] }> }) => (await c.get()).values.reduce((s, v) => s + v.value, 0);
+
+/**
+ * Fan-out of area state: 4 bridge nodes, a 16x1 world, one game server per node owning its four
+ * areas, and on each node clients in two areas of its own quarter. Every server ticks at 10 Hz.
+ * Reports area-state bytes each node received ÷ bytes published mesh-wide (1.0 when every node
+ * gets every area, as before interest management).
+ */
+export async function measureFanout(redis: RedisServer, seconds: number): Promise<{ perNode: number[]; ratio: number }> {
+  const mesh = new Mesh(redis);
+  try {
+    const opts = { worldCols: 16, worldRows: 1, spawnAreas: '1,0' };
+    const nodes: BridgeNode[] = [];
+    for (let i = 0; i < 4; i++) nodes.push(await mesh.addBridge(opts));
+    for (let i = 0; i < 4; i++) {
+      await mesh.addServer(nodes[i]!, `s${i}`);
+      for (let j = 0; j < 4; j++) await nodes[0]!.testHook.assignArea(`${4 * i + j},0`, `s${i}`);
+    }
+    for (let i = 0; i < 4; i++) {
+      for (const [k, area] of [`${4 * i + 1},0`, `${4 * i + 2},0`].entries()) {
+        const c = await mesh.addClient(nodes[i]!, `f${i}-${k}`);
+        if (c.session?.area !== area) await nodes[i]!.testHook.handoff(c.player!, area);
+      }
+    }
+    const bytes = () => Promise.all(nodes.map(async (n) => {
+      const m = n.testHook.metrics;
+      return [await total(m.areaBytesPublished), await total(m.areaBytesReceived)];
+    }));
+    const before = await bytes();
+    await sleep(seconds * 1000);
+    const after = await bytes();
+    const published = after.reduce((s, [p], i) => s + p! - before[i]![0]!, 0);
+    const perNode = after.map(([, r], i) => (r! - before[i]![1]!) / published);
+    return { perNode, ratio: Math.max(...perNode) };
+  } finally {
+    await mesh.close();
+  }
+}
+
+/** Server-to-server rpc round trips across two nodes, `count` calls at `rate` per second. */
+export async function measureRpc(redis: RedisServer, count: number, rate: number): Promise<{ calls: number; p50: number; p99: number }> {
+  const mesh = new Mesh(redis);
+  try {
+    const [a, b] = [await mesh.addBridge({ rpcPerSecond: rate * 2, rpcBurst: rate * 2 }), await mesh.addBridge()];
+    const s1 = await mesh.addServer(a, 's1');
+    const s2 = await mesh.addServer(b, 's2');
+    s2.sdk.handle('echo', (p) => p);
+    const times: number[] = [];
+    const calls: Promise<void>[] = [];
+    for (let i = 0; i < count; i++) {
+      const started = performance.now();
+      calls.push(s1.sdk.call('s2', 'echo', { i }).then(() => { times.push(performance.now() - started); }));
+      await sleep(1000 / rate);
+    }
+    await Promise.all(calls);
+    times.sort((x, y) => x - y);
+    return { calls: times.length, p50: quantile(times, 0.5), p99: quantile(times, 0.99) };
   } finally {
     await mesh.close();
   }

@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { freePort, RedisServer, sleep, waitFor } from '../scripts/redis-process.js';
 import type { LoadCommand, RunResult } from './load.js';
-import { measureFailover, measureHandoffPauses } from './mesh-faults.js';
+import { measureFailover, measureFanout, measureHandoffPauses, measureRpc } from './mesh-faults.js';
 
 const quick = process.argv.includes('--quick');
 const PROBE_S = quick ? 1.5 : 4;
@@ -196,6 +196,12 @@ try {
     `  ${handoff.handoffs} handoffs, ${handoff.inputs} inputs: ` +
       `pause p50 ${handoff.p50.toFixed(2)} p99 ${handoff.p99.toFixed(2)} max ${handoff.max.toFixed(2)} ms`,
   );
+  log('area-state fan-out (in-process mesh: 4 nodes, 16 areas, clients in 2 areas per node)');
+  const fanout = await measureFanout(redis, quick ? 3 : 8);
+  log(`  bytes received per node / bytes published: ${fanout.perNode.map((r) => r.toFixed(2)).join(' ')} (max ${fanout.ratio.toFixed(2)})`);
+  log('server-to-server rpc across two nodes (200/s)');
+  const rpc = await measureRpc(redis, quick ? 400 : 2000, 200);
+  log(`  ${rpc.calls} calls: p50 ${rpc.p50.toFixed(2)} ms, p99 ${rpc.p99.toFixed(2)} ms`);
   log('failover: kill -9 of a server process (lease 1500 ms)');
   const failover = await measureFailover(redis, 1500);
   log(`  ${failover.players} players receiving state from new owners ${failover.seconds.toFixed(2)} s after the kill`);
@@ -208,13 +214,16 @@ try {
     p4_handoff_pause_p99_ms: round(handoff.p99),
     p5_failover_s: round(failover.seconds),
     p6_bytes_per_idle_client: Math.round(perIdle),
+    fanout_received_per_published: round(fanout.ratio),
+    rpc_cross_node_p50_ms: round(rpc.p50),
+    rpc_cross_node_p99_ms: round(rpc.p99),
     raw: {
       quick, clients: CLIENTS, moderate_rate: moderateRate, probe_seconds: PROBE_S,
       direct: { max_rate: round(dMax.max), moderate: dModerate, at_max: dMax.at, probes: dMax.probes },
       bridge: { max_rate: round(bMax.max), moderate: bModerate, at_max: bMax.at, probes: bMax.probes },
       cross_node: { max_rate: round(xMax.max), at_max: xMax.at, probes: xMax.probes },
       idle: { clients: IDLE_CLIENTS, rss_before: rssBefore, rss_after: rssAfter },
-      handoff, failover,
+      handoff, failover, fanout, rpc,
     },
     machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? '', node: process.version, at: new Date().toISOString() },
   });
@@ -251,6 +260,8 @@ try {
     ],
     ['P4 handoff pause p99 (ms)', '-', handoff.p99.toFixed(2), '<= 50', handoff.p99 <= 50],
     ['P5 kill -9 -> served by new owner (s)', '-', failover.seconds.toFixed(2), '<= 3', failover.seconds <= 3],
+    ['area-state bytes received per node / published', '1.00', fanout.ratio.toFixed(2), '<= 0.3', fanout.ratio <= 0.3],
+    ['rpc cross-node p50 / p99 (ms)', '-', `${rpc.p50.toFixed(2)} / ${rpc.p99.toFixed(2)}`, 'reported', true],
     [`P6 bytes per idle client (${IDLE_CLIENTS})`, '-', fmt(perIdle), '<= 20480', perIdle <= 20_480],
   ];
   log('');

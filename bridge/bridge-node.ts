@@ -101,7 +101,8 @@ export class BridgeNode {
     new ClientGateway({ nodeId: id, config, nsp: clientNsp, lifecycle, holds, verifier, metrics, logger, isReady });
     const recent = new RecentChanges(cache);
     this.http.on('request', createHttpApi({
-      config, verifier, cache, metrics, transfers, control, planner, map, logger, isReady, recent, latestAreaState: state.latestAreaState,
+      config, verifier, cache, metrics, transfers, control, planner, map, logger, isReady, recent, channels,
+      latestAreaState: state.latestAreaState,
     }));
     catchUp.onReconcile(() => keeper.reconcile());
     catchUp.onReconnect(() => watch.redisCameBack());

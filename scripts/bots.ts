@@ -53,6 +53,19 @@ for (let i = 0; i < count; i++) {
   client.on('error', (e) => process.stderr.write(`${player}: ${e.code} ${e.message}\n`));
   const s = await client.connect();
   process.stdout.write(`${player}: joined area ${s.area} on ${s.server} via ${s.node}\n`);
+  // What the bot sees across borders: neighbouring areas (other servers' included) arrive as area state.
+  let own = s.area;
+  const seen = new Map<string, number>();
+  client.on('authority', (a) => { own = a.area; });
+  client.on('state', (item) => {
+    const players = (item.data as { players?: unknown[] } | null)?.players;
+    if (item.kind === 'area' && item.area !== own && Array.isArray(players)) seen.set(item.area, players.length);
+  });
+  setInterval(() => {
+    const across = [...seen].filter(([, n]) => n > 0).map(([area, n]) => `${n} in ${area}`);
+    if (across.length > 0) process.stdout.write(`${player} in ${own} sees across the border: ${across.join(', ')}\n`);
+    seen.clear();
+  }, 15_000).unref();
   let heading = Math.random() * 2 * Math.PI;
   setInterval(() => {
     heading += (Math.random() - 0.5) * 0.6;

@@ -93,8 +93,10 @@ export class AreaChannels {
   flush(): void {
     this.scheduled = false;
     for (const [area, items] of this.queues) {
+      const payload = JSON.stringify({ from: this.nodeId, items } satisfies Batch);
       this.metrics.areaBatchesPublished.inc();
-      this.pub.publish(this.keys.areaChannel(area), JSON.stringify({ from: this.nodeId, items } satisfies Batch)).catch(() => {});
+      this.metrics.areaBytesPublished.inc(Buffer.byteLength(payload));
+      this.pub.publish(this.keys.areaChannel(area), payload).catch(() => {});
     }
     this.queues.clear();
   }
@@ -103,6 +105,7 @@ export class AreaChannels {
     const batch = JSON.parse(raw) as Batch;
     if (batch.from === this.nodeId) return; // delivered here when published
     this.metrics.areaBatchesReceived.inc();
+    this.metrics.areaBytesReceived.inc(Buffer.byteLength(raw));
     this.heard.add(area);
     if (!this.holders.has(area)) return void this.metrics.areaBatchesUnwanted.inc();
     this.deliver(batch.items);

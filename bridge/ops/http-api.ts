@@ -16,6 +16,8 @@ import { secretsEqual, type TokenVerifier } from '../relay/auth.js';
 import { WireError } from '../relay/wire-error.js';
 import type { Metrics } from './metrics.js';
 import type { RecentChanges } from './recent-changes.js';
+import type { AreaChannels } from '../interest/area-channels.js';
+import { DashboardInterest } from '../interest/dashboard-interest.js';
 
 export interface HttpDeps {
   config: BridgeConfig;
@@ -32,12 +34,15 @@ export interface HttpDeps {
   isReady: () => boolean;
   /** The latest ownership changes this node saw, newest first (the dashboard shows them). */
   recent: RecentChanges;
+  /** The area channels: an open dashboard is interested in every area. */
+  channels: AreaChannels;
 }
 
 const dashboard = readFileSync(new URL('./dashboard.html', import.meta.url), 'utf8');
 
 export function createHttpApi(d: HttpDeps): express.Express {
   const c = d.config;
+  const dashboardInterest = new DashboardInterest(d.channels, c);
   /** Every HTTP refusal is counted like the wire's, under side "http". */
   const fail = (res: Response, status: number, code: string, message: string) => {
     d.metrics.errors.inc({ code, side: 'http' });
@@ -97,6 +102,7 @@ export function createHttpApi(d: HttpDeps): express.Express {
    * an area's state follows the convention `{ players: [{ id, x, y }], areaSize? }`.
    */
   app.get('/v1/dashboard', async (_req, res) => {
+    dashboardInterest.touch();
     const total = async (c: { get(): Promise<{ values: { value: number }[] }> }) => (await c.get()).values.reduce((s, v) => s + v.value, 0);
     const m = d.metrics;
     const players: Record<string, { id: string; x: number; y: number }[]> = {};

@@ -66,6 +66,16 @@ export class Metrics {
     help: 'Area state batches published on area channels',
     registers: [this.registry],
   });
+  readonly areaBytesPublished = new Counter({
+    name: 'meshbridge_area_bytes_published_total',
+    help: 'Bytes of area state published on area channels',
+    registers: [this.registry],
+  });
+  readonly areaBytesReceived = new Counter({
+    name: 'meshbridge_area_bytes_received_total',
+    help: 'Bytes of area state received from area channels',
+    registers: [this.registry],
+  });
   readonly areaBatchesReceived = new Counter({
     name: 'meshbridge_area_batches_received_total',
     help: 'Area state batches received from other nodes',
