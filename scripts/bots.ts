@@ -56,7 +56,10 @@ for (let i = 0; i < count; i++) {
   // What the bot sees across borders: neighbouring areas (other servers' included) arrive as area state.
   let own = s.area;
   const seen = new Map<string, number>();
-  client.on('authority', (a) => { own = a.area; });
+  client.on('authority', (a) => {
+    if (a.area !== own) seen.clear(); // a new neighbourhood
+    own = a.area;
+  });
   client.on('state', (item) => {
     const players = (item.data as { players?: unknown[] } | null)?.players;
     if (item.kind === 'area' && item.area !== own && Array.isArray(players)) seen.set(item.area, players.length);
