@@ -20,8 +20,7 @@ function link(): { link: ServerLink; sent: InputItem[]; frames: () => number; me
   return { link: l, sent, frames: () => frames, metrics };
 }
 const dropped = async (m: Metrics): Promise<Record<string, number>> =>
-  Object.fromEntries((await m.inputsDropped.get()).values.filter((v) => v.value > 0).map((v) => [String(v.labels.reason), v.value])) as
-    Record<string, number>;
+  Object.fromEntries((await m.inputsDropped.get()).values.filter((v) => v.value > 0).map((v) => [String(v.labels.reason), v.value]));
 const seqs = (sent: InputItem[]) => sent.map((i) => i.seq);
 
 describe('server link rules', () => {
