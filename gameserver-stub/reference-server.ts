@@ -52,7 +52,9 @@ export class ReferenceServer {
   private journalFd: number | undefined;
   private ticks = 0;
   /** The latest ghost of each neighbouring area owned elsewhere. */
-  readonly ghosts = new Map<string, { tick?: number; players: { id: string; x: number; y: number }[] }>();
+  readonly ghosts = new Map<string, { server: string; tick?: number; players: { id: string; x: number; y: number }[] }>();
+  /** Per player at a border: who across it is within reach, as the neighbour's owner answered by rpc. */
+  readonly inReach = new Map<string, string[]>();
 
   constructor(readonly options: ReferenceServerOptions) {
     this.areaSize = options.areaSize ?? 100;
@@ -83,8 +85,9 @@ export class ReferenceServer {
     this.sdk.on('ghost', (batch) => {
       for (const g of batch) {
         const data = g.data as { tick?: number; players?: { id: string; x: number; y: number }[] } | null;
-        if (data && Array.isArray(data.players))
-          this.ghosts.set(g.area, { ...(data.tick === undefined ? {} : { tick: data.tick }), players: data.players });
+        if (data && Array.isArray(data.players)) {
+          this.ghosts.set(g.area, { server: g.server, ...(data.tick === undefined ? {} : { tick: data.tick }), players: data.players });
+        }
       }
     });
     // "Another server as a thread": a neighbour asks who of ours is within `reach` of a point.
@@ -207,7 +210,35 @@ export class ReferenceServer {
       const players = byArea.get(area) ?? [];
       // `nearby`: the players of neighbouring areas owned elsewhere, from their ghosts (what a player at the border sees).
       const nearby = [...this.ghosts].filter(([a]) => adjacent(a, area)).flatMap(([a, g]) => g.players.map((p) => ({ ...p, area: a })));
-      this.sdk.pushArea(area, { tick: this.ticks, players, nearby }, Object.fromEntries(players.map((p) => [p.id, p.seq])));
+      const reach = Object.fromEntries(players.filter((p) => this.inReach.has(p.id)).map((p) => [p.id, this.inReach.get(p.id)!]));
+      this.sdk.pushArea(area, { tick: this.ticks, players, nearby, reach }, Object.fromEntries(players.map((p) => [p.id, p.seq])));
+    }
+    if (this.ticks % (this.options.tickHz ?? 10) === 0) this.askAcrossBorders();
+  }
+
+  /**
+   * "Another server as a thread": once a second, for each player near the edge of its area, ask the
+   * owner of the neighbouring area (known from its ghosts) who of its players is within reach.
+   */
+  private askAcrossBorders(): void {
+    const reach = this.areaSize / 5;
+    this.inReach.clear();
+    for (const [id, p] of this.sdk.players) {
+      const pos = this.positions.get(id);
+      if (!pos) continue;
+      for (const [area, ghost] of this.ghosts) {
+        if (!adjacent(area, p.area)) continue;
+        const [gx, gy] = this.originOf(area);
+        const dx = Math.max(gx - pos.x, 0, pos.x - (gx + this.areaSize));
+        const dy = Math.max(gy - pos.y, 0, pos.y - (gy + this.areaSize));
+        if (Math.hypot(dx, dy) > reach) continue;
+        this.sdk.call(ghost.server, 'playersNear', { x: pos.x, y: pos.y, reach }, 500).then(
+          (found) => {
+            if (Array.isArray(found) && found.length > 0) this.inReach.set(id, found.map((f) => (f as { id: string }).id));
+          },
+          () => {}, // the neighbour may be busy or gone: the next round asks again
+        );
+      }
     }
   }
 

@@ -128,6 +128,23 @@ describe('interest: players see across borders, nodes hear only what they need',
     expect(Date.now() - started).to.be.below(5000, 'the caller\'s own timeout fired');
   });
 
+  it('rpc and message share a per-server rate limit: RATE_LIMITED, counted, nothing forwarded', async () => {
+    const node = await mesh.addBridge({ rpcPerSecond: 1, rpcBurst: 2 });
+    const s1 = await mesh.addServer(node, 's1');
+    const s2 = await mesh.addServer(node, 's2');
+    let handled = 0;
+    s2.sdk.handle('count', () => ++handled);
+    const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: RpcError) => e.code);
+    expect(await Promise.all([1, 2, 3].map(() => code(s1.sdk.call('s2', 'count'))))).to.deep.equal(['ok', 'ok', 'RATE_LIMITED']);
+    expect(handled).to.equal(2);
+    const errs: string[] = [];
+    s1.sdk.on('bridge-error', (e) => errs.push(e.code));
+    s1.sdk.send('s2', 'too-many');
+    await waitFor(() => errs.length === 1, 2000, 'message refused');
+    expect(errs).to.deep.equal(['RATE_LIMITED']);
+    expect((await node.testHook.metrics.errors.get()).values.find((v) => v.labels.code === 'RATE_LIMITED')?.value).to.equal(2);
+  });
+
   it('message to * reaches every other ready server exactly once, across nodes', async () => {
     const [a, b] = [await mesh.addBridge(), await mesh.addBridge()];
     const servers = [
