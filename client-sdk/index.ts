@@ -131,6 +131,8 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
       this.emit('state', item);
     });
     socket.on('authority', (a) => {
+      // Your own area is the latest one named here: area state of other areas is your neighbourhood.
+      if (this.session) this.session = { ...this.session, server: a.server, area: a.area, epoch: a.epoch };
       this.emit('authority', a);
       // A handoff (transferring -> active) held and replayed every input. Any other `active` (after
       // a recovery, or when the owner's link moved) may follow inputs lost in flight: send them again now.
