@@ -31,7 +31,11 @@ async function connect(c: Extract<LoadCommand, { cmd: 'connect' }>): Promise<num
   const batch: Promise<void>[] = [];
   for (let i = 0; i < c.count; i++) {
     const player = `${c.prefix}${i}`;
-    const auth = key ? { token: await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(player).sign(key) } : {};
+    // Tokens must expire (the bridge refuses one without `exp`).
+    const token = key
+      ? await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(player).setExpirationTime('2h').sign(key)
+      : undefined;
+    const auth = token ? { token } : {};
     const socket = io(c.url, { transports: ['websocket'], forceNew: true, reconnection: false, auth });
     const client: Client = { socket, seq: 0 };
     socket.on('state', (item: { data?: { data?: { t?: number } } }) => {
