@@ -1,6 +1,7 @@
 // The reference dedicated server: simulates the areas it owns on a grid world. Players move by
 // their inputs ({ dx, dy } in [-1, 1]) at `speed` units per input, kept inside their area; every
 // tick it pushes each area's state with, per player, the last input seq it applied.
+import { parseArea } from '../shared/grid.js';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { GameServerClient, type GameServerOptions } from './sdk.js';
 
@@ -259,7 +260,6 @@ const now = () => (performance.timeOrigin + performance.now()).toFixed(3);
 
 /** Chebyshev distance 1 between two "col,row" areas. */
 function adjacent(a: string, b: string): boolean {
-  const [ac, ar] = a.split(',').map(Number) as [number, number];
-  const [bc, br] = b.split(',').map(Number) as [number, number];
-  return a !== b && Math.abs(ac - bc) <= 1 && Math.abs(ar - br) <= 1;
+  const [pa, pb] = [parseArea(a), parseArea(b)];
+  return a !== b && pa !== undefined && pb !== undefined && Math.abs(pa[0] - pb[0]) <= 1 && Math.abs(pa[1] - pb[1]) <= 1;
 }

@@ -16,13 +16,17 @@ describe('interest: players see across borders, nodes hear only what they need',
   beforeEach(() => { mesh = new Mesh(sharedRedis()); });
   afterEach(() => mesh.close());
 
-  it('a player at the border of two servers on two nodes receives both areas', async () => {
-    const opts = { worldCols: 2, worldRows: 1 };
+  /** Two nodes a and b, s1 linked on a and s2 on b, a cols x 1 world with the given owners. */
+  const twoNodes = async (cols: number, owners: Record<string, 's1' | 's2'>) => {
+    const opts = { worldCols: cols, worldRows: 1 };
     const [a, b] = [await mesh.addBridge(opts), await mesh.addBridge(opts)];
-    await mesh.addServer(a, 's1');
-    await mesh.addServer(b, 's2');
-    await a.testHook.assignArea('0,0', 's1');
-    await a.testHook.assignArea('1,0', 's2');
+    const [s1, s2] = [await mesh.addServer(a, 's1'), await mesh.addServer(b, 's2')];
+    for (const [area, server] of Object.entries(owners)) await a.testHook.assignArea(area, server);
+    return { a, b, s1, s2 };
+  };
+
+  it('a player at the border of two servers on two nodes receives both areas', async () => {
+    const { a } = await twoNodes(2, { '0,0': 's1', '1,0': 's2' });
     const alice = await mesh.addClient(a, 'alice');
     const seen = recordState(alice);
     await waitFor(() => new Set(areaItems(seen).map((s) => s.area)).size === 2, 3000, 'both areas');
@@ -30,13 +34,7 @@ describe('interest: players see across borders, nodes hear only what they need',
   });
 
   it('a node whose clients are all in one corner hears nothing of a distant busy area', async () => {
-    const opts = { worldCols: 4, worldRows: 1 };
-    const [a, b] = [await mesh.addBridge(opts), await mesh.addBridge(opts)];
-    await mesh.addServer(a, 's1');
-    await mesh.addServer(b, 's2');
-    await a.testHook.assignArea('0,0', 's1');
-    await a.testHook.assignArea('1,0', 's2');
-    await a.testHook.assignArea('3,0', 's2');
+    const { a, b } = await twoNodes(4, { '0,0': 's1', '1,0': 's2', '3,0': 's2' });
     await mesh.addClient(a, 'alice'); // spawns in 0,0: sees 0,0 and 1,0
     const bob = await mesh.addClient(b, 'bob');
     const r = await b.testHook.handoff('bob', '3,0');
@@ -52,13 +50,7 @@ describe('interest: players see across borders, nodes hear only what they need',
 
   it('after a handoff the interest set follows at once: no tick of the new area missed, the old one dropped', async function () {
     this.timeout(15_000);
-    const opts = { worldCols: 4, worldRows: 1 };
-    const [a, b] = [await mesh.addBridge(opts), await mesh.addBridge(opts)];
-    await mesh.addServer(a, 's1');
-    await mesh.addServer(b, 's2');
-    await a.testHook.assignArea('0,0', 's1');
-    await a.testHook.assignArea('1,0', 's2');
-    await a.testHook.assignArea('3,0', 's2');
+    const { a } = await twoNodes(4, { '0,0': 's1', '1,0': 's2', '3,0': 's2' });
     const alice = await mesh.addClient(a, 'alice');
     const seen = recordState(alice);
     await waitFor(() => areaItems(seen).some((s) => s.area === '1,0'), 3000, 'neighbour seen');
@@ -76,13 +68,7 @@ describe('interest: players see across borders, nodes hear only what they need',
   });
 
   it('servers get ghosts of neighbouring areas, read-only, following an area move', async () => {
-    const opts = { worldCols: 3, worldRows: 1 };
-    const [a, b] = [await mesh.addBridge(opts), await mesh.addBridge(opts)];
-    const s1 = await mesh.addServer(a, 's1');
-    const s2 = await mesh.addServer(b, 's2');
-    await a.testHook.assignArea('0,0', 's1');
-    await a.testHook.assignArea('1,0', 's2');
-    await a.testHook.assignArea('2,0', 's2');
+    const { a, s1, s2 } = await twoNodes(3, { '0,0': 's1', '1,0': 's2', '2,0': 's2' });
     const ghosts: GhostItem[] = [];
     s1.sdk.on('ghost', (batch) => ghosts.push(...batch));
     await waitFor(() => ghosts.some((g) => g.area === '1,0'), 3000, 'a ghost of 1,0');

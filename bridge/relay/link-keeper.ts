@@ -88,13 +88,7 @@ export class LinkKeeper {
       for (const [player, rec] of records) {
         if (rec.server !== link.serverId || link.players.has(player)) continue;
         this.cache.rememberPlayer(player, rec);
-        link.attach({
-          player,
-          area: rec.area,
-          epoch: rec.epoch,
-          seq: rec.seq,
-          ...(rec.snapshot === undefined ? {} : { snapshot: rec.snapshot }),
-        });
+        link.attachRecord(player, rec);
       }
       for (const player of [...link.players.keys()]) if (records.get(player)?.server !== link.serverId) link.detach(player, 'moved');
     }

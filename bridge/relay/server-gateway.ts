@@ -174,14 +174,7 @@ export class ServerGateway {
     for (const [player, rec] of owned) {
       cache.rememberPlayer(player, rec);
       const known = hs.players?.[player];
-      if (known === undefined)
-        link.attach({
-          player,
-          area: rec.area,
-          epoch: rec.epoch,
-          seq: rec.seq,
-          ...(rec.snapshot === undefined ? {} : { snapshot: rec.snapshot }),
-        });
+      if (known === undefined) link.attachRecord(player, rec);
       else link.players.set(player, { area: rec.area, epoch: rec.epoch, lastSeq: Math.max(known, rec.seq) });
     }
     this.d.onLinked(hs.serverId);

@@ -83,6 +83,12 @@ export class ServerLink {
     this.socket.emit('player:attach', { ...a, seq });
   }
 
+  /** Attaches a player as its Redis record stands (a resumed session, or after missed announcements). */
+  attachRecord(player: string, rec: { area: string; epoch: number; seq: number; snapshot?: unknown }): void {
+    const { area, epoch, seq, snapshot } = rec;
+    this.attach({ player, area, epoch, seq, ...(snapshot === undefined ? {} : { snapshot }) });
+  }
+
   /** Stops delivering to one player, or to every player of an area (they were exported). */
   seal(what: { player?: string; area?: string }, ms: number): void {
     for (const p of this.matching(what)) p.sealedUntil = Date.now() + ms;
