@@ -156,3 +156,31 @@ export async function measureRpc(redis: RedisServer, count: number, rate: number
     await mesh.close();
   }
 }
+
+/**
+ * A new server joins a world of `count` chunks of `size` bytes (uploaded by another server through
+ * another node) and syncs them all before it is ready, at the default syncBytesPerSecond.
+ */
+export async function measureSync(
+  redis: RedisServer, count: number, size: number,
+): Promise<{ chunks: number; bytes: number; seconds: number; bytes_per_s: number; budget: number; throttled: number }> {
+  const mesh = new Mesh(redis);
+  try {
+    const [a, b] = [await mesh.addBridge(), await mesh.addBridge()];
+    const s1 = await mesh.addServer(a, 's1', { editEvery: 0 });
+    for (let i = 0; i < count; i += 50) {
+      const batch = Array.from({ length: Math.min(50, count - i) }, (_, j) => i + j);
+      await Promise.all(batch.map((n) => s1.sdk.sync.put(`c/${n}`, Buffer.alloc(size, n))));
+    }
+    const started = performance.now();
+    const s2 = await mesh.addServer(b, 's2', { editEvery: 0 });
+    const seconds = (performance.now() - started) / 1000;
+    const bytes = s2.sdk.sync.fetchedBytes;
+    return {
+      chunks: s2.sdk.sync.chunks.size, bytes, seconds, bytes_per_s: bytes / seconds,
+      budget: b.config.syncBytesPerSecond, throttled: s2.sdk.sync.throttled,
+    };
+  } finally {
+    await mesh.close();
+  }
+}

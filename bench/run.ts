@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { freePort, RedisServer, sleep, waitFor } from '../scripts/redis-process.js';
 import type { LoadCommand, RunResult } from './load.js';
-import { measureFailover, measureFanout, measureHandoffPauses, measureRpc } from './mesh-faults.js';
+import { measureFailover, measureFanout, measureHandoffPauses, measureRpc, measureSync } from './mesh-faults.js';
 
 const quick = process.argv.includes('--quick');
 const PROBE_S = quick ? 1.5 : 4;
@@ -202,6 +202,10 @@ try {
   log('server-to-server rpc across two nodes (200/s)');
   const rpc = await measureRpc(redis, quick ? 400 : 2000, 200);
   log(`  ${rpc.calls} calls: p50 ${rpc.p50.toFixed(2)} ms, p99 ${rpc.p99.toFixed(2)} ms`);
+  log('a new server syncs 1,000 chunks of 16 KB (default syncBytesPerSecond)');
+  const sync = await measureSync(redis, 1000, 16 * 1024);
+  log(`  ${sync.chunks} chunks, ${(sync.bytes / 2 ** 20).toFixed(1)} MiB in ${sync.seconds.toFixed(2)} s: ` +
+    `${(sync.bytes_per_s / 2 ** 20).toFixed(2)} MiB/s against a budget of ${(sync.budget / 2 ** 20).toFixed(2)} MiB/s`);
   log('failover: kill -9 of a server process (lease 1500 ms)');
   const failover = await measureFailover(redis, 1500);
   log(`  ${failover.players} players receiving state from new owners ${failover.seconds.toFixed(2)} s after the kill`);
@@ -217,13 +221,16 @@ try {
     fanout_received_per_published: round(fanout.ratio),
     rpc_cross_node_p50_ms: round(rpc.p50),
     rpc_cross_node_p99_ms: round(rpc.p99),
+    sync_1000x16k_s: round(sync.seconds),
+    sync_bytes_per_s: Math.round(sync.bytes_per_s),
+    sync_budget_bytes_per_s: sync.budget,
     raw: {
       quick, clients: CLIENTS, moderate_rate: moderateRate, probe_seconds: PROBE_S,
       direct: { max_rate: round(dMax.max), moderate: dModerate, at_max: dMax.at, probes: dMax.probes },
       bridge: { max_rate: round(bMax.max), moderate: bModerate, at_max: bMax.at, probes: bMax.probes },
       cross_node: { max_rate: round(xMax.max), at_max: xMax.at, probes: xMax.probes },
       idle: { clients: IDLE_CLIENTS, rss_before: rssBefore, rss_after: rssAfter },
-      handoff, failover, fanout, rpc,
+      handoff, failover, fanout, rpc, sync,
     },
     machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? '', node: process.version, at: new Date().toISOString() },
   });
@@ -262,6 +269,10 @@ try {
     ['P5 kill -9 -> served by new owner (s)', '-', failover.seconds.toFixed(2), '<= 3', failover.seconds <= 3],
     ['area-state bytes received per node / published', '1.00', fanout.ratio.toFixed(2), '<= 0.3', fanout.ratio <= 0.3],
     ['rpc cross-node p50 / p99 (ms)', '-', `${rpc.p50.toFixed(2)} / ${rpc.p99.toFixed(2)}`, 'reported', true],
+    [
+      'new server syncs 1,000 × 16 KB (s; MiB/s of budget)', '-',
+      `${sync.seconds.toFixed(2)}; ${(sync.bytes_per_s / 2 ** 20).toFixed(2)} of ${(sync.budget / 2 ** 20).toFixed(2)}`, 'reported', true,
+    ],
     [`P6 bytes per idle client (${IDLE_CLIENTS})`, '-', fmt(perIdle), '<= 20480', perIdle <= 20_480],
   ];
   log('');

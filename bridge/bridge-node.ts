@@ -8,40 +8,17 @@ import type { Logger } from 'winston';
 import type { BridgeConfig } from '../shared/config.js';
 import { Keys } from '../shared/keys.js';
 import { LoadModel } from '../shared/load-model.js';
-import { AuthorityCache } from './authority/authority-cache.js';
-import { AuthorityMap } from './authority/authority-map.js';
-import { AuthorityWriter } from './authority/authority-writer.js';
-import { CatchUp } from './authority/catch-up.js';
-import { loadScripts } from './authority/lua-scripts.js';
-import { NodePresence } from './authority/node-presence.js';
-import { redisConnection } from './authority/redis-connection.js';
-import { MeshRpc } from './bus/mesh-rpc.js';
-import { NodeBus } from './bus/node-bus.js';
-import { Subscriber } from './bus/subscriber.js';
-import { AreaChannels } from './interest/area-channels.js';
-import { ClientInterest } from './interest/client-interest.js';
-import { ServerWatches } from './interest/server-watches.js';
-import { ControlPlane } from './mesh/control-plane.js';
-import { FailureWatch } from './mesh/failure-watch.js';
-import { MeshPlanner } from './mesh/mesh-planner.js';
-import { Placement } from './mesh/placement.js';
-import { Transfers } from './mesh/transfer.js';
-import { createHttpApi } from './ops/http-api.js';
-import { createLogger } from './ops/logger.js';
-import { Metrics } from './ops/metrics.js';
-import { RecentChanges } from './ops/recent-changes.js';
-import { TokenVerifier } from './relay/auth.js';
-import { ClientGateway } from './relay/client-gateway.js';
-import { InputRouter } from './relay/input-router.js';
-import { LinkKeeper } from './relay/link-keeper.js';
-import { ServerGateway } from './relay/server-gateway.js';
-import { ServerLinks } from './relay/server-link.js';
-import { ServerRpc } from './rpc/server-rpc.js';
-import { createSocketServer } from './relay/socket-server.js';
-import { StateRouter } from './relay/state-router.js';
-import { ClientSessions } from './sessions/client-session.js';
-import { InputHolds } from './sessions/input-holds.js';
-import { SessionLifecycle } from './sessions/session-lifecycle.js';
+import { AreaChannels, ClientInterest, ServerWatches } from './interest/index.js';
+import { AuthorityCache, AuthorityMap, AuthorityWriter, CatchUp, loadScripts, NodePresence, redisConnection } from './authority/index.js';
+import {
+  ClientGateway, createSocketServer, InputRouter, LinkKeeper, ServerGateway, ServerLinks, StateRouter, TokenVerifier,
+} from './relay/index.js';
+import { ClientSessions, InputHolds, SessionLifecycle } from './sessions/index.js';
+import { ControlPlane, FailureWatch, MeshPlanner, Placement, Transfers } from './mesh/index.js';
+import { MeshRpc, NodeBus, Subscriber } from './bus/index.js';
+import { RedisChunkStore, WorldSync } from './sync/index.js';
+import { ServerRpc } from './rpc/index.js';
+import { createHttpApi, createLogger, Metrics, NetworkListing, RecentChanges } from './ops/index.js';
 import { TestHook } from './test-hook.js';
 
 export class BridgeNode {
@@ -87,32 +64,37 @@ export class BridgeNode {
     const serverRpc = new ServerRpc(config, cache, links, bus, metrics, logger);
     const state = new StateRouter(id, cache, sessions, bus, metrics, clientNsp, channels);
     const placement = new Placement(cache, writer, map, config);
-    const transfers = new Transfers({ config, cache, map, writer, rpc, placement, metrics, logger });
+    const chunks = new RedisChunkStore(redis, scripts.chunks, keys);
+    const transfers = new Transfers({ config, cache, map, writer, rpc, placement, chunks, metrics, logger });
     const planner = new MeshPlanner({ config, cache, map, transfers, rpc, control, logger });
     const lifecycle = new SessionLifecycle({ config, cache, map, writer, placement, sessions, interest, links, bus, metrics, logger });
     const holds = new InputHolds(c, sessions, inputs, bus);
     const watch = new FailureWatch(c, cache, map, control, lifecycle);
     const verifier = new TokenVerifier(c);
-    new ServerGateway({
+    const gateway = new ServerGateway({
       nodeId: id, config, nsp: serverNsp, cache, map, links, keeper, state, transfers, watches, rpc: serverRpc, control, metrics, logger,
       isReady,
       loadModel: new LoadModel(c.loadFormula, c.powerFormula), cannotDrain: (s) => planner.cannotDrain(s), onLinked: (s) => holds.linked(s),
     });
+    const sync = new WorldSync({ config, store: chunks, cache, map, links, gateway, bus, metrics, logger });
+    const listing = new NetworkListing(config, keys, redis, scripts.listing, cache, metrics, logger);
     new ClientGateway({ nodeId: id, config, nsp: clientNsp, lifecycle, holds, verifier, metrics, logger, isReady });
     const recent = new RecentChanges(cache);
     this.http.on('request', createHttpApi({
-      config, verifier, cache, metrics, transfers, control, planner, map, logger, isReady, recent, channels,
+      config, verifier, cache, metrics, transfers, control, planner, map, logger, isReady, recent, channels, listing, sync,
       latestAreaState: state.latestAreaState,
     }));
     catchUp.onReconcile(() => keeper.reconcile());
     catchUp.onReconnect(() => watch.redisCameBack());
     catchUp.onCaughtUp(() => { holds.resendAll(); keeper.announceLinks(); });
     presence.everyBeat(() => keeper.recordDelivered());
-    this.testHook = new TestHook({ cache, map, writer, transfers, links, sessions, metrics, channels, watches });
+    this.testHook = new TestHook({ cache, map, writer, transfers, links, sessions, metrics, channels, watches, chunks });
 
     this.parts = {
-      start: async () => { await sub.start(); await catchUp.run(); await presence.start(); await control.start(); },
-      stop: async () => { lifecycle.close(); await control.close(); bus.flush(); await io.close(); await presence.stop(); },
+      start: async () => { await sub.start(); await catchUp.run(); await presence.start(); await control.start(); await listing.start(); },
+      stop: async () => {
+        listing.stop(); sync.close(); lifecycle.close(); await control.close(); bus.flush(); await io.close(); await presence.stop();
+      },
     };
   }
 

@@ -11,6 +11,7 @@ import type { Transfers } from './mesh/transfer.js';
 import type { Metrics } from './ops/metrics.js';
 import type { ServerLinks } from './relay/server-link.js';
 import type { ClientSessions } from './sessions/client-session.js';
+import type { ChunkStore } from './sync/chunk-store.js';
 
 export interface TestHookParts {
   cache: AuthorityCache;
@@ -22,6 +23,7 @@ export interface TestHookParts {
   metrics: Metrics;
   channels: AreaChannels;
   watches: ServerWatches;
+  chunks: ChunkStore;
 }
 
 export class TestHook {
@@ -68,6 +70,11 @@ export class TestHook {
   /** The areas a server linked here receives ghosts of. */
   watched(server: string): string[] {
     return this.p.watches.watched(server).sort();
+  }
+
+  /** The world-data store: its index, to check what was stored. */
+  get chunks(): Pick<ChunkStore, 'index'> {
+    return this.p.chunks;
   }
 
   /** The id of the player's session on this node, if it is connected here. */

@@ -198,7 +198,9 @@ await run('inputs naming another player', n(500), async (i, r) => {
   mallory.sock.emit('input', { seq: 1, player: i % 2 ? 'legit' : 'victim', data: MARK });
   expect(r, 'client:FORBIDDEN_PLAYER', await mallory.next(), 'other player');
 });
-const serverEvents = ['state', 'inputs', 'load', 'snapshot', 'handoff', 'drain', 'welcome', 'player:attach', 'area:assign', 'rpc'];
+const serverEvents = [
+  'state', 'inputs', 'load', 'snapshot', 'handoff', 'drain', 'welcome', 'player:attach', 'area:assign', 'rpc', 'sync:put', 'sync:ready',
+];
 await run('forbidden events from a client', n(1000), async (i, r) => {
   mallory.sock.emit(serverEvents[i % serverEvents.length]!, [{ kind: 'all', data: MARK }]);
   expect(r, 'client:UNKNOWN_EVENT', await mallory.next(), serverEvents[i % serverEvents.length]!);
@@ -223,6 +225,11 @@ const rogueCases: [string, unknown, string][] = [
   ['snapshot', { areas: 5 }, 'BAD_STATE'],
   ['handoff', { player: 'legit' }, 'BAD_INPUT'],
   ['rpc.unknown', { [MARK]: 1 }, 'UNKNOWN_EVENT'],
+  ['sync:put', { id: '0,0/9', version: 1, hash: '0'.repeat(64), data: Buffer.from(MARK) }, 'BAD_HASH'],
+  ['sync:put', { id: '0,0/9', version: 1, hash: MARK, data: MARK }, 'BAD_INPUT'],
+  ['sync:get', { ids: [`${MARK}/1`] }, 'UNKNOWN_CHUNK'],
+  ['sync:get', { ids: MARK }, 'BAD_INPUT'],
+  ['sync:manifest', { since: MARK }, 'BAD_INPUT'],
 ];
 await run('rogue server messages (not owned, forged acks, bad shapes, unknown events)', n(2000), async (i, r) => {
   const [event, payload, code] = rogueCases[i % rogueCases.length]!;

@@ -211,9 +211,15 @@ async function keyLeaks(): Promise<string[]> {
     const out: string[] = [];
     for (const key of keys) {
       const rest = key.slice(base.length);
-      if (/^(areas|servers|leases|area-state|area-load|nodes|node-info)$/.test(rest)) continue;
+      if (/^(areas|servers|leases|area-state|area-load|nodes|node-info|nodes-by-age|chunks|chunk-refs)$/.test(rest)) continue;
+      const bytes = /^chunk:([0-9a-f]{64})$/.exec(rest);
+      if (bytes) {
+        // World data is kept by design, but only bytes some chunk still refers to.
+        if (Number(await redis.hget(`${base}chunk-refs`, bytes[1]!)) <= 0) out.push(`${key}: bytes no chunk refers to`);
+        continue;
+      }
       if (/^control:/.test(rest)) continue; // BullMQ (removeOnComplete; failed jobs are capped)
-      if (/^(moving|cooldown):/.test(rest)) {
+      if (/^(moving|cooldown):/.test(rest) || rest === 'listing-leader') {
         if ((await redis.pttl(key)) < 0) out.push(`${key} has no TTL`);
         continue;
       }

@@ -57,6 +57,7 @@ if (problems.length > 0) {
 const urls = values.url.split(',').map((u) => u.trim()).filter(Boolean);
 const server = new ReferenceServer({
   serverId: values.id!, secret: secret!, power, url: urls, tickHz, snapshotMs, echo: values.echo, roam: values.roam,
+  log: (line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`),
   ...(values.journal ? { journalFile: values.journal } : {}),
 });
 server.sdk.on('bridge-error', (e) => {

@@ -1,6 +1,8 @@
 // The reference dedicated server: simulates the areas it owns on a grid world. Players move by
 // their inputs ({ dx, dy } in [-1, 1]) at `speed` units per input, kept inside their area; every
-// tick it pushes each area's state with, per player, the last input seq it applied.
+// tick it pushes each area's state with, per player, the last input seq it applied. The world has
+// blocks: each area is four chunks of `chunkBytes` blocks that players place and mine as they act;
+// changed chunks are uploaded (sync:put) and the other servers fetch them (see ./sdk-sync.ts).
 import { parseArea } from '../shared/grid.js';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { GameServerClient, type GameServerOptions } from './sdk.js';
@@ -27,6 +29,12 @@ export interface ReferenceServerOptions extends GameServerOptions {
    * suite audits the whole mesh's journals with it.
    */
   journalFile?: string;
+  /** A player places or mines a block every this many inputs (0: never). */
+  editEvery?: number;
+  /** Bytes (blocks) per chunk; an area has four chunks. */
+  chunkBytes?: number;
+  /** Where it tells what it syncs (one line each); silent when unset. */
+  log?: (line: string) => void;
 }
 
 export interface JournalEntry {
@@ -56,6 +64,10 @@ export class ReferenceServer {
   readonly ghosts = new Map<string, { server: string; tick?: number; players: { id: string; x: number; y: number }[] }>();
   /** Per player at a border: who across it is within reach, as the neighbour's owner answered by rpc. */
   readonly inReach = new Map<string, string[]>();
+  /** Blocks of the chunks changed here since they were last uploaded (the rest are read from the sync's copy). */
+  private readonly edited = new Map<string, Buffer>();
+  /** What was synced since the last log line. */
+  private synced = { uploaded: 0, uploadedBytes: 0, fetched: 0, fetchedBytes: 0 };
 
   constructor(readonly options: ReferenceServerOptions) {
     this.areaSize = options.areaSize ?? 100;
@@ -67,7 +79,8 @@ export class ReferenceServer {
       exportArea: (area) => {
         const players: Record<string, unknown> = {};
         for (const [id, p] of this.sdk.players) if (p.area === area) players[id] = this.positions.get(id) ?? null;
-        return { state: { players: Object.keys(players).length }, players };
+        this.uploadEdits();
+        return { state: { players: Object.keys(players).length, chunks: this.chunkRefs(area) }, players };
       },
       acceptPlayer: () => true,
       offer: () => ({ accept: true }),
@@ -83,6 +96,11 @@ export class ReferenceServer {
     this.sdk.on('detach', (d) => this.positions.delete(d.player));
     this.sdk.on('input', (player, seq, data) => this.apply(player, seq, data));
     this.sdk.on('area:assign', (a) => this.ghosts.delete(a.area));
+    this.sdk.sync.on('chunk', (_id, c) => {
+      this.synced.fetched++;
+      this.synced.fetchedBytes += c.data.length;
+    });
+    this.sdk.sync.on('synced', (r) => this.options.log?.(`${this.id}: synced ${r.chunks} chunks (${kb(r.bytes)}) in ${r.ms} ms; ready`));
     this.sdk.on('ghost', (batch) => {
       for (const g of batch) {
         const data = g.data as { tick?: number; players?: { id: string; x: number; y: number }[] } | null;
@@ -104,10 +122,12 @@ export class ReferenceServer {
 
   async start(): Promise<void> {
     await this.sdk.connect();
+    await this.sdk.whenReady();
     if (!this.options.echo) this.timers.push(setInterval(() => this.tick(), 1000 / (this.options.tickHz ?? 10)));
     this.timers.push(setInterval(() => this.reportLoad(), this.options.loadIntervalMs ?? 1000));
     const snapshotMs = this.options.snapshotMs ?? 1000;
     if (snapshotMs > 0) this.timers.push(setInterval(() => this.autosave(), snapshotMs));
+    this.timers.push(setInterval(() => this.logSynced(), 5000));
     this.reportLoad();
   }
 
@@ -140,10 +160,14 @@ export class ReferenceServer {
     this.sdk.reportLoad({ areas });
   }
 
-  /** The seed's "autosave": area and player state, for crash recovery and the next join. */
+  /**
+   * The seed's "autosave": changed chunks are uploaded, and area and player state saved for crash
+   * recovery and the next join. An area's state refers to its chunks by id and version.
+   */
   autosave(): void {
+    this.uploadEdits();
     const areas: Record<string, unknown> = {};
-    for (const area of this.sdk.areas.keys()) areas[area] = { players: 0 };
+    for (const area of this.sdk.areas.keys()) areas[area] = { players: 0, chunks: this.chunkRefs(area) };
     const players: Record<string, { snapshot: unknown; seq: number }> = {};
     for (const [id, p] of this.sdk.players) {
       const pos = this.positions.get(id);
@@ -170,6 +194,8 @@ export class ReferenceServer {
       if (typeof dy === 'number' && Number.isFinite(dy)) pos.y += clamp(dy, -1, 1) * this.speed;
       if (this.options.roam) this.maybeCross(player, owned.area, pos);
       else this.keepInside(player, owned.area);
+      const every = this.options.editEvery ?? (this.options.echo ? 0 : 25);
+      if (every > 0 && seq % every === 0) this.editBlock(owned.area, pos);
     }
     if (this.options.echo) this.sdk.pushPlayer(player, { seq, data });
   }
@@ -243,6 +269,49 @@ export class ReferenceServer {
     }
   }
 
+  /** Places or mines the block under the player: chunk = the area's quarter it stands in, block = its cell there. */
+  private editBlock(area: string, pos: SimPlayer): void {
+    const [x0, y0] = this.originOf(area);
+    const half = this.areaSize / 2;
+    const [fx, fy] = [(pos.x - x0) / half, (pos.y - y0) / half];
+    const id = `${area}/${Math.min(1, Math.floor(fx)) + 2 * Math.min(1, Math.floor(fy))}`;
+    const size = this.options.chunkBytes ?? 1024;
+    const side = Math.floor(Math.sqrt(size));
+    const cell = Math.floor((fx % 1) * side) + side * Math.floor((fy % 1) * side);
+    const blocks = this.edited.get(id) ?? Buffer.from(this.sdk.sync.chunks.get(id)?.data ?? Buffer.alloc(size));
+    blocks[Math.min(cell, blocks.length - 1)]! ^= 1;
+    this.edited.set(id, blocks);
+  }
+
+  private uploadEdits(): void {
+    if (this.edited.size === 0) return;
+    const edits = [...this.edited];
+    this.edited.clear();
+    for (const [id, blocks] of edits) {
+      this.sdk.sync.put(id, blocks).then(
+        (r) => {
+          if (!r.ok) return this.options.log?.(`${this.id}: upload of ${id} refused: ${r.code} ${r.message}`);
+          this.synced.uploaded++;
+          this.synced.uploadedBytes += blocks.length;
+        },
+        () => {}, // disconnected: the edit is lost with the session; the next one starts from the store
+      );
+    }
+  }
+
+  /** The chunks of an area this server holds, by id and version (what its state refers to). */
+  private chunkRefs(area: string): { id: string; version: number }[] {
+    return [...this.sdk.sync.chunks].filter(([id]) => id.startsWith(`${area}/`)).map(([id, c]) => ({ id, version: c.version }));
+  }
+
+  private logSynced(): void {
+    const s = this.synced;
+    if (s.uploaded + s.fetched === 0) return;
+    this.options.log?.(`${this.id}: world sync in the last 5 s: uploaded ${s.uploaded} changed chunks (${kb(s.uploadedBytes)}), ` +
+      `fetched ${s.fetched} from other servers (${kb(s.fetchedBytes)}); holds ${this.sdk.sync.chunks.size}`);
+    this.synced = { uploaded: 0, uploadedBytes: 0, fetched: 0, fetchedBytes: 0 };
+  }
+
   private originOf(area: string): [number, number] {
     const [c, r] = area.split(',').map(Number);
     return [(c ?? 0) * this.areaSize, (r ?? 0) * this.areaSize];
@@ -254,6 +323,7 @@ export class ReferenceServer {
   }
 }
 
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
 /** Wall-clock ms with µs resolution, comparable across processes. */
 const now = () => (performance.timeOrigin + performance.now()).toFixed(3);

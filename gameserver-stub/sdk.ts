@@ -10,6 +10,21 @@ import {
   type OfferReply, type PlayerAttach, type PlayerDetach, type PresencePayload, type ServerToBridgeEvents, type Snapshot,
   type StateItem, type WelcomePayload,
 } from '../shared/protocol-core.js';
+import { WorldSyncClient, type WorldSyncOptions } from './sdk-sync.js';
+import * as parser from 'socket.io-parser';
+
+/**
+ * socket.io-parser refuses packets with more than 10 binary attachments by default; a sync:get
+ * reply carries one per chunk (up to the bridge's maxSyncIds).
+ */
+const SYNC_PARSER = {
+  ...parser,
+  Decoder: class extends parser.Decoder {
+    constructor() {
+      super({ maxAttachments: 10_000 });
+    }
+  },
+};
 
 export interface GameServerOptions {
   /** Bridge base URL, e.g. http://127.0.0.1:8080, or several to fail over between (in order). */
@@ -17,6 +32,8 @@ export interface GameServerOptions {
   serverId: string;
   secret: string;
   power: number;
+  /** World sync (chunks): batch sizes and when to skip announcements. */
+  sync?: WorldSyncOptions;
 }
 
 export interface OwnedPlayer {
@@ -65,6 +82,8 @@ interface SdkEvents {
   ghost: [GhostItem[]];
   /** A one-way message from another server. */
   message: [ServerMessageDelivery];
+  /** This server takes work: registered as ready, or synced after a fresh registration. */
+  ready: [];
 }
 
 /** Answers another server's call: the value is `result`; a throw (or rejection) is sent as `error`. */
@@ -87,6 +106,10 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
   readonly players = new Map<string, OwnedPlayer>();
   epoch = 0;
   world = { cols: 0, rows: 0 };
+  /** `syncing` after a fresh registration until the world's chunks are fetched; then `ready`. */
+  status: 'syncing' | 'ready' | 'offline' = 'offline';
+  /** The world's chunks this server holds; uploads and fetches (see ./sdk-sync.ts). */
+  readonly sync: WorldSyncClient;
   hooks: GameHooks = {
     exportPlayer: () => null,
     exportArea: () => ({ state: null, players: {} }),
@@ -110,6 +133,11 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
   constructor(readonly options: GameServerOptions) {
     super();
     this.urls = Array.isArray(options.url) ? options.url : [options.url];
+    this.sync = new WorldSyncClient(options.sync);
+    this.sync.on('synced', () => {
+      this.status = 'ready';
+      this.emit('ready');
+    });
     this.socket = this.open();
   }
 
@@ -127,6 +155,7 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
         forceNew: true,
         autoConnect: false,
         reconnection: false,
+        parser: SYNC_PARSER,
         // Evaluated at connect: tells the bridge which players we already simulate.
         auth: (cb) =>
           cb({
@@ -140,9 +169,12 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
           }),
       },
     );
+    this.sync.bind(socket);
     socket.on('welcome', (w) => {
       this.attempts = 0;
       this.epoch = w.epoch;
+      this.status = w.status;
+      this.sync.welcomed(w.status);
       this.world = w.world;
       this.areas.clear();
       for (const a of w.areas) this.areas.set(a.area, a.epoch);
@@ -155,6 +187,7 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
       }
       if (this.watching.size > 0) socket.emit('area:watch', { areas: [...this.watching] });
       this.emit('welcome', w);
+      if (w.status === 'ready') this.emit('ready');
     });
     socket.on('connect_error', (err: Error & { data?: { code?: string } }) => {
       const code = err.data?.code ?? '';
@@ -205,9 +238,10 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
       }
       ack({ state: out.state ?? null, players });
     });
-    socket.on('area:import', ({ area, state, players }, ack) => {
+    socket.on('area:import', ({ area, state, players, chunks }, ack) => {
       const ok = this.hooks.acceptArea(area, state);
       if (ok) {
+        for (const c of chunks ?? []) this.sync.adopt(c.id, c.version, c.hash, Buffer.from(c.data));
         this.hold(`a:${area}`, state);
         for (const [id, p] of Object.entries(players)) this.hold(`p:${id}`, p.snapshot);
       }
@@ -238,6 +272,7 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
       this.emit('bridge-error', e);
     });
     socket.on('disconnect', (reason) => {
+      this.status = 'offline';
       this.emit('disconnect', reason);
       if (reason !== 'io client disconnect') this.retry();
     });
@@ -290,6 +325,11 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
       this.stopped = false;
       this.socket.connect();
     });
+  }
+
+  /** Resolves once this server takes work (`ready`): at once, or when its sync after registration is done. */
+  whenReady(): Promise<void> {
+    return this.status === 'ready' ? Promise.resolve() : new Promise((resolve) => this.once('ready', resolve));
   }
 
   /** State for everyone in an owned area, stamped with the area's epoch. */

@@ -163,6 +163,8 @@ process.stdout.write(`
     metrics          ${bridges[0]}/metrics
     admin API        ${bridges[0]}/v1/admin/servers   (Authorization: Bearer ${shared.MESHBRIDGE_ADMIN_TOKEN})
     dev login        curl -XPOST ${bridges[0]}/v1/login -H 'content-type: application/json' -d '{"player":"me"}'
+    another server   MESHBRIDGE_NETWORK_SECRET=${networkSecret} npm run stub -- --id s4 --url ${bridges[1]}
+                     (it fetches the world's chunks first: "syncing" on the dashboard, then ready)
   Ctrl-C stops everything.
 
 `);

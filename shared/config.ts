@@ -125,6 +125,23 @@ export const BridgeConfigSchema = z.object({
   rpcBurst: int(1).default(200),
   /** Largest rpc or message payload, in bytes of JSON. */
   maxRpcBytes: int(64).default(65_536),
+  /** Largest world chunk a server may upload with sync:put. */
+  maxChunkBytes: int(1).max(64 * 1024 * 1024).default(1_048_576),
+  /** How often uploaded chunks are announced to the other servers (each server at its own phase within it). */
+  syncIntervalMs: int(50).default(1000),
+  /** Bytes a server may fetch with sync:get per second (a token bucket; over it: THROTTLED with a retry-after). */
+  syncBytesPerSecond: int(1024).default(8 * 1024 * 1024),
+  /** Chunk ids one sync:get may name. */
+  maxSyncIds: int(1).max(10_000).default(256),
+  /** Where the network's leader node posts the public listing (JSON, POST); off when unset. */
+  listingUrl: z.string().url().refine((u) => /^https?:\/\//.test(u), 'must start with http:// or https://').optional(),
+  listingIntervalMs: int(100).default(30_000),
+  /** How long the listing leader's lease lasts; the next oldest node takes over within it once the leader dies. */
+  listingLeaseMs: int(300).default(5_000),
+  /** The name the listing gives the network (default: the world). */
+  networkName: z.string().min(1).max(128).optional(),
+  /** The URL players connect to, published in the listing. */
+  publicUrl: z.string().url().optional(),
 });
 
 export type BridgeConfig = z.infer<typeof BridgeConfigSchema>;

@@ -45,6 +45,17 @@ export class Keys {
   get nodeInfo(): string { return `${this.base}:node-info`; }
   /** zset: bridge node id scored by heartbeat deadline (ms). */
   get nodes(): string { return `${this.base}:nodes`; }
+  /** zset: bridge node id scored by when it first started (ms): the oldest live one posts the listing. */
+  get nodesByAge(): string { return `${this.base}:nodes-by-age`; }
+  /** string with TTL: the node that holds the listing lease. */
+  get listingLeader(): string { return `${this.base}:listing-leader`; }
+
+  /** hash: chunk id -> JSON { version, hash, size, owner, at } (the world data's index). */
+  get chunkIndex(): string { return `${this.base}:chunks`; }
+  /** hash: chunk hash -> how many index entries refer to its bytes (bytes no entry refers to are deleted). */
+  get chunkRefs(): string { return `${this.base}:chunk-refs`; }
+  /** string: a chunk's bytes, content-addressed by their SHA-256 (identical bytes are stored once). */
+  chunkBytes(hash: string): string { return `${this.base}:chunk:${hash}`; }
 
   /** Channel: authority-map changes, published by the Lua scripts themselves. */
   get authorityChannel(): string { return `${this.base}:ch:authority`; }

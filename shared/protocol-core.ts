@@ -32,6 +32,18 @@ export const ErrorCode = {
   Timeout: 'TIMEOUT',
   /** The target of an rpc answered with an error. */
   RemoteError: 'REMOTE_ERROR',
+  /** sync:put: the bytes do not hash (SHA-256, hex) to the given hash. */
+  BadHash: 'BAD_HASH',
+  /** sync:put: the chunk is larger than maxChunkBytes. */
+  ChunkTooLarge: 'CHUNK_TOO_LARGE',
+  /** sync:put: the store holds this version of the chunk or a newer one (versions only move forward). */
+  StaleVersion: 'STALE_VERSION',
+  /** sync:get over this server's syncBytesPerSecond budget; retry after `retryAfterMs`. */
+  Throttled: 'THROTTLED',
+  /** sync:get named a chunk id the store does not hold. */
+  UnknownChunk: 'UNKNOWN_CHUNK',
+  /** A sync request from a connection that is no longer its server's current registration. */
+  NotRegistered: 'NOT_REGISTERED',
   /** Not sent: a frame that is not a Socket.IO packet closes the connection; counted under this code. */
   BadFrame: 'BAD_FRAME',
 } as const;
@@ -223,6 +235,54 @@ export interface ServerMessageDelivery {
   topic: string;
   payload: unknown;
 }
+/** A chunk of world data as the store indexes it: `hash` is the SHA-256 of its bytes (hex). */
+export interface ChunkMeta {
+  id: string;
+  version: number;
+  hash: string;
+  size: number;
+  /** The server that uploaded this version. */
+  owner: string;
+  /** When it was stored (ms, Redis clock). */
+  at: number;
+}
+/** A chunk with its bytes: `sync:put`'s payload and `sync:get`'s answer. */
+export interface ChunkData {
+  id: string;
+  version: number;
+  hash: string;
+  data: Uint8Array;
+}
+/** A chunk that an area export or autosave refers to instead of inlining it. */
+export interface ChunkRef {
+  id: string;
+  version: number;
+}
+/** Bridge -> server: chunks that changed (`full`: every chunk the store holds, at registration). */
+export interface SyncManifest {
+  /** The server that uploaded them, or `store` for a full manifest. */
+  from: string;
+  chunks: ChunkMeta[];
+  full: boolean;
+}
+export type SyncPutReply = { ok: true; stored: boolean } | { ok: false; code: ErrorCode; message: string; version?: number };
+export type SyncGetReply =
+  | { ok: true; chunks: ChunkData[] }
+  | { ok: false; code: ErrorCode; message: string; retryAfterMs?: number; ids?: string[] };
+/**
+ * Server -> bridge `sync:manifest`: the chunks changed at or after `since` (all of them without it):
+ * how a server that skipped rounds catches up.
+ */
+export interface SyncManifestRequest {
+  since?: number;
+}
+export type SyncManifestReply =
+  | { ok: true; full: boolean; at: number; chunks: ChunkMeta[] }
+  | { ok: false; code: ErrorCode; message: string };
+export type SyncReadyReply = { ok: true } | { ok: false; code: ErrorCode; message: string };
+/** The owner of the `store`'s full manifests. */
+export const SYNC_FROM_STORE = 'store';
+
 export const RPC_MAX_TIMEOUT_MS = 30_000;
 export const RPC_DEFAULT_TIMEOUT_MS = 5_000;
 
@@ -238,7 +298,8 @@ export interface ServerInfo {
   node: string;
   epoch: number;
 }
-export type ServerStatus = 'ready' | 'disconnected' | 'draining' | 'dead' | 'gone';
+/** `syncing`: registered, fetching the world's chunks; takes no work until it sends `sync:ready`. */
+export type ServerStatus = 'syncing' | 'ready' | 'disconnected' | 'draining' | 'dead' | 'gone';
 export interface WelcomePayload {
   serverId: string;
   /** Session epoch: bumps at every registration, fences a stale connection of the same id. */
@@ -251,6 +312,8 @@ export interface WelcomePayload {
   /** The players this server owns now; it drops any others it still holds. */
   players: string[];
   servers: ServerInfo[];
+  /** `syncing` for a fresh registration: a full `sync:manifest` follows; send `sync:ready` once you hold what you need. */
+  status: 'syncing' | 'ready';
 }
 export type Ack<T> = (reply: T) => void;
 
@@ -273,7 +336,7 @@ export interface BridgeToServerEvents {
   'area:export': (p: { area: string; to: string }, ack: Ack<AreaExport>) => void;
   /** Migration or recovery, phase 2: load this area and its players; yours at `area:assign`. */
   'area:import': (
-    p: { area: string; from: string; reason: 'rebalance' | 'drain' | 'recover' | 'admin' } & AreaExport,
+    p: { area: string; from: string; reason: 'rebalance' | 'drain' | 'recover' | 'admin'; chunks?: ChunkData[] } & AreaExport,
     ack: Ack<ImportReply>,
   ) => void;
   /** A migration of an area you exported failed: keep simulating it. */
@@ -287,6 +350,7 @@ export interface BridgeToServerEvents {
   /** Another server calls you: answer `{ result }` or `{ error }`. */
   rpc: (call: RpcCall, ack: Ack<RpcAnswer>) => void;
   message: (m: ServerMessageDelivery) => void;
+  'sync:manifest': (m: SyncManifest) => void;
 }
 export interface ServerToBridgeEvents {
   state: (batch: StateItem[]) => void;
@@ -301,6 +365,13 @@ export interface ServerToBridgeEvents {
   'area:unwatch': (w: WatchRequest) => void;
   rpc: (r: RpcRequest, ack: Ack<RpcResult>) => void;
   message: (m: ServerMessage) => void;
+  /** Upload a changed chunk (`data`: its bytes, sent as binary). */
+  'sync:put': (c: ChunkData, ack: Ack<SyncPutReply>) => void;
+  /** Fetch chunks by id (at most maxSyncIds), within this server's byte budget. */
+  'sync:get': (r: { ids: string[] }, ack: Ack<SyncGetReply>) => void;
+  'sync:manifest': (r: SyncManifestRequest, ack: Ack<SyncManifestReply>) => void;
+  /** Done syncing after registration: the server becomes `ready`. */
+  'sync:ready': (ack: Ack<SyncReadyReply>) => void;
 }
 
 /** Events the bridge sends a game server and waits on an acknowledgement for (the mesh's questions). */

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { RPC_MAX_TIMEOUT_MS } from './protocol-core.js';
 import type {
+  ChunkRef, SyncManifestRequest,
   RpcAnswer, RpcRequest, ServerMessage, WatchRequest,
   AreaExport,
   AskedEvent,
@@ -152,3 +153,17 @@ export const RpcAnswerSchema = z.union([
   z.object({ error: z.string().max(1024) }),
   z.object({ result: z.unknown() }),
 ]) satisfies z.ZodType<RpcAnswer>;
+
+/** Chunk ids: like other ids, and `/` too (e.g. `2,1/0`). */
+const chunkId = z.string().min(1).max(128).regex(/^[A-Za-z0-9_.,:@/-]+$/, 'letters, digits and _.,:@/- only');
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'hex SHA-256 (64 lowercase hex digits)');
+const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'binary (a Buffer / bytes attachment)');
+export const ChunkPutSchema = z.strictObject({ id: chunkId, version: seq, hash: sha256, data: bytes });
+export const ChunkGetSchema = z.strictObject({ ids: z.array(chunkId).min(1) });
+export const SyncManifestRequestSchema = z.strictObject({
+  since: z.number().int().nonnegative().optional(),
+}) satisfies z.ZodType<SyncManifestRequest>;
+/** The convention by which an area export or autosave refers to chunks: `{ chunks: [{ id, version }], ... }`. */
+export const ChunkRefsSchema = z.object({ chunks: z.array(z.object({ id: chunkId, version: seq })).max(4096) }) satisfies z.ZodType<
+  { chunks: ChunkRef[] }
+>;

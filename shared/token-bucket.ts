@@ -21,6 +21,17 @@ export class TokenBucket {
     return true;
   }
 
+  /**
+   * For costs that may exceed the burst (bytes): admits when the bucket is not in debt, and takes
+   * the whole cost, possibly into debt, which later requests wait out. The long-run rate holds.
+   */
+  spend(now: number, cost: number): boolean {
+    this.refill(now);
+    if (this.tokens < 0) return false;
+    this.tokens -= cost;
+    return true;
+  }
+
   /** Milliseconds from `now` until `cost` tokens are available (0: now). */
   waitMs(now: number, cost = 1): number {
     this.refill(now);

@@ -44,9 +44,17 @@ describe('dashboard (headless Chromium)', () => {
     // A server's colour is the same in the table and on its areas.
     const live = servers.find((s) => s !== doomed && s.sdk.areas.size > 0)!;
     const liveArea = [...live.sdk.areas.keys()][0]!;
-    const cellColour = await page.locator(`#grid .area[data-area="${liveArea}"]`).evaluate((e) => getComputedStyle(e).backgroundColor);
-    const row = page.locator('#servers tr', { hasText: live.id });
-    expect(await row.locator('.dot').evaluate((e) => getComputedStyle(e).backgroundColor)).to.equal(cellColour);
+    // Both read in one evaluation: the page redraws its tables every poll.
+    const [cellColour, dotColour] = await page.evaluate(([area, id]) => [
+      document.querySelector(`#grid .area[data-area="${area}"]`),
+      [...document.querySelectorAll('#servers tr')].find((tr) => tr.textContent?.includes(id))?.querySelector('.dot'),
+    ].map((e) => (e ? getComputedStyle(e).backgroundColor : 'missing')), [liveArea, live.id] as const);
+    expect(dotColour).to.equal(cellColour);
+    // World data: the store's chunks, and each server's.
+    expect(await live.sdk.sync.put('dash/0', Buffer.alloc(2048, 1))).to.deep.equal({ ok: true, stored: true });
+    await page.waitForFunction(() => document.querySelector('#sync')?.textContent?.startsWith('1 chunks (2.0 KB) in the store'));
+    expect(await page.locator('#sync').textContent()).to.match(/2\.0 KB uploaded, .*no server syncing$/);
+    expect(await page.locator('#servers tr', { hasText: live.id }).locator('td').nth(6).textContent()).to.equal('1');
     // Players are dots at their positions; the search finds one.
     await page.waitForSelector('.player[data-id="alice"]');
     await page.fill('#search', 'alice');

@@ -32,7 +32,8 @@ describe('lua scripts, each on its own', () => {
     for (let i = 0; i < 100 && heard.length < n; i++) await new Promise((r) => setTimeout(r, 5));
     return heard;
   };
-  const register = (id: string) => rec.serverRegister(k.server(id), k.servers, k.leases, id, 'node1', 2, 10_000, k.authorityChannel);
+  const register = (id: string, status = 'ready') =>
+    rec.serverRegister(k.server(id), k.servers, k.leases, id, 'node1', 2, 10_000, k.authorityChannel, status);
   const assignArea = (area: string, expected: number, server: string, updateId = '') =>
     own.areaAssign(k.areas, k.server(server), area, expected, server, k.authorityChannel, updateId, 'node1');
   const assignPlayer = (player: string, expected: number, area: string, server: string, current: string, seq = 0) => own.playerAssign(
@@ -50,12 +51,26 @@ describe('lua scripts, each on its own', () => {
   });
 
   it('server_register: every registration a greater epoch, status ready, announced from the hash', async () => {
-    expect(await register('s1')).to.deep.equal([1, '']);
+    expect(await register('s1')).to.deep.equal([1, '', 'ready']);
     await rec.serverStatus(k.server('s1'), k.leases, k.servers, 's1', 1, 'draining', k.authorityChannel, '0');
-    expect(await register('s1')).to.deep.equal([2, 'draining']);
+    expect(await register('s1')).to.deep.equal([2, 'draining', 'ready']);
     const last = (await announced(3)).at(-1);
     expect(last).to.deep.equal({ t: 'server', id: 's1', node: 'node1', power: 2, load: 0, status: 'ready', epoch: 2 });
     expect(await redis.zscore(k.leases, 's1')).not.to.equal(null);
+  });
+
+  it('server_register / server_status: a fresh session syncs until synced, also across a reconnect; synced only from syncing', async () => {
+    const status = async () => redis.hget(k.server('s9'), 'status');
+    const set = (epoch: number, to: string) =>
+      rec.serverStatus(k.server('s9'), k.leases, k.servers, 's9', epoch, to, k.authorityChannel, '0');
+    expect(await register('s9', 'syncing')).to.deep.equal([1, '', 'syncing']);
+    expect(await rec.serverDisconnect(k.server('s9'), 's9', 1, k.authorityChannel)).to.equal(0, 'a syncing server stays syncing');
+    expect(await register('s9', 'ready')).to.deep.equal([2, 'syncing', 'syncing'], 'a reconnect before it synced still syncs');
+    expect(await set(2, 'ready')).to.equal(0, 'ready is for a cancelled drain, not the end of a sync');
+    expect(await set(1, 'synced')).to.equal(0, 'not the current epoch');
+    expect(await set(2, 'synced')).to.equal(1);
+    expect(await status()).to.equal('ready');
+    expect(await set(2, 'synced')).to.equal(0, 'already ready');
   });
 
   it('area_assign: CAS on the epoch; only a ready server; release keeps the epoch growing', async () => {

@@ -194,6 +194,7 @@ describe('trust: game-server replies are parsed, never cast', () => {
       protocol: PROTOCOL_VERSION,
     });
     await new Promise((r) => rogue.once('welcome', r));
+    expect(await rogue.timeout(2000).emitWithAck('sync:ready')).to.deep.equal({ ok: true }, 'a fresh server takes work once synced');
     const resumed: unknown[] = [];
     rogue.on('player:resume', (p: unknown) => resumed.push(p));
     rogue.on('player:export', (_p: unknown, ack: (r: unknown) => void) => ack({ snapshot: null, seq: 'not a seq' }));

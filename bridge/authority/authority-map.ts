@@ -50,7 +50,7 @@ export class AuthorityMap {
   async setServerStatus(
     id: string,
     epoch: number,
-    status: 'draining' | 'dead' | 'gone' | 'ready',
+    status: 'draining' | 'dead' | 'gone' | 'ready' | 'synced',
     onlyIfLeaseExpired = false,
   ): Promise<boolean> {
     const k = this.keys;
@@ -169,7 +169,8 @@ export class AuthorityMap {
   }
 
   async forgetNode(node: string): Promise<void> {
-    await this.redis.multi().zrem(this.keys.nodes, node).del(this.keys.nodePlayers(node)).hdel(this.keys.nodeInfo, node).exec();
+    const k = this.keys;
+    await this.redis.multi().zrem(k.nodes, node).zrem(k.nodesByAge, node).del(k.nodePlayers(node)).hdel(k.nodeInfo, node).exec();
   }
 
   /** Marks this node's heartbeat as already run out, so its sessions are ended after the grace period. */
@@ -177,10 +178,15 @@ export class AuthorityMap {
     await this.redis.zadd(this.keys.nodes, String(await this.redisNow()), this.nodeId);
   }
 
-  /** A new session of the server; returns its epoch and the status the server had before ('' if new). */
-  async registerServer(id: string, power: number, leaseMs: number): Promise<{ epoch: number; before: string }> {
+  /**
+   * A new session of the server, `syncing` (a fresh process) or `ready` (a reconnect); returns its
+   * epoch and the status the server had before ('' if new).
+   */
+  async registerServer(
+    id: string, power: number, leaseMs: number, status: 'syncing' | 'ready',
+  ): Promise<{ epoch: number; before: string; status: 'syncing' | 'ready' }> {
     const k = this.keys;
-    const [epoch, before] = (await this.scripts.serverRegister(
+    const [epoch, before, now] = (await this.scripts.serverRegister(
       k.server(id),
       k.servers,
       k.leases,
@@ -189,8 +195,9 @@ export class AuthorityMap {
       power,
       leaseMs,
       k.authorityChannel,
-    )) as [number, string];
-    return { epoch: Number(epoch), before };
+      status,
+    )) as [number, string, 'syncing' | 'ready'];
+    return { epoch: Number(epoch), before, status: now };
   }
 
   /** Players assigned to each server since its last load report (reports lag; placement adds them). */

@@ -1,11 +1,11 @@
 // Loads the Lua scripts of ./lua onto a connection with ioredis' defineCommand, after resolving
 // their `--- @include "name"` lines from ./lua/includes (the pieces several scripts share, written
-// once, as BullMQ does). Ownership scripts and record scripts come back apart: only the
-// AuthorityWriter gets the ones that change who owns what.
+// once, as BullMQ does). Each group goes to its one user: only the AuthorityWriter gets the scripts
+// that change who owns what; the world-data store and the listing have their own.
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 
-type Call = (...args: (string | number)[]) => Promise<unknown>;
+type Call = (...args: (string | number | Buffer)[]) => Promise<unknown>;
 
 /** The compare-and-set scripts that change an area's or a player's owner (the AuthorityWriter's alone). */
 export interface OwnershipScripts {
@@ -27,6 +27,16 @@ export interface RecordScripts {
   snapshotStore: Call;
 }
 
+/** The world-data index (the RedisChunkStore's). */
+export interface ChunkScripts {
+  chunkPut: Call;
+}
+
+/** The listing leader's lease (the NetworkListing's). */
+export interface ListingScripts {
+  listingLease: Call;
+}
+
 /** Script name, file, number of keys (undefined: variadic, given with each call). */
 const OWNERSHIP: [keyof OwnershipScripts, string, number | undefined][] = [
   ['areaAssign', 'area_assign.lua', 2],
@@ -42,6 +52,9 @@ const RECORDS: [keyof RecordScripts, string, number | undefined][] = [
   ['serverStatus', 'server_status.lua', 3],
   ['snapshotStore', 'snapshot_store.lua', undefined],
 ];
+
+const CHUNKS: [keyof ChunkScripts, string, number][] = [['chunkPut', 'chunk_put.lua', 4]];
+const LISTING: [keyof ListingScripts, string, number][] = [['listingLease', 'listing_lease.lua', 3]];
 
 const INCLUDE = /^--- @include "([a-z_]+)"$/gm;
 
@@ -66,6 +79,18 @@ function define<T>(redis: Redis, list: [keyof T & string, string, number | undef
   return out as T;
 }
 
-export function loadScripts(redis: Redis): { ownership: OwnershipScripts; records: RecordScripts } {
-  return { ownership: define<OwnershipScripts>(redis, OWNERSHIP), records: define<RecordScripts>(redis, RECORDS) };
+export interface Scripts {
+  ownership: OwnershipScripts;
+  records: RecordScripts;
+  chunks: ChunkScripts;
+  listing: ListingScripts;
+}
+
+export function loadScripts(redis: Redis): Scripts {
+  return {
+    ownership: define<OwnershipScripts>(redis, OWNERSHIP),
+    records: define<RecordScripts>(redis, RECORDS),
+    chunks: define<ChunkScripts>(redis, CHUNKS),
+    listing: define<ListingScripts>(redis, LISTING),
+  };
 }

@@ -1,7 +1,7 @@
 // The node bus contract: every message and request one bridge node sends another, with its
 // payload and (for requests) its reply. On the wire a message is `{ t, ...payload }` inside an
 // envelope `{ from, m: [...] }` published on the receiver's node channel or the broadcast channel.
-import type { InputItem, StateItem } from '../../shared/protocol.js';
+import type { ChunkMeta, InputItem, StateItem } from '../../shared/protocol.js';
 
 /** One-way messages, by type. */
 export interface NodeMessages {
@@ -21,6 +21,8 @@ export interface NodeMessages {
   thaw: { players: string[]; token: string };
   /** A server-to-server message for server `s` (or every ready server linked there but `from`, when `s` is '*'). */
   smsg: { s: string; from: string; topic: string; payload: unknown };
+  /** Chunks a server uploaded through the sending node in the last sync interval, for every other server. */
+  manifest: { from: string; chunks: ChunkMeta[] };
 }
 
 /** Requests, by op: what is asked and what the answer is (null when the receiver has no handler). */

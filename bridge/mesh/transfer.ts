@@ -7,13 +7,16 @@
 // and the frozen inputs go to it. Nothing is lost, nothing is applied twice.
 import type { Logger } from 'winston';
 import type { BridgeConfig } from '../../shared/config.js';
-import { ErrorCode, type AreaExport, type HandoffResult, type ImportReply, type PlayerState } from '../../shared/protocol.js';
+import {
+  ChunkRefsSchema, ErrorCode, type AreaExport, type ChunkData, type HandoffResult, type ImportReply, type PlayerState,
+} from '../../shared/protocol.js';
 import type { AuthorityCache } from '../authority/authority-cache.js';
 import type { AuthorityMap } from '../authority/authority-map.js';
 import type { AuthorityWriter, MoveReason } from '../authority/authority-writer.js';
 import type { Located, MeshRpc } from '../bus/mesh-rpc.js';
 import type { Metrics } from '../ops/metrics.js';
 import { WireError } from '../relay/wire-error.js';
+import type { ChunkStore } from '../sync/chunk-store.js';
 import type { Placement } from './placement.js';
 
 export type { MoveReason };
@@ -25,6 +28,8 @@ export interface TransferDeps {
   writer: AuthorityWriter;
   rpc: MeshRpc;
   placement: Placement;
+  /** Where the chunks an area's export or autosave refers to are read from. */
+  chunks: ChunkStore;
   metrics: Metrics;
   logger: Logger;
 }
@@ -156,13 +161,14 @@ export class Transfers {
         recovering
           ? { state: await map.loadAreaState(area), players: Object.fromEntries([...records.keys()].map((id) => [id, saved(id)])) }
           : rpc.ask(source, 'area:export', { area, to: target }),
-      load: (taken) =>
+      load: async (taken) =>
         rpc.ask(target, 'area:import', {
           area,
           from: source,
           reason,
           state: taken.state,
           players: Object.fromEntries(playersOf(taken).map((p) => [p.id, { snapshot: p.snapshot, seq: p.seq }])),
+          ...(await this.referencedChunks(area, taken.state)),
         }),
       commit: (taken) =>
         writer.commit({
@@ -181,6 +187,20 @@ export class Transfers {
     this.d.metrics.areaMoves.inc({ reason, outcome: 'completed' });
     this.d.logger.info('area moved', { area, from: source, to: target, reason, epoch, players: records.size, ms: Date.now() - started });
     return epoch;
+  }
+
+  /**
+   * An export or autosave may refer to chunks (`{ chunks: [{ id, version }] }`) instead of inlining
+   * them: the target gets their bytes from the store, in the version stored now (never older).
+   */
+  private async referencedChunks(area: string, state: unknown): Promise<{ chunks?: ChunkData[] }> {
+    const refs = ChunkRefsSchema.safeParse(state);
+    if (!refs.success) return {};
+    const chunks = await this.d.chunks.read(refs.data.chunks.map((r) => r.id));
+    const have = new Map(chunks.map((c) => [c.id, c.version]));
+    const behind = refs.data.chunks.filter((r) => (have.get(r.id) ?? 0) < r.version);
+    if (behind.length > 0) this.d.logger.warn('area refers to chunks the store lacks', { area, chunks: behind.map((r) => r.id) });
+    return { chunks };
   }
 
   /** Freeze, take, load, commit, thaw; on any failure before the commit: resume the source, thaw, rethrow. */

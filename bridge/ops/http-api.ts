@@ -18,6 +18,8 @@ import type { Metrics } from './metrics.js';
 import type { RecentChanges } from './recent-changes.js';
 import type { AreaChannels } from '../interest/area-channels.js';
 import { DashboardInterest } from '../interest/dashboard-interest.js';
+import type { WorldSync } from '../sync/world-sync.js';
+import type { NetworkListing } from './network-listing.js';
 
 export interface HttpDeps {
   config: BridgeConfig;
@@ -36,6 +38,8 @@ export interface HttpDeps {
   recent: RecentChanges;
   /** The area channels: an open dashboard is interested in every area. */
   channels: AreaChannels;
+  listing: NetworkListing;
+  sync: WorldSync;
 }
 
 const dashboard = readFileSync(new URL('./dashboard.html', import.meta.url), 'utf8');
@@ -84,7 +88,10 @@ export function createHttpApi(d: HttpDeps): express.Express {
       const a = areas[p.area];
       if (a) a.players++;
     }
+    const { name, url } = d.listing.listing();
     res.json({
+      name,
+      url,
       world: c.world,
       grid: { cols: c.worldCols, rows: c.worldRows },
       servers: servers.map((s) => ({ ...s, areas: Object.keys(areas).filter((a) => areas[a]!.server === s.id) })),
@@ -127,6 +134,7 @@ export function createHttpApi(d: HttpDeps): express.Express {
         drops: (await total(m.inputsDropped)) + (await total(m.stateDropped)),
       },
       failures: d.transfers.recentFailures().slice(-10).reverse(),
+      sync: await d.sync.summary(),
       players,
       areaSize,
     });

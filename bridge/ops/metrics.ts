@@ -102,6 +102,30 @@ export class Metrics {
     help: 'Server-to-server messages delivered to servers linked here',
     registers: [this.registry],
   });
+  readonly syncBytes = new Counter({
+    name: 'meshbridge_sync_bytes_total',
+    help: 'World chunk bytes uploaded by servers (in) and fetched by them (out) through this node',
+    labelNames: ['direction'],
+    registers: [this.registry],
+  });
+  readonly syncChunks = new Counter({
+    name: 'meshbridge_sync_chunks_total',
+    help: 'Chunk uploads accepted: new bytes stored, or bytes the store already held (deduplicated)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+  readonly syncManifests = new Counter({
+    name: 'meshbridge_sync_manifests_total',
+    help: 'sync:manifest messages sent to servers of this node',
+    labelNames: ['full'],
+    registers: [this.registry],
+  });
+  readonly listingPosts = new Counter({
+    name: 'meshbridge_listing_posts_total',
+    help: 'Public listing posts by this node while it led',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
   readonly clients = new Gauge({ name: 'meshbridge_clients', help: 'Clients connected to this node', registers: [this.registry] });
   readonly servers = new Gauge({ name: 'meshbridge_servers', help: 'Game servers linked to this node', registers: [this.registry] });
 

@@ -37,9 +37,13 @@ import { guardedOn } from './wire-guard.js';
 
 const SERVER_EVENTS = new Set(['state', 'load', 'snapshot', 'handoff', 'drain', 'area:watch', 'area:unwatch', 'rpc', 'message']);
 
+/** A server event that another part handles: its payload (undefined when none) and its acknowledgement, if asked for. */
+export type ServerEventHandler = (link: ServerLink, payload: unknown, ack: ((answer: unknown) => void) | undefined) => unknown;
+
 interface Registered {
   hs: ServerHandshake;
   epoch: number;
+  status: 'syncing' | 'ready';
   /** Players this session takes over as they are (a resumed session's). */
   players: Map<string, PlayerRecord>;
   areas: AreaGrant[];
@@ -71,10 +75,30 @@ export interface ServerGatewayDeps {
 }
 
 export class ServerGateway {
+  private readonly handlers = new Map<string, ServerEventHandler>();
+  private readonly linkHooks: ((link: ServerLink, status: 'syncing' | 'ready') => void)[] = [];
+  private readonly unlinkHooks: ((link: ServerLink) => void)[] = [];
+
   constructor(private readonly d: ServerGatewayDeps) {
     guardHandshake<ServerSocket>(d.nsp, 'server', d.metrics, d.logger, (socket) => this.handshake(socket));
     d.nsp.on('connection', (socket) => this.onConnection(socket));
     d.control.handle('persist', async ({ server, areas, players }) => { await d.map.storeSnapshot(server, areas ?? {}, players ?? {}); });
+  }
+
+  /** Another part handles this server event (its payload is the first argument, or undefined when there is none). */
+  handle(event: string, handler: ServerEventHandler): void {
+    if (SERVER_EVENTS.has(event) || this.handlers.has(event)) throw new Error(`server event ${event} already has a handler`);
+    this.handlers.set(event, handler);
+  }
+
+  /** Runs `fn` when a server's link is up (after its welcome), with the status its registration gave it. */
+  onLink(fn: (link: ServerLink, status: 'syncing' | 'ready') => void): void {
+    this.linkHooks.push(fn);
+  }
+
+  /** Runs `fn` when a server's connection closes. */
+  onUnlink(fn: (link: ServerLink) => void): void {
+    this.unlinkHooks.push(fn);
   }
 
   private async handshake(socket: ServerSocket): Promise<void> {
@@ -91,17 +115,20 @@ export class ServerGateway {
     if (hs.protocol !== PROTOCOL_VERSION)
       throw new WireError(ErrorCode.ProtocolMismatch, `bridge speaks protocol ${PROTOCOL_VERSION}, not ${hs.protocol}`);
     if (hs.epoch !== undefined) await this.checkResume(hs);
-    const { epoch, before } = await map.registerServer(hs.serverId, hs.power, config.serverLeaseMs);
-    if (hs.epoch === undefined && before !== '') {
+    // A fresh process knows nothing of the world: it syncs before it takes work. A reconnect holds it already.
+    const fresh = hs.epoch === undefined;
+    const { epoch, before, status } = await map.registerServer(hs.serverId, hs.power, config.serverLeaseMs, fresh ? 'syncing' : 'ready');
+    if (fresh && before !== '') {
       // A fresh process under a known id: what the previous session held died with it. Its areas
       // are recovered from their last autosave (to whichever server is least loaded, this one
       // included), exactly as if it had crashed; nothing of it is handed to this session as is.
       const areas = Object.fromEntries(cache.areasOf(hs.serverId).map((a) => [a.area, a.epoch]));
-      socket.data.registered = { hs, epoch, players: new Map(), areas: [], recover: { epoch: epoch - 1, areas } } satisfies Registered;
+      const recover = { epoch: epoch - 1, areas };
+      socket.data.registered = { hs, epoch, status, players: new Map(), areas: [], recover } satisfies Registered;
       return;
     }
     const players = await map.loadPlayers(await map.serverPlayers(hs.serverId));
-    socket.data.registered = { hs, epoch, players, areas: cache.areasOf(hs.serverId) } satisfies Registered;
+    socket.data.registered = { hs, epoch, status, players, areas: cache.areasOf(hs.serverId) } satisfies Registered;
   }
 
   /** The network secret, or the server's own key when `serverKeys` lists its id. */
@@ -148,7 +175,7 @@ export class ServerGateway {
 
   private onConnection(socket: ServerSocket): void {
     const { cache, links, metrics, logger, nodeId } = this.d;
-    const { hs, epoch, players, areas, recover } = socket.data.registered as Registered;
+    const { hs, epoch, status, players, areas, recover } = socket.data.registered as Registered;
     const link = new ServerLink(hs.serverId, epoch, socket, metrics);
     const old = links.add(link);
     if (old) this.d.keeper.evict(old, ErrorCode.SessionReplaced, `server ${old.serverId} registered again (epoch > ${old.epoch})`);
@@ -170,6 +197,7 @@ export class ServerGateway {
       areas,
       players: owned.map(([id]) => id),
       servers: [...cache.servers.values()],
+      status,
     });
     for (const [player, rec] of owned) {
       cache.rememberPlayer(player, rec);
@@ -179,6 +207,7 @@ export class ServerGateway {
     }
     this.d.onLinked(hs.serverId);
     this.d.watches.linked(link);
+    for (const fn of this.linkHooks) fn(link, status);
     if (recover) {
       this.d.control.recoverLater(hs.serverId, recover.epoch, recover.areas)
         .catch((err: Error) => logger.warn('recovery not queued', { server: hs.serverId, err: err.message }));
@@ -234,6 +263,13 @@ export class ServerGateway {
       else if (!result.ok) link.error(result.code, `${result.message} (rpc needs an acknowledgement)`);
     });
     on('message', (m: unknown) => this.d.rpc.send(link, m));
+    for (const [event, handler] of this.handlers) {
+      on(event, (...args: unknown[]) => {
+        const last = args.at(-1);
+        const ack = typeof last === 'function' ? (last as (answer: unknown) => void) : undefined;
+        return handler(link, typeof args[0] === 'function' ? undefined : args[0], ack);
+      });
+    }
     on('drain', async (ack: unknown) => {
       const reply = typeof ack === 'function' ? (ack as (r: DrainReply) => void) : () => {};
       const why = this.d.cannotDrain(hs.serverId);
@@ -244,10 +280,11 @@ export class ServerGateway {
       );
     });
     socket.onAny((event: string) => {
-      if (!SERVER_EVENTS.has(event)) link.error(ErrorCode.UnknownEvent, `servers cannot send '${event}'`);
+      if (!SERVER_EVENTS.has(event) && !this.handlers.has(event)) link.error(ErrorCode.UnknownEvent, `servers cannot send '${event}'`);
     });
     socket.on('disconnect', (reason) => {
       this.d.watches.unlinked(link);
+      for (const fn of this.unlinkHooks) fn(link);
       this.d.keeper.recordDelivered(link);
       if (!links.remove(link)) return;
       metrics.servers.set(links.size);

@@ -15,16 +15,22 @@ import { guardedParser } from './wire-guard.js';
 export type ClientNamespace = Namespace<ClientToBridgeEvents, BridgeToClientEvents, Record<string, never>, { joined?: unknown }>;
 export type ServerNamespace = Namespace<ServerToBridgeEvents, BridgeToServerEvents, Record<string, never>, { registered?: unknown }>;
 
+/** Room in a frame beyond maxChunkBytes: a chunk up to this much too large is still answered with a code. */
+export const SYNC_FRAME_SLACK_BYTES = 64 * 1024;
+
 export function createSocketServer(
   http: HttpServer, config: BridgeConfig, metrics: Metrics,
 ): { io: IoServer; clients: ClientNamespace; servers: ServerNamespace } {
   const parser = guardedParser({
     maxDepth: config.maxJsonDepth,
     eventBytes: { [`${CLIENT_NAMESPACE} input`]: { bytes: config.maxInputBytes, code: ErrorCode.InputTooLarge } },
+    binaryEvents: { [`${SERVER_NAMESPACE} sync:put`]: { bytes: config.maxChunkBytes, code: ErrorCode.ChunkTooLarge } },
   }, metrics);
+  // A frame must fit a whole chunk, so that one a little too large is refused with CHUNK_TOO_LARGE, not cut off.
+  const frameBytes = Math.max(config.maxMessageBytes, config.maxChunkBytes + SYNC_FRAME_SLACK_BYTES);
   const origins = new Set(config.corsOrigins?.split(' ') ?? []);
   const io = new IoServer(http, {
-    transports: ['websocket'], maxHttpBufferSize: config.maxMessageBytes, serveClient: false, parser,
+    transports: ['websocket'], maxHttpBufferSize: frameBytes, serveClient: false, parser,
     // Browsers connect from this node's own origin (the dashboard) or an allowed one; programs send no Origin.
     allowRequest: (req, done) => {
       const origin = req.headers.origin;

@@ -2,10 +2,11 @@
 // one decodes as socket.io-parser does, but first measures each message as received (its text and
 // every binary attachment), checks its nesting depth on the raw text (re-encoding a deeply nested
 // value overflows the stack: JSON.stringify, socket.io-parser's hasBinary) and refuses binary
-// attachments, which the protocol never uses. A refused event still reaches its handler, as an
-// unforgeable `Refusal` in place of its payload (JSON cannot produce a class instance), so it is
-// answered with a code like any other bad message and the connection stays open. Frames that are
-// not Socket.IO packets at all are counted and close the connection (Socket.IO's own behaviour).
+// attachments except on the events that carry bytes (a server's `sync:put`), within their limit.
+// A refused event still reaches its handler, as an unforgeable `Refusal` in place of its payload
+// (JSON cannot produce a class instance), so it is answered with a code like any other bad message
+// and the connection stays open. Frames that are not Socket.IO packets at all are counted and
+// close the connection (Socket.IO's own behaviour).
 import * as base from 'socket.io-parser';
 import type { Socket } from 'socket.io';
 import type { Logger } from 'winston';
@@ -16,11 +17,15 @@ export class Refusal {
   constructor(readonly code: ErrorCode, readonly message: string) {}
 }
 
+type ByteLimit = { bytes: number; code: ErrorCode };
+
 export interface WireLimits {
   /** Deepest nesting of `[` / `{` in a message's JSON, the event's argument array included. */
   maxDepth: number;
   /** Per namespace and event, the largest message in bytes as received ("/client input"). */
-  eventBytes: Record<string, { bytes: number; code: ErrorCode }>;
+  eventBytes: Record<string, ByteLimit>;
+  /** Per namespace and event, those that may carry binary attachments, and their total bytes at most. */
+  binaryEvents: Record<string, ByteLimit>;
 }
 
 interface Packet {
@@ -54,13 +59,16 @@ const sideOf = (nsp: string | undefined): string => (nsp === '/client' ? 'client
 /** A socket.io-parser compatible module (Server option `parser`) that enforces `limits`. */
 export function guardedParser(limits: WireLimits, metrics: Metrics): typeof base {
   class GuardedDecoder extends base.Decoder {
-    /** A refused binary packet whose attachments are still to be swallowed. */
-    private skipping: { packet: Packet; left: number } | undefined;
+    /**
+     * A binary packet whose attachments are still to come: kept (`buffers`) when its event may carry
+     * them and they stay within its limit, else swallowed and the event refused.
+     */
+    private skipping: { packet: Packet; left: number; buffers?: Buffer[]; bytes: number; limit?: ByteLimit } | undefined;
 
     override add(obj: unknown): void {
       try {
         if (typeof obj === 'string') this.addText(obj);
-        else this.addBinary();
+        else this.addBinary(obj);
       } catch (err) {
         metrics.errors.inc({ code: ErrorCode.BadFrame, side: sideOf(this.skipping?.packet.nsp) });
         this.skipping = undefined;
@@ -79,9 +87,10 @@ export function guardedParser(limits: WireLimits, metrics: Metrics): typeof base
         return this.refuse(packet, event, ErrorCode.BadInput, `message nested deeper than ${limits.maxDepth} levels`);
       }
       if (packet.attachments !== undefined) {
-        // The protocol is JSON only: swallow the attachments, then answer the event.
+        const limit = typeof event === 'string' ? limits.binaryEvents[`${packet.nsp} ${event}`] : undefined;
         packet.type = base.PacketType.EVENT;
-        this.skipping = { packet, left: packet.attachments };
+        this.skipping = { packet, left: packet.attachments, bytes: 0, ...(limit ? { limit, buffers: [] } : {}) };
+        if (packet.attachments === 0) this.finishBinary();
         return;
       }
       const limit = typeof event === 'string' ? limits.eventBytes[`${packet.nsp} ${event}`] : undefined;
@@ -93,13 +102,25 @@ export function guardedParser(limits: WireLimits, metrics: Metrics): typeof base
       this.emitReserved('decoded', packet);
     }
 
-    private addBinary(): void {
+    private addBinary(obj: unknown): void {
       const s = this.skipping;
       if (!s) throw new Error('got binary data outside a binary packet');
+      const buffer = Buffer.isBuffer(obj) ? obj : Buffer.from(obj as ArrayBuffer);
+      s.bytes += buffer.length;
+      s.buffers?.push(buffer);
       if (--s.left > 0) return;
+      this.finishBinary();
+    }
+
+    private finishBinary(): void {
+      const s = this.skipping!;
       this.skipping = undefined;
       const event: unknown = Array.isArray(s.packet.data) ? s.packet.data[0] : undefined;
-      this.refuse(s.packet, event, ErrorCode.BadInput, 'binary attachments are not accepted: payloads are JSON');
+      if (!s.limit || !s.buffers) return this.refuse(s.packet, event, ErrorCode.BadInput, 'binary attachments are not accepted here');
+      if (s.bytes > s.limit.bytes) {
+        return this.refuse(s.packet, event, s.limit.code, `binary data of ${s.bytes} bytes, over ${s.limit.bytes}`);
+      }
+      this.emitReserved('decoded', { ...s.packet, data: withAttachments(s.packet.data, s.buffers) });
     }
 
     private refuse(packet: Packet, event: unknown, code: ErrorCode, message: string): void {
@@ -121,6 +142,21 @@ export function guardedParser(limits: WireLimits, metrics: Metrics): typeof base
     }
   }
   return { ...base, Decoder: GuardedDecoder };
+}
+
+/**
+ * Puts the attachments in place of their placeholders (`{ _placeholder: true, num }`), as
+ * socket.io-parser's reconstructPacket does (it is not exported). The depth is already bounded.
+ */
+function withAttachments(data: unknown, buffers: Buffer[]): unknown {
+  if (Array.isArray(data)) return data.map((v) => withAttachments(v, buffers));
+  if (typeof data !== 'object' || data === null) return data;
+  const o = data as Record<string, unknown>;
+  if (o._placeholder === true) {
+    const n = o.num;
+    return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n < buffers.length ? buffers[n] : undefined;
+  }
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, withAttachments(v, buffers)]));
 }
 
 type Handler = (...args: never[]) => unknown;

@@ -1,0 +1,8 @@
+// The parts of bridge/authority/ that the composition root builds (see ./README.md for what each owns).
+export { AuthorityCache } from './authority-cache.js';
+export { AuthorityMap } from './authority-map.js';
+export { AuthorityWriter } from './authority-writer.js';
+export { CatchUp } from './catch-up.js';
+export { loadScripts } from './lua-scripts.js';
+export { NodePresence } from './node-presence.js';
+export { redisConnection } from './redis-connection.js';
