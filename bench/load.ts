@@ -7,7 +7,15 @@ import { io, type Socket } from 'socket.io-client';
 export type LoadCommand =
   | { cmd: 'connect'; url: string; count: number; jwtSecret?: string; prefix: string }
   | { cmd: 'run'; rate: number; seconds: number }
+  /** Chat fan-out: every client records global messages' delivery time; with `send`, client 0 sends `rate` a second. */
+  | { cmd: 'chat'; rate: number; seconds: number; send: boolean }
   | { cmd: 'close' };
+export interface ChatResult {
+  sent: number;
+  received: number;
+  p50: number;
+  p99: number;
+}
 export interface RunResult {
   offered: number;
   achieved: number;
@@ -25,6 +33,9 @@ interface Client {
 let clients: Client[] = [];
 let samples = new Float64Array(0);
 let count = 0;
+let chatSamples: number[] = [];
+/** Wall-clock ms with µs resolution, comparable across processes. */
+const wallNow = () => performance.timeOrigin + performance.now();
 
 async function connect(c: Extract<LoadCommand, { cmd: 'connect' }>): Promise<number> {
   const key = c.jwtSecret ? new TextEncoder().encode(c.jwtSecret) : undefined;
@@ -42,10 +53,11 @@ async function connect(c: Extract<LoadCommand, { cmd: 'connect' }>): Promise<num
       const t = item.data?.data?.t;
       if (t !== undefined && count < samples.length) samples[count++] = performance.now() - t;
     });
+    socket.on('chat', (m: { text: string }) => { chatSamples.push(wallNow() - Number(m.text)); });
     // Through the bridge a client may send once its session exists; directly, once connected.
     batch.push(new Promise((resolve, reject) => {
       socket.once(key ? 'session' : 'connect', () => resolve());
-      socket.once('connect_error', reject);
+      socket.on('connect_error', reject); // `on`: a second refusal must not go unhandled and kill the process
     }));
     clients.push(client);
     if (batch.length >= 200) await Promise.all(batch.splice(0));
@@ -82,10 +94,29 @@ async function run(rate: number, seconds: number): Promise<RunResult> {
   return { offered: rate, achieved: count / seconds, sent, received: count, p50: q(0.5), p99: q(0.99), max: q(1) };
 }
 
+async function chat(rate: number, seconds: number, send: boolean): Promise<ChatResult> {
+  chatSamples = [];
+  let sent = 0;
+  if (send) {
+    const sender = clients[0]!.socket;
+    const started = performance.now();
+    while (performance.now() - started < seconds * 1000) {
+      const due = Math.min(rate * ((performance.now() - started) / 1000), rate * seconds);
+      for (; sent < due; sent++) sender.emit('chat', { channel: 'global', text: String(wallNow()) });
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  } else await new Promise((r) => setTimeout(r, seconds * 1000));
+  await new Promise((r) => setTimeout(r, 500)); // messages still on their way
+  const sorted = chatSamples.sort((x, y) => x - y);
+  const q = (p: number) => (sorted.length === 0 ? Infinity : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!);
+  return { sent, received: sorted.length, p50: q(0.5), p99: q(0.99) };
+}
+
 process.on('message', (m: LoadCommand) => {
   const reply = (v: unknown) => process.send!(v);
   if (m.cmd === 'connect') connect(m).then((n) => reply({ connected: n }), (err: Error) => reply({ error: err.message }));
   else if (m.cmd === 'run') void run(m.rate, m.seconds).then(reply);
+  else if (m.cmd === 'chat') void chat(m.rate, m.seconds, m.send).then(reply);
   else {
     for (const c of clients) c.socket.disconnect();
     clients = [];

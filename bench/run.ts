@@ -6,7 +6,7 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { freePort, RedisServer, sleep, waitFor } from '../scripts/redis-process.js';
-import type { LoadCommand, RunResult } from './load.js';
+import type { ChatResult, LoadCommand, RunResult } from './load.js';
 import { measureFailover, measureFanout, measureHandoffPauses, measureRpc, measureSync } from './mesh-faults.js';
 
 const quick = process.argv.includes('--quick');
@@ -14,6 +14,7 @@ const PROBE_S = quick ? 1.5 : 4;
 const BISECT = quick ? 3 : 5;
 const CLIENTS = 200;
 const IDLE_CLIENTS = 10_000;
+const CHAT_CLIENTS = 1000;
 const JWT_SECRET = 'bench-jwt-secret-0123456789';
 const NETWORK_SECRET = 'bench-network-secret';
 const children: ChildProcess[] = [];
@@ -48,7 +49,13 @@ class Load {
   }
   ask<T>(cmd: LoadCommand): Promise<T> {
     return new Promise((resolve, reject) => {
-      this.child.once('message', (m: T & { error?: string }) => (m.error ? reject(new Error(m.error)) : resolve(m)));
+      const died = (code: number | null) => reject(new Error(`load generator exited (${code}) during ${cmd.cmd}`));
+      this.child.once('exit', died);
+      this.child.once('message', (m: T & { error?: string }) => {
+        this.child.off('exit', died);
+        if (m.error) reject(new Error(m.error));
+        else resolve(m);
+      });
       this.child.send(cmd);
     });
   }
@@ -189,6 +196,45 @@ try {
   );
   await Promise.all(idleLoads.map((l) => l.ask({ cmd: 'close' })));
 
+  log(`chat fan-out: ${CHAT_CLIENTS} clients on 2 fresh bridge nodes, one sender in global`);
+  const chatEnv = { MESHBRIDGE_CHAT_PER_MINUTE: '100000000', MESHBRIDGE_CHAT_BURST: '1000000', MESHBRIDGE_WORLD: 'bench-chat' };
+  const [ca, cb] = [await bridge('chat-a', chatEnv), await bridge('chat-b', chatEnv)];
+  const chatServer = await echoServer('chat-s1', ca.url); // players join a server's area; chat is the bridge's alone
+  const chatLoads = [new Load(), new Load()];
+  await Promise.all(chatLoads.map((l, i) =>
+    l.ask({ cmd: 'connect', url: `${[ca, cb][i]!.url}/client`, count: CHAT_CLIENTS / 2, jwtSecret: JWT_SECRET, prefix: `c${i}_` })));
+  await sleep(1000);
+  type ChatRun = { rate: number; delivered_per_s: number; p50: number; p99: number; complete: boolean; cpu: Record<string, number> };
+  const chatRuns: ChatRun[] = [];
+  const [la, lb] = chatLoads as [Load, Load];
+  const chatWatch = { bridgeA: ca.child.pid!, bridgeB: cb.child.pid!, redis: redis.pid!, loadA: la.pid, loadB: lb.pid };
+  const chatProbe = (rate: number, seconds: number) => Promise.all([
+    chatLoads[0]!.ask<ChatResult>({ cmd: 'chat', rate, seconds, send: true }),
+    chatLoads[1]!.ask<ChatResult>({ cmd: 'chat', rate, seconds, send: false }),
+  ]);
+  await chatProbe(10, 1); // warm-up
+  for (const rate of quick ? [20, 80] : [10, 20, 40, 80, 160]) {
+    const seconds = quick ? 2 : 4;
+    const before = Object.fromEntries(Object.entries(chatWatch).map(([k, pid]) => [k, cpuSeconds(pid)]));
+    const t0 = performance.now();
+    const [sender, other] = await chatProbe(rate, seconds);
+    const wall = (performance.now() - t0) / 1000;
+    const cpu = Object.fromEntries(Object.entries(chatWatch).map(([k, pid]) => [k, round((cpuSeconds(pid) - before[k]!) / wall)]));
+    const received = sender.received + other.received;
+    const all = [sender, other].map((r) => r.p99);
+    const run = {
+      rate, delivered_per_s: Math.round(received / seconds), p50: round(Math.max(sender.p50, other.p50)), p99: round(Math.max(...all)),
+      complete: received >= sender.sent * CHAT_CLIENTS, cpu,
+    };
+    chatRuns.push(run);
+    log(`  ${rate} messages/s -> ${run.delivered_per_s} deliveries/s (${received} of ${sender.sent * CHAT_CLIENTS}), ` +
+      `p50 ${run.p50} ms, p99 ${run.p99} ms, cpu ${JSON.stringify(cpu)}`);
+    await sleep(300);
+  }
+  await Promise.all(chatLoads.map((l) => l.ask({ cmd: 'close' })));
+  for (const ch of [chatServer, ca.child, cb.child]) ch.kill('SIGKILL');
+  const chatBest = [...chatRuns].reverse().find((r) => r.complete && r.p99 <= 100) ?? chatRuns[0]!;
+
   for (const ch of children) ch.kill('SIGKILL');
   log('handoffs under load (in-process mesh: 3 nodes, 2 servers)');
   const handoff = await measureHandoffPauses(redis, quick ? 200 : 1000);
@@ -221,6 +267,9 @@ try {
     fanout_received_per_published: round(fanout.ratio),
     rpc_cross_node_p50_ms: round(rpc.p50),
     rpc_cross_node_p99_ms: round(rpc.p99),
+    chat_fanout_messages_per_s: chatBest.rate,
+    chat_fanout_deliveries_per_s: chatBest.delivered_per_s,
+    chat_fanout_p99_ms: chatBest.p99,
     sync_1000x16k_s: round(sync.seconds),
     sync_bytes_per_s: Math.round(sync.bytes_per_s),
     sync_budget_bytes_per_s: sync.budget,
@@ -230,7 +279,7 @@ try {
       bridge: { max_rate: round(bMax.max), moderate: bModerate, at_max: bMax.at, probes: bMax.probes },
       cross_node: { max_rate: round(xMax.max), at_max: xMax.at, probes: xMax.probes },
       idle: { clients: IDLE_CLIENTS, rss_before: rssBefore, rss_after: rssAfter },
-      handoff, failover, fanout, rpc, sync,
+      handoff, failover, fanout, rpc, sync, chat: chatRuns,
     },
     machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? '', node: process.version, at: new Date().toISOString() },
   });
@@ -269,6 +318,10 @@ try {
     ['P5 kill -9 -> served by new owner (s)', '-', failover.seconds.toFixed(2), '<= 3', failover.seconds <= 3],
     ['area-state bytes received per node / published', '1.00', fanout.ratio.toFixed(2), '<= 0.3', fanout.ratio <= 0.3],
     ['rpc cross-node p50 / p99 (ms)', '-', `${rpc.p50.toFixed(2)} / ${rpc.p99.toFixed(2)}`, 'reported', true],
+    [
+      `chat to ${CHAT_CLIENTS} clients on 2 nodes (messages/s; p99 ms)`, '-',
+      `${chatBest.rate}; ${chatBest.p99.toFixed(2)}`, 'reported', true,
+    ],
     [
       'new server syncs 1,000 × 16 KB (s; MiB/s of budget)', '-',
       `${sync.seconds.toFixed(2)}; ${(sync.bytes_per_s / 2 ** 20).toFixed(2)} of ${(sync.budget / 2 ** 20).toFixed(2)}`, 'reported', true,

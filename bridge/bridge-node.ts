@@ -8,6 +8,7 @@ import type { Logger } from 'winston';
 import type { BridgeConfig } from '../shared/config.js';
 import { Keys } from '../shared/keys.js';
 import { LoadModel } from '../shared/load-model.js';
+import { ChatRelay, ChatStore } from './chat/index.js';
 import { AreaChannels, ClientInterest, ServerWatches } from './interest/index.js';
 import { AuthorityCache, AuthorityMap, AuthorityWriter, CatchUp, loadScripts, NodePresence, redisConnection } from './authority/index.js';
 import {
@@ -67,7 +68,8 @@ export class BridgeNode {
     const chunks = new RedisChunkStore(redis, scripts.chunks, keys);
     const transfers = new Transfers({ config, cache, map, writer, rpc, placement, chunks, metrics, logger });
     const planner = new MeshPlanner({ config, cache, map, transfers, rpc, control, logger });
-    const lifecycle = new SessionLifecycle({ config, cache, map, writer, placement, sessions, interest, links, bus, metrics, logger });
+    const lifecycle = new SessionLifecycle({ config, cache, map, writer, placement, sessions, links, bus, metrics, logger });
+    lifecycle.observe(interest);
     const holds = new InputHolds(c, sessions, inputs, bus);
     const watch = new FailureWatch(c, cache, map, control, lifecycle);
     const verifier = new TokenVerifier(c);
@@ -78,10 +80,14 @@ export class BridgeNode {
     });
     const sync = new WorldSync({ config, store: chunks, cache, map, links, gateway, bus, metrics, logger });
     const listing = new NetworkListing(config, keys, redis, scripts.listing, cache, metrics, logger);
-    new ClientGateway({ nodeId: id, config, nsp: clientNsp, lifecycle, holds, verifier, metrics, logger, isReady });
+    const clientGateway = new ClientGateway({ nodeId: id, config, nsp: clientNsp, lifecycle, holds, verifier, metrics, logger, isReady });
+    const chat = new ChatStore(redis, scripts.chat, keys, c.chatHistory);
+    new ChatRelay({
+      config, keys, store: chat, cache, sub, clients: clientGateway, nsp: clientNsp, servers: gateway, lifecycle, metrics, logger,
+    });
     const recent = new RecentChanges(cache);
     this.http.on('request', createHttpApi({
-      config, verifier, cache, metrics, transfers, control, planner, map, logger, isReady, recent, channels, listing, sync,
+      config, verifier, cache, metrics, transfers, control, planner, map, logger, isReady, recent, channels, listing, sync, chat,
       latestAreaState: state.latestAreaState,
     }));
     catchUp.onReconcile(() => keeper.reconcile());

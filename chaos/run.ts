@@ -219,7 +219,8 @@ async function keyLeaks(): Promise<string[]> {
         continue;
       }
       if (/^control:/.test(rest)) continue; // BullMQ (removeOnComplete; failed jobs are capped)
-      if (/^(moving|cooldown):/.test(rest) || rest === 'listing-leader') {
+      if (/^(chat:|chat-room:)/.test(rest)) continue; // chat history and rooms are kept by design
+      if (/^(moving|cooldown|chat-mute):/.test(rest) || rest === 'listing-leader') {
         if ((await redis.pttl(key)) < 0) out.push(`${key} has no TTL`);
         continue;
       }

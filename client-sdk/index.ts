@@ -1,11 +1,14 @@
 // Meshbridge client SDK (Node and browser). Connects with a token, numbers inputs, keeps every
 // input until a server acknowledges it (acks ride on state), and re-sends what is unacknowledged
 // after a reconnect — to the next bridge URL when the current one is gone — or when acks stall.
+// Chat: it keeps the last message id seen per channel and hands them over when it resumes, so it
+// receives exactly what it missed, on whichever node it lands.
 import { Emitter } from '@socket.io/component-emitter';
 import { io, type Socket } from 'socket.io-client';
 import {
   CLIENT_NAMESPACE, ErrorCode,
-  type AuthorityPayload, type BridgeToClientEvents, type ClientInput, type ClientToBridgeEvents,
+  type AuthorityPayload, type BridgeToClientEvents, type ChatHistoryReply, type ChatJoinReply, type ChatMessage, type ChatNotice,
+  type ChatPresenceReply, type ChatRecovery, type ChatReply, type ChatSendReply, type ClientInput, type ClientToBridgeEvents,
   type ErrorPayload, type SessionPayload, type StateItem,
 } from '../shared/protocol-core.js';
 
@@ -27,6 +30,17 @@ interface ClientEvents {
   /** The bridge refused the handshake (err.data.code says why). Fatal codes stop reconnecting. */
   refused: (err: Error & { data?: { code?: string } }) => void;
   disconnect: (reason: string) => void;
+  chat: (m: ChatMessage) => void;
+  'chat:notice': (n: ChatNotice) => void;
+  /** After each session start: per channel, what was sent again and whether history reached back. */
+  'chat:recovery': (r: ChatRecovery) => void;
+}
+
+/** A chat call that the bridge refused: `code` is RATE_LIMITED, CHAT_TOO_LONG, BAD_CHANNEL, NOT_IN_ROOM, MUTED… */
+export class ChatError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
 }
 
 const FATAL = new Set<string>([ErrorCode.BadToken, ErrorCode.PlayerMismatch, ErrorCode.BadHandshake]);
@@ -53,7 +67,36 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
   private lastStatus: AuthorityPayload['status'] | undefined;
   private readonly resendAfterMs: number;
   private readonly maxUnacked: number;
+  /** The last chat id seen per channel, and the rooms joined: handed over at every (re)connect. */
+  private readonly chatCursors = new Map<string, string>();
+  private readonly rooms = new Set<string>();
+  /** This player's area as last told (kept across a drop: its chat channel is resumed). */
+  private area: string | undefined;
 
+  /** Chat: `global`, `area` (yours), `whisper:<player>`, `room:<name>`. Each call rejects with a ChatError. */
+  readonly chat = {
+    send: async (channel: string, text: string): Promise<string> => (await this.ask<ChatSendReply>('chat', { channel, text })).id,
+    join: async (room: string): Promise<void> => {
+      const channel = room.startsWith('room:') ? room : `room:${room}`;
+      const r = await this.ask<ChatJoinReply>('chat:join', { channel });
+      this.rooms.add(channel);
+      this.advance(channel, r.last);
+    },
+    leave: async (room: string): Promise<void> => {
+      const channel = room.startsWith('room:') ? room : `room:${room}`;
+      this.rooms.delete(channel);
+      this.chatCursors.delete(channel);
+      await this.ask<ChatReply>('chat:leave', { channel });
+    },
+    history: async (channel: string, opts: { after?: string; limit?: number } = {}) => {
+      const r = await this.ask<ChatHistoryReply>('chat:history', { channel, ...opts });
+      return { messages: r.messages, recovered: r.recovered };
+    },
+    presence: async (channel: string) => {
+      const r = await this.ask<ChatPresenceReply>('chat:presence', { channel });
+      return { channel: r.channel, count: r.count, ...(r.players ? { players: r.players } : {}) };
+    },
+  };
   constructor(private readonly options: MeshClientOptions) {
     super();
     this.urls = Array.isArray(options.urls) ? options.urls : [options.urls];
@@ -110,13 +153,14 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
       transports: ['websocket'],
       forceNew: true, // one connection per client, even when several share a process
       reconnection: false,
-      auth: { token: this.options.token, ack: this.ack },
+      auth: { token: this.options.token, ack: this.ack, chat: this.cursorsToResume() },
     });
     this.socket = socket;
     socket.on('session', (s) => {
       this.attempts = 0;
       this.session = s;
       this.player = s.player;
+      this.area = s.area;
       // The bridge's word on where this player stands (e.g. after this process restarted).
       if (this.nextSeq <= s.ack) this.nextSeq = s.ack + 1;
       this.acknowledge(s.ack);
@@ -133,11 +177,21 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
     socket.on('authority', (a) => {
       // Your own area is the latest one named here: area state of other areas is your neighbourhood.
       if (this.session) this.session = { ...this.session, server: a.server, area: a.area, epoch: a.epoch };
+      this.area = a.area;
       this.emit('authority', a);
       // A handoff (transferring -> active) held and replayed every input. Any other `active` (after
       // a recovery, or when the owner's link moved) may follow inputs lost in flight: send them again now.
       if (a.status === 'active' && this.lastStatus !== 'transferring') this.resendAll();
       this.lastStatus = a.status;
+    });
+    socket.on('chat', (m) => {
+      this.advance(m.channel, m.id);
+      this.emit('chat', m);
+    });
+    socket.on('chat:notice', (n) => this.emit('chat:notice', n));
+    socket.on('chat:recovery', (r) => {
+      for (const c of r.channels) this.advance(c.channel, c.last);
+      this.emit('chat:recovery', r);
     });
     socket.on('error', (e) => {
       // Another connection took this player: coming back would only take it away again.
@@ -153,6 +207,31 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
       this.emit('disconnect', reason);
       this.retry();
     });
+  }
+
+  private async ask<R extends { ok: boolean }>(event: 'chat' | `chat:${string}`, payload: object): Promise<Extract<R, { ok: true }>> {
+    if (!this.connected) throw new ChatError('DISCONNECTED', 'not connected');
+    const emit = this.socket!.timeout(10_000) as unknown as { emitWithAck(e: string, p: object): Promise<R> };
+    const r = await emit.emitWithAck(event, payload);
+    if (!r.ok) {
+      const { code, message } = r as unknown as { code: string; message: string };
+      throw new ChatError(code, message);
+    }
+    return r as Extract<R, { ok: true }>;
+  }
+
+  /** Keeps the highest id seen in a channel (ids grow per channel: `<ms>-<n>`). */
+  private advance(channel: string, id: string): void {
+    const have = this.chatCursors.get(channel);
+    if (have === undefined || later(id, have)) this.chatCursors.set(channel, id);
+  }
+
+  /** The cursors of the channels this client is in now (its area's, not those of areas it left). */
+  private cursorsToResume(): Record<string, string> {
+    const area = this.area;
+    const keep = (c: string) =>
+      c === 'global' || c.startsWith('whisper:') || this.rooms.has(c) || (area !== undefined && c === `area:${area}`);
+    return Object.fromEntries([...this.chatCursors].filter(([c]) => keep(c)));
   }
 
   private retry(): void {
@@ -213,4 +292,10 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
   private resendIfStalled(): void {
     if (this.unacked.length > 0 && Date.now() - this.ackProgressAt > this.resendAfterMs) this.resendAll();
   }
+}
+
+function later(a: string, b: string): boolean {
+  const [am, an] = a.split('-').map(Number) as [number, number];
+  const [bm, bn] = b.split('-').map(Number) as [number, number];
+  return am > bm || (am === bm && an > bn);
 }

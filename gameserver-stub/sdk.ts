@@ -8,7 +8,7 @@ import {
   type AreaExport, type DrainReply, type AreaGrant, type AreaOffer, type BridgeToServerEvents, type ErrorPayload, type HandoffResult,
   type LoadReport, type GhostItem, type ServerMessageDelivery, type RpcResult, RPC_DEFAULT_TIMEOUT_MS,
   type OfferReply, type PlayerAttach, type PlayerDetach, type PresencePayload, type ServerToBridgeEvents, type Snapshot,
-  type StateItem, type WelcomePayload,
+  type StateItem, type WelcomePayload, type ChatReply, type ChatSendReply,
 } from '../shared/protocol-core.js';
 import { WorldSyncClient, type WorldSyncOptions } from './sdk-sync.js';
 import * as parser from 'socket.io-parser';
@@ -89,7 +89,7 @@ interface SdkEvents {
 /** Answers another server's call: the value is `result`; a throw (or rejection) is sent as `error`. */
 export type RpcHandler = (payload: unknown, from: string) => unknown;
 
-/** A failed call: `code` is NO_SERVER, TIMEOUT, REMOTE_ERROR, BAD_INPUT or RATE_LIMITED. */
+/** A failed call: `code` is NO_SERVER, TIMEOUT, REMOTE_ERROR, BAD_INPUT or RATE_LIMITED (chat: BAD_CHANNEL, CHAT_TOO_LONG). */
 export class RpcError extends Error {
   constructor(readonly code: string, message: string) {
     super(message);
@@ -413,6 +413,19 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
   /** A one-way message to a server, or to every ready server with '*'. */
   send(to: string, topic: string, payload?: unknown): void {
     this.socket.emit('message', { to, topic, payload });
+  }
+
+  /** Posts to any chat channel (global, area:<area>, whisper:<player>, room:<name>) as `system:<serverId>`; resolves with its id. */
+  async postChat(channel: string, text: string): Promise<string> {
+    const r = (await this.socket.timeout(5000).emitWithAck('chat', { channel, text })) as ChatSendReply;
+    if (!r.ok) throw new RpcError(r.code, r.message);
+    return r.id;
+  }
+
+  /** Mutes a player's chat for `seconds` (0 lifts it): their messages are refused with MUTED. */
+  async mute(player: string, seconds: number): Promise<void> {
+    const r = (await this.socket.timeout(5000).emitWithAck('chat:mute', { player, seconds })) as ChatReply;
+    if (!r.ok) throw new RpcError(r.code, r.message);
   }
 
   async handoff(player: string, area: string): Promise<HandoffResult> {

@@ -69,6 +69,15 @@ for (let i = 0; i < count; i++) {
     if (across.length > 0) process.stdout.write(`${player} in ${own} sees across the border: ${across.join(', ')}\n`);
     seen.clear();
   }, 15_000).unref();
+  // Chat: now and then a line to everyone, to the area or to another bot; bot1 logs what it hears.
+  if (i === 0) client.on('chat', (m) => process.stdout.write(`${player} hears [${m.channel}] ${m.from}: ${m.text}\n`));
+  setInterval(() => {
+    const roll = Math.random();
+    const [channel, text] = roll < 0.4 ? ['global', `hello from ${own}`]
+      : roll < 0.8 ? ['area', `anyone near ${own}?`]
+      : [`whisper:bot${1 + Math.floor(Math.random() * count)}`, 'psst'];
+    if (client.connected) client.chat.send(channel, text).catch(() => {}); // e.g. RATE_LIMITED: the next one will do
+  }, 20_000 + Math.random() * 40_000).unref();
   let heading = Math.random() * 2 * Math.PI;
   setInterval(() => {
     heading += (Math.random() - 0.5) * 0.6;

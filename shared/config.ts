@@ -142,6 +142,13 @@ export const BridgeConfigSchema = z.object({
   networkName: z.string().min(1).max(128).optional(),
   /** The URL players connect to, published in the listing. */
   publicUrl: z.string().url().optional(),
+  /** Messages each chat channel keeps in Redis (history, and what a resuming client can recover). */
+  chatHistory: int(1).max(100_000).default(100),
+  /** Chat messages a player may send per minute, and its burst. */
+  chatPerMinute: int(1).default(30),
+  chatBurst: int(1).default(5),
+  /** Longest chat text, in characters (after control characters are removed). */
+  maxChatChars: int(1).max(10_000).default(500),
 });
 
 export type BridgeConfig = z.infer<typeof BridgeConfigSchema>;

@@ -57,6 +57,15 @@ export class Keys {
   /** string: a chunk's bytes, content-addressed by their SHA-256 (identical bytes are stored once). */
   chunkBytes(hash: string): string { return `${this.base}:chunk:${hash}`; }
 
+  /** stream: a chat channel's last `chatHistory` messages (`global`, `area:<a>`, `whisper:<p>`, `room:<r>`). */
+  chatStream(channel: string): string { return `${this.base}:chat:${channel}`; }
+  /** Channel: a chat channel's live messages and notices, heard by the nodes with a member. */
+  chatChannel(channel: string): string { return `${this.base}:ch:chat:${channel}`; }
+  /** string with TTL: the player is muted. */
+  chatMute(player: string): string { return `${this.base}:chat-mute:${player}`; }
+  /** set: the players in a chat room, on every node. */
+  chatRoom(room: string): string { return `${this.base}:chat-room:${room}`; }
+
   /** Channel: authority-map changes, published by the Lua scripts themselves. */
   get authorityChannel(): string { return `${this.base}:ch:authority`; }
   /** Channel: traffic for every node (area and world state). */

@@ -44,6 +44,14 @@ export const ErrorCode = {
   UnknownChunk: 'UNKNOWN_CHUNK',
   /** A sync request from a connection that is no longer its server's current registration. */
   NotRegistered: 'NOT_REGISTERED',
+  /** A chat text longer than maxChatChars (after control characters are removed). */
+  ChatTooLong: 'CHAT_TOO_LONG',
+  /** A chat channel that does not exist, or is not yours to name (another area, another's whispers). */
+  BadChannel: 'BAD_CHANNEL',
+  /** A chat message or history request for a room this client has not joined. */
+  NotInRoom: 'NOT_IN_ROOM',
+  /** The player was muted by a game server; the message says for how long still. */
+  Muted: 'MUTED',
   /** Not sent: a frame that is not a Socket.IO packet closes the connection; counted under this code. */
   BadFrame: 'BAD_FRAME',
 } as const;
@@ -62,6 +70,8 @@ export interface ClientHandshake {
   player?: string;
   /** Optional: the highest seq acknowledged to this client so far (where it stands after a crash). */
   ack?: number;
+  /** Optional, on a resume: the last chat message id seen per channel; the bridge sends what came after. */
+  chat?: Record<string, string>;
 }
 
 /** `input` from a client. `data` is opaque to the bridge (size-limited). */
@@ -90,14 +100,55 @@ export interface AuthorityPayload {
   epoch: number;
 }
 
+/**
+ * A chat message. Channels: `global`, `area:<area>` (sent as `area`: the sender's own area),
+ * `whisper:<player>` (that player's inbox) and `room:<name>`. Ids grow per channel (Redis stream ids,
+ * `<ms>-<n>`).
+ */
+export interface ChatMessage {
+  id: string;
+  channel: string;
+  /** The sending player, or `system:<serverId>` for a game server. */
+  from: string;
+  text: string;
+  at: number;
+}
+export type ChatReply<T extends object = object> = ({ ok: true } & T) | { ok: false; code: ErrorCode; message: string };
+export type ChatSendReply = ChatReply<{ id: string; channel: string }>;
+export type ChatHistoryReply = ChatReply<{ channel: string; messages: ChatMessage[]; recovered: boolean }>;
+/** Room: its players (on every node); area and global: how many players there are. */
+export type ChatPresenceReply = ChatReply<{ channel: string; count: number; players?: string[] }>;
+/** A player joined or left a room you are in (live only, not kept in history). */
+export interface ChatNotice {
+  channel: string;
+  player: string;
+  event: 'joined' | 'left';
+}
+/** After a resume that named chat channels: what was sent again, and where history no longer reached back. */
+export interface ChatRecovery {
+  recovered: boolean;
+  /** `last`: the id the channel stands at for you now (keep it as your cursor if you have none). */
+  channels: { channel: string; recovered: boolean; replayed: number; last: string }[];
+}
+export type ChatJoinReply = ChatReply<{ channel: string; last: string }>;
+export const CHAT_MAX_HISTORY_LIMIT = 100;
+
 export interface ClientToBridgeEvents {
   input: (input: ClientInput) => void;
+  chat: (m: { channel: string; text: string }, ack: Ack<ChatSendReply>) => void;
+  'chat:join': (r: { channel: string }, ack: Ack<ChatJoinReply>) => void;
+  'chat:leave': (r: { channel: string }, ack: Ack<ChatReply>) => void;
+  'chat:history': (r: { channel: string; after?: string; limit?: number }, ack: Ack<ChatHistoryReply>) => void;
+  'chat:presence': (r: { channel: string }, ack: Ack<ChatPresenceReply>) => void;
 }
 export interface BridgeToClientEvents {
   session: (s: SessionPayload) => void;
   state: (item: StateItem) => void;
   authority: (a: AuthorityPayload) => void;
   error: (e: ErrorPayload) => void;
+  chat: (m: ChatMessage) => void;
+  'chat:notice': (n: ChatNotice) => void;
+  'chat:recovery': (r: ChatRecovery) => void;
 }
 
 // ---- server namespace ----------------------------------------------------------------------
@@ -372,6 +423,10 @@ export interface ServerToBridgeEvents {
   'sync:manifest': (r: SyncManifestRequest, ack: Ack<SyncManifestReply>) => void;
   /** Done syncing after registration: the server becomes `ready`. */
   'sync:ready': (ack: Ack<SyncReadyReply>) => void;
+  /** Post to any chat channel (as `system:<serverId>`). */
+  chat: (m: { channel: string; text: string }, ack: Ack<ChatSendReply>) => void;
+  /** Mute a player's chat for `seconds` (0 lifts it). */
+  'chat:mute': (m: { player: string; seconds: number }, ack: Ack<ChatReply>) => void;
 }
 
 /** Events the bridge sends a game server and waits on an acknowledgement for (the mesh's questions). */

@@ -2,7 +2,7 @@
 // every message at its edges with them. The contract's constants and types are in
 // ./protocol-core.ts (re-exported here); docs/protocol.md is the prose form.
 import { z } from 'zod';
-import { RPC_MAX_TIMEOUT_MS } from './protocol-core.js';
+import { CHAT_MAX_HISTORY_LIMIT, RPC_MAX_TIMEOUT_MS } from './protocol-core.js';
 import type {
   ChunkRef, SyncManifestRequest,
   RpcAnswer, RpcRequest, ServerMessage, WatchRequest,
@@ -33,6 +33,10 @@ export const ClientHandshakeSchema = z.object({
   player: id.optional(),
   /** Optional: the highest seq acknowledged to this client so far (where it stands after a crash). */
   ack: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
+  chat: z
+    .record(z.string().max(80), z.string().regex(/^\d{1,15}-\d{1,15}$/))
+    .refine((c) => Object.keys(c).length <= 64, 'at most 64 channels')
+    .optional(),
 }) satisfies z.ZodType<ClientHandshake>;
 
 /** `input` from a client. `data` is opaque to the bridge (size-limited). */
@@ -167,3 +171,14 @@ export const SyncManifestRequestSchema = z.strictObject({
 export const ChunkRefsSchema = z.object({ chunks: z.array(z.object({ id: chunkId, version: seq })).max(4096) }) satisfies z.ZodType<
   { chunks: ChunkRef[] }
 >;
+
+/** A chat channel as named on the wire (what it means is the chat relay's to decide). */
+export const ChatChannelSchema = z.string().min(1).max(80);
+export const ChatSendSchema = z.strictObject({ channel: ChatChannelSchema, text: z.string().max(100_000) });
+export const ChatChannelRequestSchema = z.strictObject({ channel: ChatChannelSchema });
+export const ChatHistoryRequestSchema = z.strictObject({
+  channel: ChatChannelSchema,
+  after: z.string().regex(/^\d{1,15}-\d{1,15}$/, 'a chat message id like 1700000000000-0').optional(),
+  limit: z.number().int().min(1).max(CHAT_MAX_HISTORY_LIMIT).optional(),
+});
+export const ChatMuteSchema = z.strictObject({ player: id, seconds: z.number().int().min(0).max(30 * 86_400) });

@@ -55,6 +55,11 @@ describe('dashboard (headless Chromium)', () => {
     await page.waitForFunction(() => document.querySelector('#sync')?.textContent?.startsWith('1 chunks (2.0 KB) in the store'));
     expect(await page.locator('#sync').textContent()).to.match(/2\.0 KB uploaded, .*no server syncing$/);
     expect(await page.locator('#servers tr', { hasText: live.id }).locator('td').nth(6).textContent()).to.equal('1');
+    // The chat pane shows the global channel as text, never as HTML.
+    await clients[1]!.chat.send('global', '<img src=x onerror="document.title=\'pwned\'"> hi');
+    await page.waitForFunction(() => document.querySelector('#chat')?.textContent?.includes('bob: <img'));
+    expect(await page.locator('#chat img').count()).to.equal(0);
+    expect(await page.title()).not.to.equal('pwned');
     // Players are dots at their positions; the search finds one.
     await page.waitForSelector('.player[data-id="alice"]');
     await page.fill('#search', 'alice');

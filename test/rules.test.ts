@@ -1,7 +1,11 @@
 // The pure rules, each on its own with in-memory fakes: token bucket, freeze holds and tokens,
-// the cache barrier, the mesh's planning decisions and the load formulas.
+// the cache barrier, the mesh's planning decisions, the load formulas, chat channels and texts,
+// and the sync's phases.
 import { expect } from 'chai';
 import { CacheBarrier } from '../bridge/authority/cache-barrier.js';
+import { cleanText, clientChannel, serverChannel } from '../bridge/chat/chat-channels.js';
+import { idAfter } from '../bridge/chat/chat-store.js';
+import { phaseOf } from '../bridge/sync/world-sync.js';
 import {
   drainOrder, lowestRatio, overloaded, pickLeastLoaded, rank, rankAcceptors, rebalanceOptions, serverViews, type View,
 } from '../bridge/mesh/planning.js';
@@ -25,6 +29,16 @@ describe('rules: token bucket', () => {
     expect(b.take(10_000, 3)).to.equal(true, 'refills up to the burst');
     expect(b.take(10_000)).to.equal(false, 'never beyond the burst');
     expect(b.waitMs(10_000, 2)).to.equal(200);
+  });
+
+  it('spend: admits when not in debt, takes costs beyond the burst, and the debt is waited out', () => {
+    const b = new TokenBucket(1000, 100, 0);
+    expect(b.spend(0, 500)).to.equal(true, 'a cost over the burst still passes once');
+    expect(b.spend(0, 1)).to.equal(false, 'in debt: 400 tokens');
+    expect(b.waitMs(0, 0)).to.equal(400);
+    expect(b.spend(399, 1)).to.equal(false);
+    expect(b.spend(400, 1000)).to.equal(true);
+    expect(b.waitMs(400, 0)).to.equal(1000, 'the long-run rate holds');
   });
 
   it('a clock that goes back never adds tokens', () => {
@@ -158,5 +172,53 @@ describe('rules: load formulas', () => {
     expect(m.areaLoad({ players: 3 })).to.equal(0);
     expect(m.serverPower({ cpu: 1 })).to.equal(0);
     expect(() => new LoadModel('players + bananas', 'cores')).to.throw(/bananas/);
+  });
+});
+
+describe('rules: chat channels and texts', () => {
+  const alice = { player: 'alice', area: '1,0', channels: new Set(['global', 'area:1,0', 'whisper:alice', 'room:guild']) };
+  it('a client says "area" for its own area, never names one; reads only its own inbox; uses rooms it is in', () => {
+    expect(clientChannel('area', alice, 'send')).to.equal('area:1,0');
+    expect(clientChannel('area:1,0', alice, 'read')).to.equal('area:1,0');
+    for (const name of ['area:1,0', 'area:0,0']) expect(clientChannel(name, alice, 'send')).to.include({ code: 'BAD_CHANNEL' });
+    expect(clientChannel('area:0,0', alice, 'read')).to.include({ code: 'BAD_CHANNEL' });
+    expect(clientChannel('whisper:bob', alice, 'send')).to.equal('whisper:bob');
+    expect(clientChannel('whisper:bob', alice, 'read')).to.include({ code: 'BAD_CHANNEL' });
+    expect(clientChannel('whisper:alice', alice, 'read')).to.equal('whisper:alice');
+    expect(clientChannel('room:guild', alice, 'send')).to.equal('room:guild');
+    expect(clientChannel('room:other', alice, 'send')).to.include({ code: 'NOT_IN_ROOM' });
+    for (const name of ['', 'Global', 'room:', 'room:a b', 'whisper:', 'lobby']) {
+      expect(clientChannel(name, alice, 'send'), name).to.include({ code: 'BAD_CHANNEL' });
+    }
+  });
+
+  it('a server posts to any area of the grid, any inbox or room', () => {
+    const grid = { worldCols: 2, worldRows: 2 };
+    const good = ['global', 'area:1,1', 'whisper:x', 'room:y'];
+    expect(good.map((c) => serverChannel(c, grid))).to.deep.equal(good);
+    for (const bad of ['area:2,0', 'area:x', 'area', 'nope']) expect(serverChannel(bad, grid), bad).to.equal(undefined);
+  });
+
+  it('texts lose control characters, are trimmed, counted in characters, and refused empty or too long', () => {
+    expect(cleanText(' a\u0000b\u202ec\nd\u200b ', 10)).to.equal('abcd');
+    expect(cleanText('\u0007\u0008 ', 10)).to.include({ code: 'BAD_INPUT' });
+    expect(cleanText('😀'.repeat(10), 10)).to.equal('😀'.repeat(10), 'characters, not UTF-16 units');
+    expect(cleanText('😀'.repeat(11), 10)).to.include({ code: 'CHAT_TOO_LONG' });
+  });
+
+  it('message ids compare as numbers, both parts', () => {
+    expect(idAfter('1700000000000-10', '1700000000000-9')).to.equal(true);
+    expect(idAfter('1700000000001-0', '1700000000000-99')).to.equal(true);
+    expect(idAfter('1700000000000-9', '1700000000000-9')).to.equal(false);
+    expect(idAfter('999-0', '1000-0')).to.equal(false);
+  });
+});
+
+describe('rules: sync phases', () => {
+  it('each server has a fixed phase within the interval, and servers spread over it', () => {
+    expect(phaseOf('s1', 1000)).to.equal(phaseOf('s1', 1000));
+    const phases = Array.from({ length: 100 }, (_, i) => phaseOf(`server-${i}`, 1000));
+    expect(phases.every((p) => p >= 0 && p < 1000)).to.equal(true);
+    expect(new Set(phases.map((p) => Math.floor(p / 100))).size).to.be.at.least(8, 'most tenths of the interval are used');
   });
 });

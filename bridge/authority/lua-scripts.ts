@@ -37,6 +37,11 @@ export interface ListingScripts {
   listingLease: Call;
 }
 
+/** Chat history and its live publish (the ChatStore's). */
+export interface ChatScripts {
+  chatPost: Call;
+}
+
 /** Script name, file, number of keys (undefined: variadic, given with each call). */
 const OWNERSHIP: [keyof OwnershipScripts, string, number | undefined][] = [
   ['areaAssign', 'area_assign.lua', 2],
@@ -55,6 +60,8 @@ const RECORDS: [keyof RecordScripts, string, number | undefined][] = [
 
 const CHUNKS: [keyof ChunkScripts, string, number][] = [['chunkPut', 'chunk_put.lua', 4]];
 const LISTING: [keyof ListingScripts, string, number][] = [['listingLease', 'listing_lease.lua', 3]];
+
+const CHAT: [keyof ChatScripts, string, number][] = [['chatPost', 'chat_post.lua', 2]];
 
 const INCLUDE = /^--- @include "([a-z_]+)"$/gm;
 
@@ -84,6 +91,7 @@ export interface Scripts {
   records: RecordScripts;
   chunks: ChunkScripts;
   listing: ListingScripts;
+  chat: ChatScripts;
 }
 
 export function loadScripts(redis: Redis): Scripts {
@@ -92,5 +100,6 @@ export function loadScripts(redis: Redis): Scripts {
     records: define<RecordScripts>(redis, RECORDS),
     chunks: define<ChunkScripts>(redis, CHUNKS),
     listing: define<ListingScripts>(redis, LISTING),
+    chat: define<ChatScripts>(redis, CHAT),
   };
 }

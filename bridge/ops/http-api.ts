@@ -18,6 +18,7 @@ import type { Metrics } from './metrics.js';
 import type { RecentChanges } from './recent-changes.js';
 import type { AreaChannels } from '../interest/area-channels.js';
 import { DashboardInterest } from '../interest/dashboard-interest.js';
+import type { ChatStore } from '../chat/chat-store.js';
 import type { WorldSync } from '../sync/world-sync.js';
 import type { NetworkListing } from './network-listing.js';
 
@@ -40,6 +41,7 @@ export interface HttpDeps {
   channels: AreaChannels;
   listing: NetworkListing;
   sync: WorldSync;
+  chat: ChatStore;
 }
 
 const dashboard = readFileSync(new URL('./dashboard.html', import.meta.url), 'utf8');
@@ -102,6 +104,11 @@ export function createHttpApi(d: HttpDeps): express.Express {
     });
   });
   app.get('/dashboard', (_req, res) => { res.type('html').send(dashboard); });
+  /** The global chat's latest messages after `after` (the dashboard's chat pane). */
+  app.get('/v1/chat', async (req, res) => {
+    const after = typeof req.query.after === 'string' && /^\d{1,15}-\d{1,15}$/.test(req.query.after) ? req.query.after : undefined;
+    res.json(await d.chat.history('global', after, 50));
+  });
 
   /**
    * What the dashboard draws beyond the listing: bridge nodes, area loads and the threshold, this

@@ -126,6 +126,22 @@ export class Metrics {
     labelNames: ['outcome'],
     registers: [this.registry],
   });
+  readonly chatPosted = new Counter({
+    name: 'meshbridge_chat_posted_total',
+    help: 'Chat messages posted through this node, by players or servers',
+    labelNames: ['by'],
+    registers: [this.registry],
+  });
+  readonly chatHeard = new Counter({
+    name: 'meshbridge_chat_heard_total',
+    help: 'Chat messages and notices this node received from Redis (only for channels it has members of)',
+    registers: [this.registry],
+  });
+  readonly chatDelivered = new Counter({
+    name: 'meshbridge_chat_delivered_total',
+    help: 'Chat messages sent to this node\'s clients',
+    registers: [this.registry],
+  });
   readonly clients = new Gauge({ name: 'meshbridge_clients', help: 'Clients connected to this node', registers: [this.registry] });
   readonly servers = new Gauge({ name: 'meshbridge_servers', help: 'Game servers linked to this node', registers: [this.registry] });
 

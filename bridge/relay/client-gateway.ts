@@ -25,16 +25,27 @@ export interface ClientGatewayDeps {
   isReady: () => boolean;
 }
 
+/** A client event that another part handles: its session, payload and acknowledgement, if asked for. */
+export type ClientEventHandler = (session: ClientSession, payload: unknown, ack: ((answer: unknown) => void) | undefined) => unknown;
+
 export class ClientGateway {
+  private readonly handlers = new Map<string, ClientEventHandler>();
+
   constructor(private readonly d: ClientGatewayDeps) {
     guardHandshake<ClientSocket>(d.nsp, 'client', d.metrics, d.logger, (socket) => this.handshake(socket));
     d.nsp.on('connection', (socket) => this.onConnection(socket));
   }
 
+  /** Another part handles this client event. */
+  handle(event: string, handler: ClientEventHandler): void {
+    if (event === 'input' || this.handlers.has(event)) throw new Error(`client event ${event} already has a handler`);
+    this.handlers.set(event, handler);
+  }
+
   private async handshake(socket: ClientSocket): Promise<void> {
     if (!this.d.isReady()) throw new WireError(ErrorCode.NotReady, 'this bridge node is not ready (no Redis); try another or retry');
     const hs = ClientHandshakeSchema.safeParse(socket.handshake.auth);
-    if (!hs.success) throw new WireError(ErrorCode.BadHandshake, 'auth must be { token, player? }');
+    if (!hs.success) throw new WireError(ErrorCode.BadHandshake, 'auth must be { token, player?, ack?, chat? }');
     let player: string;
     try {
       player = await this.d.verifier.verify(hs.data.token);
@@ -59,8 +70,18 @@ export class ClientGateway {
       metrics.inputsDropped.inc({ reason: code === ErrorCode.InputTooLarge ? 'too_large' : 'bad_input' });
       session.error(code, message);
     }, (input: unknown) => this.onInput(session, input));
+    for (const [event, handler] of this.handlers) {
+      guardedOn(socket, event, this.d.logger, (code, message, ack) => {
+        session.error(code, message);
+        ack?.({ ok: false, code, message });
+      }, (...args: unknown[]) => {
+        const last = args.at(-1);
+        const ack = typeof last === 'function' ? (last as (answer: unknown) => void) : undefined;
+        return handler(session, typeof args[0] === 'function' ? undefined : args[0], ack);
+      });
+    }
     socket.onAny((event: string) => {
-      if (event !== 'input') session.error(ErrorCode.UnknownEvent, `clients cannot send '${event}'`);
+      if (event !== 'input' && !this.handlers.has(event)) session.error(ErrorCode.UnknownEvent, `clients cannot send '${event}'`);
     });
     socket.on('disconnect', () => lifecycle.closed(session));
   }

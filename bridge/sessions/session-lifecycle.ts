@@ -11,7 +11,6 @@ import type { AuthorityCache } from '../authority/authority-cache.js';
 import type { AuthorityMap, PlayerRecord } from '../authority/authority-map.js';
 import { CommitRefused, type AuthorityWriter } from '../authority/authority-writer.js';
 import type { NodeBus } from '../bus/node-bus.js';
-import type { ClientInterest } from '../interest/client-interest.js';
 import type { Placement } from '../mesh/placement.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { ServerLinks } from '../relay/server-link.js';
@@ -37,15 +36,22 @@ export interface SessionLifecycleDeps {
   writer: AuthorityWriter;
   placement: Placement;
   sessions: ClientSessions;
-  interest: ClientInterest;
   links: ServerLinks;
   bus: NodeBus;
   metrics: Metrics;
   logger: Logger;
 }
 
+/** What follows a session on this node: it is open here, its area changed, it is no longer here. */
+export interface SessionObserver {
+  enter(s: ClientSession): void;
+  moved(s: ClientSession): void;
+  leave(s: ClientSession): void;
+}
+
 export class SessionLifecycle {
   private readonly graceTimers = new Set<NodeJS.Timeout>();
+  private readonly observers: SessionObserver[] = [];
 
   constructor(private readonly d: SessionLifecycleDeps) {
     const self = d.config.nodeId;
@@ -63,10 +69,15 @@ export class SessionLifecycle {
       if (local && rec.server !== '' && rec.epoch > local.epoch) {
         const moved = local.area !== rec.area;
         local.moveTo(rec.server, rec.area, rec.epoch);
-        if (moved) d.interest.moved(local);
+        if (moved) for (const o of this.observers) o.moved(local);
         if (!local.frozen) local.socket.emit('authority', { status: 'active', server: rec.server, area: rec.area, epoch: rec.epoch });
       }
     });
+  }
+
+  /** `o` is told of every session that opens here, moves to another area, or leaves (in that order). */
+  observe(o: SessionObserver): void {
+    this.observers.push(o);
   }
 
   /** Binds a new session to the player, attaches it to its area's owner and finds where it resumes. */
@@ -91,7 +102,7 @@ export class SessionLifecycle {
     session.noteAck(j.seq);
     const old = sessions.add(session);
     if (old) this.replace(old);
-    this.d.interest.enter(session);
+    for (const o of this.observers) o.enter(session);
     metrics.clients.set(sessions.size);
     return session;
   }
@@ -99,7 +110,7 @@ export class SessionLifecycle {
   /** The client's connection closed: the session ends after the grace period unless it resumes meanwhile. */
   closed(session: ClientSession): void {
     const { sessions, metrics, config } = this.d;
-    this.d.interest.leave(session);
+    for (const o of this.observers) o.leave(session);
     if (!sessions.remove(session)) return;
     metrics.clients.set(sessions.size);
     const t = setTimeout(() => {
@@ -113,7 +124,7 @@ export class SessionLifecycle {
 
   /** Disconnects a local session that a newer join of the same player replaced. */
   replace(s: ClientSession): void {
-    this.d.interest.leave(s);
+    for (const o of this.observers) o.leave(s);
     this.d.sessions.remove(s);
     this.d.metrics.clients.set(this.d.sessions.size);
     s.error(ErrorCode.SessionReplaced, 'this player connected again elsewhere');

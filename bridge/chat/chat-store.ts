@@ -1,0 +1,95 @@
+// Chat in Redis: each channel's last `chatHistory` messages in a stream (ids grow per channel),
+// posted and published in one script; mutes; who is in each room.
+import type { Redis } from 'ioredis';
+import type { ChatMessage } from '../../shared/protocol.js';
+import type { Keys } from '../../shared/keys.js';
+import type { ChatScripts } from '../authority/lua-scripts.js';
+
+/** Stream ids `<ms>-<n>` compared as numbers. */
+export function idAfter(a: string, b: string): boolean {
+  const [am, an] = a.split('-').map(Number) as [number, number];
+  const [bm, bn] = b.split('-').map(Number) as [number, number];
+  return am > bm || (am === bm && an > bn);
+}
+
+type StreamEntry = [id: string, fields: string[]];
+
+export class ChatStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly scripts: ChatScripts,
+    private readonly keys: Keys,
+    private readonly keep: number,
+  ) {}
+
+  /** Posts a message; `muteOf`: the player whose mute applies (none for a server). */
+  async post(channel: string, from: string, text: string, muteOf?: string): Promise<{ id: string; at: number } | { mutedMs: number }> {
+    const k = this.keys;
+    const r = (await this.scripts.chatPost(
+      k.chatStream(channel), k.chatMute(muteOf ?? from), channel, from, text, this.keep, k.chatChannel(channel), muteOf ? '1' : '0',
+    )) as [number, string | number, number?];
+    return r[0] === 1 ? { id: String(r[1]), at: Number(r[2]) } : { mutedMs: Number(r[1]) };
+  }
+
+  /**
+   * Messages after `after` (the latest `limit` without it), oldest first. `recovered` is false when
+   * the history no longer reaches back to `after` (`0-0`: to the channel's first message).
+   */
+  async history(channel: string, after: string | undefined, limit: number): Promise<{ messages: ChatMessage[]; recovered: boolean }> {
+    const key = this.keys.chatStream(channel);
+    if (after === undefined) {
+      const rows = (await this.redis.xrevrange(key, '+', '-', 'COUNT', limit)) as StreamEntry[];
+      return { messages: rows.reverse().map((r) => toMessage(channel, r)), recovered: true };
+    }
+    // Trimming drops the oldest first: nothing after `after` is gone while `after` itself is still
+    // there. (When it is gone, the one after it may be gone too: the client is told it may have missed some.)
+    const [rows, self, info] = (await this.redis
+      .multi()
+      .xrange(key, `(${after}`, '+', 'COUNT', limit)
+      .xrange(key, after, after)
+      .xinfo('STREAM', key)
+      .exec()) ?? [];
+    const messages = ((rows?.[1] ?? []) as StreamEntry[]).map((r) => toMessage(channel, r));
+    if (after !== '0-0') return { messages, recovered: ((self?.[1] ?? []) as StreamEntry[]).length > 0 };
+    // From the very beginning: nothing was ever trimmed (or the channel is still empty).
+    const fields = info?.[0] ? [] : ((info?.[1] ?? []) as unknown[]);
+    const field = (name: string) => Number(fields[fields.indexOf(name) + 1] ?? 0);
+    return { messages, recovered: field('entries-added') === field('length') };
+  }
+
+  /** The latest id in a channel ('0-0' when empty): where a newcomer stands. */
+  async lastId(channel: string): Promise<string> {
+    const rows = (await this.redis.xrevrange(this.keys.chatStream(channel), '+', '-', 'COUNT', 1)) as StreamEntry[];
+    return rows[0]?.[0] ?? '0-0';
+  }
+
+  /** Mutes a player's chat for `seconds` (0 lifts it). */
+  async mute(player: string, seconds: number): Promise<void> {
+    const key = this.keys.chatMute(player);
+    if (seconds === 0) await this.redis.del(key);
+    else await this.redis.set(key, '1', 'EX', seconds);
+  }
+
+  async enterRoom(room: string, player: string): Promise<void> {
+    await this.redis.sadd(this.keys.chatRoom(room), player);
+  }
+
+  async leaveRoom(room: string, player: string): Promise<void> {
+    await this.redis.srem(this.keys.chatRoom(room), player);
+  }
+
+  roomMembers(room: string): Promise<string[]> {
+    return this.redis.smembers(this.keys.chatRoom(room));
+  }
+
+  /** A live notice to a room's members (not kept). */
+  async notice(channel: string, player: string, event: 'joined' | 'left'): Promise<void> {
+    await this.redis.publish(this.keys.chatChannel(channel), JSON.stringify({ channel, player, event }));
+  }
+}
+
+function toMessage(channel: string, [id, fields]: StreamEntry): ChatMessage {
+  const f: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
+  return { id, channel, from: f.from ?? '', text: f.text ?? '', at: Number(f.at) };
+}
