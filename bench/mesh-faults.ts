@@ -72,10 +72,11 @@ export async function measureHandoffPauses(
 }
 
 /** kill -9 of a reference server process; seconds until every one of its players got state from its new owner. */
-export async function measureFailover(redis: RedisServer, leaseMs: number): Promise<{ players: number; seconds: number; leaseMs: number }> {
+export async function measureFailover(redis: RedisServer): Promise<{ players: number; seconds: number; graceMs: number }> {
   const mesh = new Mesh(redis);
   try {
-    const opts = { serverLeaseMs: leaseMs, leaseCheckMs: 250, worldCols: 4, worldRows: 1, spawnAreas: '0,0 1,0 2,0 3,0' };
+    // The defaults a user gets (lease, reconnect grace, lease check): only the world is set.
+    const opts = { worldCols: 4, worldRows: 1, spawnAreas: '0,0 1,0 2,0 3,0' };
     const [a, b] = [await mesh.addBridge(opts), await mesh.addBridge(opts)];
     const doomed = await mesh.spawnServer(a, 'doomed');
     const clients = await Promise.all(Array.from({ length: 20 }, (_, i) => mesh.addClient([a, b][i % 2]!, `f${i}`)));
@@ -89,7 +90,7 @@ export async function measureFailover(redis: RedisServer, leaseMs: number): Prom
     const times = await Promise.all(served);
     sending = false;
     await sender;
-    return { players: clients.length, seconds: (Math.max(...times) - killed) / 1000, leaseMs };
+    return { players: clients.length, seconds: (Math.max(...times) - killed) / 1000, graceMs: a.config.serverReconnectGraceMs };
   } finally {
     await mesh.close();
   }

@@ -136,6 +136,38 @@ async function maxThroughput(
   return { max: good?.achieved ?? 0, at: good, probes };
 }
 
+type Max = Awaited<ReturnType<typeof maxThroughput>> & { valid: boolean; checks: string[] };
+const near = (x: number, y: number) => Math.abs(x - y) <= 0.3 * Math.max(x, y);
+
+/**
+ * The highest rate, trusted: the best probe is repeated; when the repeat does not hold (fails, or
+ * achieves more than 30 % apart), the whole search runs again, and two searches that disagree by
+ * more than 30 % mark the figure invalid. One spike can no longer make a figure.
+ */
+async function trustedMax(label: string, load: Load, watch: Record<string, number>): Promise<Max> {
+  const checks: string[] = [];
+  let m = await maxThroughput(label, load, watch);
+  for (let round = 0; round < 2; round++) {
+    const repeat = m.at ? await probe(load, m.at.offered, PROBE_S, watch) : undefined;
+    if (repeat && passes(repeat) && near(repeat.achieved, m.max)) {
+      checks.push(`repeat at ${m.at!.offered}/s held (${Math.round(repeat.achieved)}/s, p99 ${repeat.p99.toFixed(1)} ms)`);
+      return { ...m, valid: true, checks };
+    }
+    const why = repeat ? `${Math.round(repeat.achieved)}/s p99 ${repeat.p99.toFixed(1)} ms` : 'no passing probe';
+    checks.push(`repeat at ${m.at?.offered ?? 0}/s did not hold (${why}): searched again`);
+    log(`  ${label}: the best probe did not hold on a repeat (${why}); searching again`);
+    const again = await maxThroughput(label, load, watch);
+    if (near(again.max, m.max)) {
+      checks.push(`two searches agree: ${Math.round(m.max)} and ${Math.round(again.max)}/s (the lower counts)`);
+      return { ...(again.max < m.max ? again : m), valid: true, checks };
+    }
+    checks.push(`two searches disagree: ${Math.round(m.max)} and ${Math.round(again.max)}/s`);
+    m = again;
+  }
+  log(`  ${label}: INVALID, the machine is too noisy for this figure`);
+  return { ...m, valid: false, checks };
+}
+
 const redis = await RedisServer.start();
 const results: Record<string, unknown> = {};
 try {
@@ -152,9 +184,7 @@ try {
   await probe(dLoad, moderateRate, 1, dWatch); // warm-up
   const dModerate = await probe(dLoad, moderateRate, PROBE_S * 2, dWatch);
   log(`  direct moderate ${moderateRate}/s: p50 ${dModerate.p50.toFixed(2)} p99 ${dModerate.p99.toFixed(2)} ms`);
-  const dMax = await maxThroughput('direct', dLoad, dWatch);
-  await dLoad.ask({ cmd: 'close' });
-  direct.kill('SIGKILL');
+  let dMax = await trustedMax('direct', dLoad, dWatch);
 
   log('bridge: clients -> bridge node A -> echo server (on A)');
   const a = await bridge('bench-a');
@@ -166,7 +196,7 @@ try {
   await probe(bLoad, moderateRate, 1, bWatch);
   const bModerate = await probe(bLoad, moderateRate, PROBE_S * 2, bWatch);
   log(`  bridge moderate ${moderateRate}/s: p50 ${bModerate.p50.toFixed(2)} p99 ${bModerate.p99.toFixed(2)} ms`);
-  const bMax = await maxThroughput('bridge', bLoad, bWatch);
+  const bMax = await trustedMax('bridge', bLoad, bWatch);
   await bLoad.ask({ cmd: 'close' });
 
   log('cross-node: clients -> bridge node B -> Redis pub/sub -> node A -> echo server');
@@ -174,8 +204,24 @@ try {
   await xLoad.ask({ cmd: 'connect', url: `${b.url}/client`, count: CLIENTS, jwtSecret: JWT_SECRET, prefix: 'x' });
   const xWatch = { bridgeA: a.child.pid!, bridgeB: b.child.pid!, echo: echo.pid!, redis: redis.pid!, load: xLoad.pid };
   await probe(xLoad, moderateRate, 1, xWatch);
-  const xMax = await maxThroughput('cross-node', xLoad, xWatch);
+  const xMax = await trustedMax('cross-node', xLoad, xWatch);
   await xLoad.ask({ cmd: 'close' });
+
+  // A relay cannot beat the plain server it is compared with: a direct figure below what the bridge
+  // passed is a baseline spike. Measure the baseline again; if it is still below, the ratios are invalid.
+  const implausible = () => Math.max(bMax.max, xMax.max) > dMax.max * 1.05;
+  if (implausible()) {
+    log(`  direct baseline ${Math.round(dMax.max)}/s is below what the bridge passed: measuring it again`);
+    const redo = await trustedMax('direct (again)', dLoad, dWatch);
+    dMax = { ...redo, checks: [...dMax.checks, `baseline ${Math.round(dMax.max)}/s below the bridge's: measured again`, ...redo.checks] };
+    if (implausible()) dMax = { ...dMax, valid: false, checks: [...dMax.checks, 'still below the bridge: invalid'] };
+  }
+  await dLoad.ask({ cmd: 'close' });
+  direct.kill('SIGKILL');
+  const invalid = [
+    ...(dMax.valid && bMax.valid ? [] : ['p1_throughput_ratio']),
+    ...(dMax.valid && xMax.valid ? [] : ['p3_cross_node_ratio']),
+  ];
 
   log(`idle clients: ${IDLE_CLIENTS} connected to a fresh bridge node C`);
   const c = await bridge('bench-c');
@@ -252,11 +298,12 @@ try {
   const sync = await measureSync(redis, 1000, 16 * 1024);
   log(`  ${sync.chunks} chunks, ${(sync.bytes / 2 ** 20).toFixed(1)} MiB in ${sync.seconds.toFixed(2)} s: ` +
     `${(sync.bytes_per_s / 2 ** 20).toFixed(2)} MiB/s against a budget of ${(sync.budget / 2 ** 20).toFixed(2)} MiB/s`);
-  log('failover: kill -9 of a server process (lease 1500 ms)');
-  const failover = await measureFailover(redis, 1500);
+  log('failover: kill -9 of a server process (default settings: reconnect grace 1000 ms, lease 5000 ms)');
+  const failover = await measureFailover(redis);
   log(`  ${failover.players} players receiving state from new owners ${failover.seconds.toFixed(2)} s after the kill`);
 
   Object.assign(results, {
+    invalid,
     p1_throughput_ratio: ratio(bMax.max, dMax.max),
     p2_added_p50_ms: round(bModerate.p50 - dModerate.p50),
     p2_p99_ratio: ratio(bModerate.p99, dModerate.p99),
@@ -275,9 +322,9 @@ try {
     sync_budget_bytes_per_s: sync.budget,
     raw: {
       quick, clients: CLIENTS, moderate_rate: moderateRate, probe_seconds: PROBE_S,
-      direct: { max_rate: round(dMax.max), moderate: dModerate, at_max: dMax.at, probes: dMax.probes },
-      bridge: { max_rate: round(bMax.max), moderate: bModerate, at_max: bMax.at, probes: bMax.probes },
-      cross_node: { max_rate: round(xMax.max), at_max: xMax.at, probes: xMax.probes },
+      direct: { max_rate: round(dMax.max), moderate: dModerate, at_max: dMax.at, probes: dMax.probes, checks: dMax.checks },
+      bridge: { max_rate: round(bMax.max), moderate: bModerate, at_max: bMax.at, probes: bMax.probes, checks: bMax.checks },
+      cross_node: { max_rate: round(xMax.max), at_max: xMax.at, probes: xMax.probes, checks: xMax.checks },
       idle: { clients: IDLE_CLIENTS, rss_before: rssBefore, rss_after: rssAfter },
       handoff, failover, fanout, rpc, sync, chat: chatRuns,
     },
@@ -290,8 +337,8 @@ try {
       'P1 round trips/s, one node (p99 <= 50 ms)',
       fmt(dMax.max),
       fmt(bMax.max),
-      `${String(results.p1_throughput_ratio)}x (>= 0.9)`,
-      (results.p1_throughput_ratio as number) >= 0.9,
+      `${String(results.p1_throughput_ratio)}x (>= 0.75)${invalid.includes('p1_throughput_ratio') ? ' INVALID' : ''}`,
+      !invalid.includes('p1_throughput_ratio') && (results.p1_throughput_ratio as number) >= 0.75,
     ],
     [
       `P2 p50 at ${moderateRate}/s (ms)`,
@@ -311,11 +358,11 @@ try {
       'P3 round trips/s, cross-node',
       fmt(dMax.max),
       fmt(xMax.max),
-      `${String(results.p3_cross_node_ratio)}x (>= 0.8)`,
-      (results.p3_cross_node_ratio as number) >= 0.8,
+      `${String(results.p3_cross_node_ratio)}x (>= 0.7)${invalid.includes('p3_cross_node_ratio') ? ' INVALID' : ''}`,
+      !invalid.includes('p3_cross_node_ratio') && (results.p3_cross_node_ratio as number) >= 0.7,
     ],
-    ['P4 handoff pause p99 (ms)', '-', handoff.p99.toFixed(2), '<= 50', handoff.p99 <= 50],
-    ['P5 kill -9 -> served by new owner (s)', '-', failover.seconds.toFixed(2), '<= 3', failover.seconds <= 3],
+    ['P4 handoff pause p99 (ms, in-process mesh)', '-', handoff.p99.toFixed(2), '<= 20', handoff.p99 <= 20],
+    ['P5 kill -9 -> served by new owner (s, defaults)', '-', failover.seconds.toFixed(2), '<= 1.5', failover.seconds <= 1.5],
     ['area-state bytes received per node / published', '1.00', fanout.ratio.toFixed(2), '<= 0.3', fanout.ratio <= 0.3],
     ['rpc cross-node p50 / p99 (ms)', '-', `${rpc.p50.toFixed(2)} / ${rpc.p99.toFixed(2)}`, 'reported', true],
     [

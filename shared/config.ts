@@ -97,6 +97,11 @@ export const BridgeConfigSchema = z.object({
   inputBurst: int(1).default(240),
   maxMessageBytes: int(1024).default(1_000_000),
   serverLeaseMs: int(500).default(5000),
+  /**
+   * A server whose connection drops (without a drain) and does not reconnect within this is
+   * recovered: its players go to other servers. One that hangs while connected keeps its lease.
+   */
+  serverReconnectGraceMs: int(0).default(1000),
   sessionGraceMs: int(0).default(10_000),
   nodeHeartbeatMs: int(100).default(1000),
   cacheAckTimeoutMs: int(50).default(1000),

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
-import { Mesh, sleep, waitFor } from './harness.js';
-import { range } from './helpers.js';
+import { PROTOCOL_VERSION, SERVER_NAMESPACE } from '../shared/protocol.js';
+import { Mesh, NETWORK_SECRET, sleep, waitFor } from './harness.js';
+import { firstStateFrom, handshakeOutcome, range, rawSocket } from './helpers.js';
 import { sharedRedis } from './setup.js';
 
 describe('failover', () => {
@@ -95,5 +96,65 @@ describe('failover', () => {
     expect(b.testHook.sessionId('alice')).to.be.a('string');
     second.send({ dx: 1 });
     await waitFor(() => second.ack === 1, 3000, 'new session served');
+  });
+
+  it('a server process killed is recovered once its reconnect grace passes, well before its lease would run out', async function () {
+    this.timeout(20_000);
+    const opts = { worldCols: 2, worldRows: 1 }; // defaults: lease 5000 ms, reconnect grace 1000 ms
+    const [a, b] = [await mesh.addBridge(opts), await mesh.addBridge(opts)];
+    const doomed = await mesh.spawnServer(a, 'doomed');
+    const clients = await Promise.all(['alice', 'bob'].map((p) => mesh.addClient([a, b], p)));
+    expect(clients.map((c) => c.session?.server)).to.deep.equal(['doomed', 'doomed']);
+    await mesh.addServer(b, 'survivor');
+    const served = clients.map((c) => firstStateFrom(c, a.testHook.cache, 'survivor'));
+    const killed = performance.now();
+    doomed.kill('SIGKILL');
+    const after = (await Promise.all(served)).map((t) => t - killed);
+    console.log(`      served by the survivor ${Math.round(Math.max(...after))} ms after the kill (grace 1000, lease 5000)`);
+    expect(Math.max(...after)).to.be.below(4000, 'recovered by the grace, not the 5 s lease');
+    expect(Math.min(...after)).to.be.above(1000, 'not before the grace passed');
+  });
+
+  it('a server that comes back after its recovery started is fenced and registers afresh', async function () {
+    this.timeout(20_000);
+    const node = await mesh.addBridge({ worldCols: 2, worldRows: 1, serverReconnectGraceMs: 300, leaseCheckMs: 60_000 });
+    const auth = { serverId: 'flaky', secret: NETWORK_SECRET, power: 1, protocol: PROTOCOL_VERSION };
+    const first = rawSocket(mesh.url(node), SERVER_NAMESPACE, auth);
+    const welcome = await new Promise<{ epoch: number }>((r) => first.once('welcome', r));
+    await first.timeout(2000).emitWithAck('sync:ready');
+    const alice = await mesh.addClient(node, 'alice');
+    expect(alice.session?.server).to.equal('flaky');
+    const survivor = await mesh.addServer(node, 'survivor');
+    first.disconnect(); // no drain: a network cut, say
+    // No scheduled lease check for a minute: only the one the disconnect asked for can recover it.
+    await waitFor(() => node.testHook.cache.areas.get('0,0')?.server === 'survivor', 5000, 'recovered after the grace');
+    await waitFor(() => survivor.sdk.players.has('alice'), 3000, 'alice on the survivor');
+    const back = rawSocket(mesh.url(node), SERVER_NAMESPACE, { ...auth, epoch: welcome.epoch, players: { alice: 0 } });
+    expect(await handshakeOutcome(back)).to.equal('FENCED');
+    back.close();
+    const afresh = rawSocket(mesh.url(node), SERVER_NAMESPACE, auth);
+    const again = await new Promise<{ epoch: number; areas: unknown[]; players: string[] }>((r) => afresh.once('welcome', r));
+    expect(again.epoch).to.be.greaterThan(welcome.epoch);
+    expect(again).to.deep.include({ areas: [], players: [] });
+    expect(alice.session?.server ?? 'survivor').to.equal('survivor');
+    afresh.close();
+  });
+
+  it('a server that reconnects within the grace keeps its areas and players', async function () {
+    this.timeout(20_000);
+    const node = await mesh.addBridge({ worldCols: 2, worldRows: 1, serverReconnectGraceMs: 2000 });
+    const s1 = await mesh.addServer(node, 's1');
+    const alice = await mesh.addClient(node, 'alice');
+    const epoch = s1.sdk.epoch;
+    let disconnects = 0;
+    s1.sdk.on('disconnect', () => disconnects++);
+    (s1.sdk as unknown as { socket: { io: { engine: { close(): void } } } }).socket.io.engine.close(); // the connection drops
+    await waitFor(() => disconnects === 1 && s1.sdk.connected, 5000, 's1 back');
+    await sleep(2500); // past the grace
+    expect(node.testHook.cache.areas.get('0,0')?.server).to.equal('s1');
+    expect(node.testHook.cache.servers.get('s1')).to.include({ status: 'ready', epoch: epoch + 1 });
+    expect(alice.session?.server).to.equal('s1');
+    alice.send({ dx: 1 });
+    await waitFor(() => alice.ack === 1, 3000, 'inputs still reach s1');
   });
 });

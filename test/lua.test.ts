@@ -64,7 +64,8 @@ describe('lua scripts, each on its own', () => {
     const set = (epoch: number, to: string) =>
       rec.serverStatus(k.server('s9'), k.leases, k.servers, 's9', epoch, to, k.authorityChannel, '0');
     expect(await register('s9', 'syncing')).to.deep.equal([1, '', 'syncing']);
-    expect(await rec.serverDisconnect(k.server('s9'), 's9', 1, k.authorityChannel)).to.equal(0, 'a syncing server stays syncing');
+    const disconnect = (epoch: number) => rec.serverDisconnect(k.server('s9'), k.leases, 's9', epoch, k.authorityChannel, 1000);
+    expect(await disconnect(1)).to.equal(0, 'a syncing server stays syncing');
     expect(await register('s9', 'ready')).to.deep.equal([2, 'syncing', 'syncing'], 'a reconnect before it synced still syncs');
     expect(await set(2, 'ready')).to.equal(0, 'ready is for a cancelled drain, not the end of a sync');
     expect(await set(1, 'synced')).to.equal(0, 'not the current epoch');
@@ -157,13 +158,20 @@ describe('lua scripts, each on its own', () => {
     expect(await redis.hget(k.areaLoad, '0,0')).to.equal('3');
     expect(await status(1, 'ready')).to.equal(0, 'ready only from draining');
     expect(await status(1, 'dead', '1')).to.equal(0, 'the lease has not run out');
-    expect(await rec.serverDisconnect(k.server('s1'), 's1', 1, k.authorityChannel)).to.equal(1);
+    const lease = async () => Number(await redis.zscore(k.leases, 's1'));
+    const full = await lease();
+    expect(await rec.serverDisconnect(k.server('s1'), k.leases, 's1', 1, k.authorityChannel, 1000)).to.equal(1);
     expect(await redis.hget(k.server('s1'), 'status')).to.equal('disconnected');
+    const cut = await lease();
+    expect(cut).to.be.below(full - 3000, 'the lease is cut to the reconnect grace');
+    expect(await rec.serverDisconnect(k.server('s1'), k.leases, 's1', 1, k.authorityChannel, 60_000)).to.equal(1);
+    expect(await lease()).to.equal(cut, 'never lengthened by a disconnect');
     expect(await report(1)).to.equal(1, 'a report brings a disconnected session back');
+    expect(await lease()).to.be.above(cut + 3000, 'with a full lease');
     expect(await redis.hget(k.server('s1'), 'status')).to.equal('ready');
     expect(await status(1, 'dead')).to.equal(1);
     expect(await report(1)).to.equal(0, 'a dead server stays dead');
-    expect(await rec.serverDisconnect(k.server('s1'), 's1', 1, k.authorityChannel)).to.equal(0);
+    expect(await rec.serverDisconnect(k.server('s1'), k.leases, 's1', 1, k.authorityChannel, 1000)).to.equal(0);
     expect(await redis.zscore(k.leases, 's1')).to.equal(null);
   });
 

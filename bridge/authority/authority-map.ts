@@ -249,8 +249,10 @@ export class AuthorityMap {
     );
   }
 
-  async disconnectServer(id: string, epoch: number): Promise<boolean> {
-    return (await this.scripts.serverDisconnect(this.keys.server(id), id, epoch, this.keys.authorityChannel)) === 1;
+  /** The server's connection closed (no drain): its lease is cut to `graceMs`, unless it reconnects meanwhile. */
+  async disconnectServer(id: string, epoch: number, graceMs: number): Promise<boolean> {
+    const k = this.keys;
+    return (await this.scripts.serverDisconnect(k.server(id), k.leases, id, epoch, k.authorityChannel, graceMs)) === 1;
   }
 
   async loadAreas(): Promise<Map<string, AreaOwner>> {

@@ -22,8 +22,9 @@ export class CatchUp {
   ) {
     sub.onLost(() => { cache.inSync = false; });
     const back = () => {
-      for (const fn of this.reconnects) fn();
+      // The first connection, while the node starts, is no reconnect.
       if (!this.serving()) return;
+      for (const fn of this.reconnects) fn();
       this.run().then(
         () => {
           for (const fn of this.afterwards) fn();

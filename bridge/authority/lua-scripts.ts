@@ -53,7 +53,7 @@ const RECORDS: [keyof RecordScripts, string, number | undefined][] = [
   ['playerLeave', 'player_leave.lua', 3],
   ['serverRegister', 'server_register.lua', 3],
   ['serverReport', 'server_report.lua', 3],
-  ['serverDisconnect', 'server_disconnect.lua', 1],
+  ['serverDisconnect', 'server_disconnect.lua', 2],
   ['serverStatus', 'server_status.lua', 3],
   ['snapshotStore', 'snapshot_store.lua', undefined],
 ];

@@ -69,12 +69,21 @@ export class ControlPlane {
     return this.add('recover', { server, epoch, areas }, `recover:${server}:${epoch}`);
   }
 
+  /**
+   * A lease check `delayMs` from now, beside the schedule: a server whose connection dropped is
+   * recovered as soon as its reconnect grace has passed, not at the next scheduled check. `key`
+   * makes it once per dropped session.
+   */
+  checkLeasesIn(delayMs: number, key: string): Promise<void> {
+    return this.add('lease-check', {}, `lease-check:${key}`, delayMs);
+  }
+
   /** Adds a job; with an id, adding the same id again while it exists does nothing. */
-  async add<K extends ControlJobName>(name: K, data: ControlJobs[K], jobId?: string): Promise<void> {
+  async add<K extends ControlJobName>(name: K, data: ControlJobs[K], jobId?: string, delayMs?: number): Promise<void> {
     // A failed recovery is forgotten, so the next lease check can add it again (it retries until a server can take the areas).
     const recover = name === 'recover';
     await this.queue.add(name, data, {
-      jobId, removeOnComplete: true, removeOnFail: recover ? true : 100,
+      jobId, removeOnComplete: true, removeOnFail: recover ? true : 100, ...(delayMs ? { delay: delayMs } : {}),
       attempts: recover ? 5 : 3, backoff: recover ? { type: 'exponential', delay: 250 } : { type: 'fixed', delay: 500 },
     });
   }

@@ -289,7 +289,12 @@ export class ServerGateway {
       if (!links.remove(link)) return;
       metrics.servers.set(links.size);
       logger.info('server disconnected', { server: hs.serverId, epoch, reason });
-      this.d.map.disconnectServer(hs.serverId, epoch).catch(() => {});
+      // Gone without a drain: recovered once the reconnect grace passes, unless it is back by then.
+      const grace = this.d.config.serverReconnectGraceMs;
+      this.d.map.disconnectServer(hs.serverId, epoch, grace).then(
+        (cut) => (cut ? this.d.control.checkLeasesIn(grace + 50, `${hs.serverId}:${epoch}`) : undefined),
+        (err: Error) => logger.warn('disconnect not recorded', { server: hs.serverId, err: err.message }),
+      ).catch((err: Error) => logger.warn('lease check not queued', { server: hs.serverId, err: err.message }));
     });
   }
 
