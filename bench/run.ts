@@ -204,8 +204,32 @@ try {
   await xLoad.ask({ cmd: 'connect', url: `${b.url}/client`, count: CLIENTS, jwtSecret: JWT_SECRET, prefix: 'x' });
   const xWatch = { bridgeA: a.child.pid!, bridgeB: b.child.pid!, echo: echo.pid!, redis: redis.pid!, load: xLoad.pid };
   await probe(xLoad, moderateRate, 1, xWatch);
+  const xModerate = await probe(xLoad, moderateRate, PROBE_S * 2, xWatch);
+  log(`  cross-node moderate ${moderateRate}/s: p50 ${xModerate.p50.toFixed(2)} p99 ${xModerate.p99.toFixed(2)} ms`);
   const xMax = await trustedMax('cross-node', xLoad, xWatch);
   await xLoad.ask({ cmd: 'close' });
+
+  log('peer: the hand-built relay, two Socket.IO nodes with @socket.io/redis-adapter: clients -> B -> Redis -> A -> echo server');
+  const peerNode = async (): Promise<{ url: string; child: ChildProcess }> => {
+    const child = start('bench/peer-relay.ts', ['node', String(await freePort()), redis.url]);
+    const port = await new Promise<string>((resolve) => child.stdout!.on('data', (d: Buffer) => {
+      const m = /listening (\d+)/.exec(d.toString());
+      if (m) resolve(m[1]!);
+    }));
+    return { url: `http://127.0.0.1:${port}`, child };
+  };
+  const [pa, pb] = [await peerNode(), await peerNode()];
+  const peerGame = start('bench/peer-relay.ts', ['game', pa.url]);
+  await new Promise<void>((resolve) => peerGame.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve(); }));
+  const pLoad = new Load();
+  await pLoad.ask({ cmd: 'connect', url: pb.url, count: CLIENTS, prefix: 'q' });
+  const pWatch = { peerA: pa.child.pid!, peerB: pb.child.pid!, game: peerGame.pid!, redis: redis.pid!, load: pLoad.pid };
+  await probe(pLoad, moderateRate, 1, pWatch);
+  const pModerate = await probe(pLoad, moderateRate, PROBE_S * 2, pWatch);
+  log(`  peer moderate ${moderateRate}/s: p50 ${pModerate.p50.toFixed(2)} p99 ${pModerate.p99.toFixed(2)} ms`);
+  const pMax = await trustedMax('peer', pLoad, pWatch);
+  await pLoad.ask({ cmd: 'close' });
+  for (const ch of [peerGame, pa.child, pb.child]) ch.kill('SIGKILL');
 
   // A relay cannot beat the plain server it is compared with: a direct figure below what the bridge
   // passed is a baseline spike. Measure the baseline again; if it is still below, the ratios are invalid.
@@ -221,6 +245,7 @@ try {
   const invalid = [
     ...(dMax.valid && bMax.valid ? [] : ['p1_throughput_ratio']),
     ...(dMax.valid && xMax.valid ? [] : ['p3_cross_node_ratio']),
+    ...(pMax.valid && xMax.valid ? [] : ['peer_redis_adapter_ratio']),
   ];
 
   log(`idle clients: ${IDLE_CLIENTS} connected to a fresh bridge node C`);
@@ -308,6 +333,11 @@ try {
     p2_added_p50_ms: round(bModerate.p50 - dModerate.p50),
     p2_p99_ratio: ratio(bModerate.p99, dModerate.p99),
     p3_cross_node_ratio: ratio(xMax.max, dMax.max),
+    peer_redis_adapter_ratio: ratio(xMax.max, pMax.max),
+    peer_moderate_p50_ms: round(pModerate.p50),
+    peer_moderate_p99_ms: round(pModerate.p99),
+    cross_node_moderate_p50_ms: round(xModerate.p50),
+    cross_node_moderate_p99_ms: round(xModerate.p99),
     p4_handoff_pause_p99_ms: round(handoff.p99),
     p5_failover_s: round(failover.seconds),
     p6_bytes_per_idle_client: Math.round(perIdle),
@@ -324,7 +354,8 @@ try {
       quick, clients: CLIENTS, moderate_rate: moderateRate, probe_seconds: PROBE_S,
       direct: { max_rate: round(dMax.max), moderate: dModerate, at_max: dMax.at, probes: dMax.probes, checks: dMax.checks },
       bridge: { max_rate: round(bMax.max), moderate: bModerate, at_max: bMax.at, probes: bMax.probes, checks: bMax.checks },
-      cross_node: { max_rate: round(xMax.max), at_max: xMax.at, probes: xMax.probes, checks: xMax.checks },
+      cross_node: { max_rate: round(xMax.max), moderate: xModerate, at_max: xMax.at, probes: xMax.probes, checks: xMax.checks },
+      peer: { max_rate: round(pMax.max), moderate: pModerate, at_max: pMax.at, probes: pMax.probes, checks: pMax.checks },
       idle: { clients: IDLE_CLIENTS, rss_before: rssBefore, rss_after: rssAfter },
       handoff, failover, fanout, rpc, sync, chat: chatRuns,
     },
@@ -360,6 +391,19 @@ try {
       fmt(xMax.max),
       `${String(results.p3_cross_node_ratio)}x (>= 0.7)${invalid.includes('p3_cross_node_ratio') ? ' INVALID' : ''}`,
       !invalid.includes('p3_cross_node_ratio') && (results.p3_cross_node_ratio as number) >= 0.7,
+    ],
+    [
+      'P3 vs the Redis-adapter peer, cross-node max',
+      `peer ${fmt(pMax.max)}`,
+      fmt(xMax.max),
+      `${String(results.peer_redis_adapter_ratio)}x (>= 2)${invalid.includes('peer_redis_adapter_ratio') ? ' INVALID' : ''}`,
+      !invalid.includes('peer_redis_adapter_ratio') && (results.peer_redis_adapter_ratio as number) >= 2,
+    ],
+    [
+      `cross-node p50 / p99 at ${moderateRate}/s (ms)`,
+      `peer ${pModerate.p50.toFixed(2)} / ${pModerate.p99.toFixed(2)}`,
+      `${xModerate.p50.toFixed(2)} / ${xModerate.p99.toFixed(2)}`,
+      'reported', true,
     ],
     ['P4 handoff pause p99 (ms, in-process mesh)', '-', handoff.p99.toFixed(2), '<= 20', handoff.p99 <= 20],
     ['P5 kill -9 -> served by new owner (s, defaults)', '-', failover.seconds.toFixed(2), '<= 1.5', failover.seconds <= 1.5],
