@@ -14,7 +14,7 @@ import { AuthorityCache, AuthorityMap, AuthorityWriter, CatchUp, loadScripts, No
 import {
   ClientGateway, createSocketServer, InputRouter, LinkKeeper, ServerGateway, ServerLinks, StateRouter, TokenVerifier,
 } from './relay/index.js';
-import { ClientSessions, InputHolds, SessionLifecycle } from './sessions/index.js';
+import { ClientSessions, InputHolds, SessionLifecycle, SlowClients } from './sessions/index.js';
 import { ControlPlane, FailureWatch, MeshPlanner, Placement, Transfers } from './mesh/index.js';
 import { MeshRpc, NodeBus, Subscriber } from './bus/index.js';
 import { RedisChunkStore, WorldSync } from './sync/index.js';
@@ -63,7 +63,8 @@ export class BridgeNode {
     const interest = new ClientInterest(channels, config);
     const watches = new ServerWatches(config, cache, links, channels);
     const serverRpc = new ServerRpc(config, cache, links, bus, metrics, logger);
-    const state = new StateRouter(id, cache, sessions, bus, metrics, clientNsp, channels);
+    const slow = new SlowClients(c, sessions, metrics, logger);
+    const state = new StateRouter(id, cache, sessions, bus, metrics, clientNsp, channels, slow);
     const placement = new Placement(cache, writer, map, config);
     const chunks = new RedisChunkStore(redis, scripts.chunks, keys);
     const transfers = new Transfers({ config, cache, map, writer, rpc, placement, chunks, metrics, logger });
@@ -99,7 +100,8 @@ export class BridgeNode {
     this.parts = {
       start: async () => { await sub.start(); await catchUp.run(); await presence.start(); await control.start(); await listing.start(); },
       stop: async () => {
-        listing.stop(); sync.close(); lifecycle.close(); await control.close(); bus.flush(); await io.close(); await presence.stop();
+        slow.close(); listing.stop(); sync.close(); lifecycle.close();
+        await control.close(); bus.flush(); await io.close(); await presence.stop();
       },
     };
   }

@@ -103,6 +103,10 @@ export const BridgeConfigSchema = z.object({
    */
   serverReconnectGraceMs: int(0).default(1000),
   sessionGraceMs: int(0).default(10_000),
+  /** A client with more than this unread is slow: it gets the latest state only (coalesced). */
+  clientBufferBytes: int(1024).default(1_048_576),
+  /** A client slow for this long is disconnected with SLOW_CLIENT. */
+  slowClientMs: int(100).default(10_000),
   nodeHeartbeatMs: int(100).default(1000),
   cacheAckTimeoutMs: int(50).default(1000),
   /** Load of one area from the metrics a server reports for it (filtrex expression). */

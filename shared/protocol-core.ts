@@ -52,6 +52,8 @@ export const ErrorCode = {
   NotInRoom: 'NOT_IN_ROOM',
   /** The player was muted by a game server; the message says for how long still. */
   Muted: 'MUTED',
+  /** The client left more than clientBufferBytes unread for slowClientMs: disconnected. */
+  SlowClient: 'SLOW_CLIENT',
   /** Not sent: a frame that is not a Socket.IO packet closes the connection; counted under this code. */
   BadFrame: 'BAD_FRAME',
 } as const;

@@ -142,6 +142,17 @@ export class Metrics {
     help: 'Chat messages sent to this node\'s clients',
     registers: [this.registry],
   });
+  readonly slowClients = new Counter({
+    name: 'meshbridge_slow_clients_total',
+    help: 'Clients found over clientBufferBytes (state coalesced for them)',
+    registers: [this.registry],
+  });
+  readonly slowClientsNow = new Gauge({ name: 'meshbridge_slow_clients', help: 'Clients slow right now', registers: [this.registry] });
+  readonly stateCoalesced = new Counter({
+    name: 'meshbridge_state_coalesced_total',
+    help: 'State items held as the latest for a slow client instead of sent',
+    registers: [this.registry],
+  });
   readonly clients = new Gauge({ name: 'meshbridge_clients', help: 'Clients connected to this node', registers: [this.registry] });
   readonly servers = new Gauge({ name: 'meshbridge_servers', help: 'Game servers linked to this node', registers: [this.registry] });
 

@@ -290,9 +290,12 @@ export class ServerGateway {
       metrics.servers.set(links.size);
       logger.info('server disconnected', { server: hs.serverId, epoch, reason });
       // Gone without a drain: recovered once the reconnect grace passes, unless it is back by then.
-      const grace = this.d.config.serverReconnectGraceMs;
+      // When this node is the one closing, the server is not at fault: its lease runs on while it
+      // reconnects to another node.
+      const closing = !this.d.isReady();
+      const grace = closing ? this.d.config.serverLeaseMs : this.d.config.serverReconnectGraceMs;
       this.d.map.disconnectServer(hs.serverId, epoch, grace).then(
-        (cut) => (cut ? this.d.control.checkLeasesIn(grace + 50, `${hs.serverId}:${epoch}`) : undefined),
+        (cut) => (cut && !closing ? this.d.control.checkLeasesIn(grace + 50, `${hs.serverId}:${epoch}`) : undefined),
         (err: Error) => logger.warn('disconnect not recorded', { server: hs.serverId, err: err.message }),
       ).catch((err: Error) => logger.warn('lease check not queued', { server: hs.serverId, err: err.message }));
     });

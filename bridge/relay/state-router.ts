@@ -7,6 +7,7 @@ import type { AuthorityCache } from '../authority/authority-cache.js';
 import type { AreaChannels, AreaItem } from '../interest/area-channels.js';
 import { areaRoom } from '../interest/client-interest.js';
 import type { ClientSessions } from '../sessions/client-session.js';
+import { SLOW_ROOM, type SlowClients } from '../sessions/slow-clients.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { NodeBus } from '../bus/node-bus.js';
 import type { ServerLink } from './server-link.js';
@@ -24,6 +25,7 @@ export class StateRouter {
     private readonly metrics: Metrics,
     private readonly clients: ClientNamespace,
     private readonly areas: AreaChannels,
+    private readonly slow: SlowClients,
   ) {
     bus.on('st', (m) => this.deliverHere(m.i));
     areas.consume((items) => { for (const item of items) this.deliverArea(item); });
@@ -93,13 +95,17 @@ export class StateRouter {
       case 'player': {
         const s = this.sessions.get(item.player);
         if (!s) break;
-        s.socket.emit('state', item);
+        if (this.slow.isSlow(s)) this.slow.hold(item);
+        else s.socket.emit('state', item);
         const ack = item.acks?.[item.player];
         if (ack !== undefined) s.noteAck(ack);
         break;
       }
       case 'all':
-        this.clients.emit('state', item);
+        if (this.slow.any) {
+          this.clients.except(SLOW_ROOM).emit('state', item);
+          this.slow.hold(item);
+        } else this.clients.emit('state', item);
         break;
     }
   }
@@ -107,7 +113,10 @@ export class StateRouter {
   /** Area state for the clients here that see the area (their interest sets are rooms). */
   private deliverArea(item: AreaItem): void {
     this.latestAreaState.set(item.area, item.data);
-    this.clients.to(areaRoom(item.area)).emit('state', item);
+    if (this.slow.any) {
+      this.clients.to(areaRoom(item.area)).except(SLOW_ROOM).emit('state', item);
+      this.slow.hold(item);
+    } else this.clients.to(areaRoom(item.area)).emit('state', item);
     if (item.acks) for (const player in item.acks) this.sessions.get(player)?.noteAck(item.acks[player]!);
   }
 

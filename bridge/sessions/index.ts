@@ -2,3 +2,4 @@
 export { ClientSessions } from './client-session.js';
 export { InputHolds } from './input-holds.js';
 export { SessionLifecycle } from './session-lifecycle.js';
+export { SlowClients } from './slow-clients.js';
