@@ -1,11 +1,9 @@
 import { expect } from 'chai';
-import { Redis } from 'ioredis';
 import type { BridgeNode } from '../bridge/bridge-node.js';
 import { type ChatError, type MeshClient } from '../client-sdk/index.js';
-import { Keys } from '../shared/keys.js';
 import type { ChatMessage, ChatNotice, ChatRecovery } from '../shared/protocol.js';
 import { Mesh, sleep, waitFor } from './harness.js';
-import { errorCount } from './helpers.js';
+import { errorCount, seedLastArea } from './helpers.js';
 import { sharedRedis } from './setup.js';
 
 /** Every chat message a client receives, in arrival order. */
@@ -17,12 +15,6 @@ function inbox(client: MeshClient): ChatMessage[] {
 const texts = (box: ChatMessage[], channel: string) => box.filter((m) => m.channel === channel).map((m) => `${m.from}: ${m.text}`);
 const heard = async (node: BridgeNode) => (await node.testHook.metrics.chatHeard.get()).values.reduce((s, v) => s + v.value, 0);
 const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: ChatError) => e.code);
-
-async function seedLastArea(mesh: Mesh, player: string, area: string): Promise<void> {
-  const redis = new Redis(mesh.redis.url);
-  await redis.hset(new Keys('mb', mesh.world).player(player), 'area', area);
-  redis.disconnect();
-}
 
 describe('chat across the network', () => {
   let mesh: Mesh;

@@ -1,23 +1,15 @@
 import { expect } from 'chai';
 import type { BridgeNode } from '../bridge/bridge-node.js';
 import type { JournalEntry } from '../gameserver-stub/reference-server.js';
-import { Redis } from 'ioredis';
 import type { MeshClient } from '../client-sdk/index.js';
 import { GameServerClient } from '../gameserver-stub/sdk.js';
-import { Keys } from '../shared/keys.js';
 import { PROTOCOL_VERSION, SERVER_NAMESPACE } from '../shared/protocol.js';
 import { Mesh, NETWORK_SECRET, sleep, waitFor } from './harness.js';
-import { expectEachInputOnceInOrder, firstStateFrom, handshakeOutcome, range, rawSocket } from './helpers.js';
+import { expectEachInputOnceInOrder, firstStateFrom, handshakeOutcome, range, rawSocket, seedLastArea } from './helpers.js';
 import { sharedRedis } from './setup.js';
 
 const areaMoves = async (node: BridgeNode) =>
   (await node.testHook.metrics.areaMoves.get()).values.filter((v) => v.labels.outcome === 'completed').reduce((s, v) => s + v.value, 0);
-
-async function seedLastArea(mesh: Mesh, player: string, area: string): Promise<void> {
-  const redis = new Redis(mesh.redis.url);
-  await redis.hset(new Keys('mb', mesh.world).player(player), 'area', area);
-  redis.disconnect();
-}
 
 describe('the mesh', () => {
   let mesh: Mesh;

@@ -7,7 +7,7 @@ import type { ReferenceServer } from '../gameserver-stub/reference-server.js';
 import { Keys } from '../shared/keys.js';
 import { PROTOCOL_VERSION, SERVER_NAMESPACE, type ChunkData, type ErrorCode } from '../shared/protocol.js';
 import { Mesh, NETWORK_SECRET, sleep, waitFor } from './harness.js';
-import { errorCount, handshakeOutcome, rawSocket } from './helpers.js';
+import { errorCount, handshakeOutcome, rawSocket, seedLastArea } from './helpers.js';
 import { sharedRedis } from './setup.js';
 
 /** Bytes that differ per id and version, of a given size. */
@@ -234,8 +234,3 @@ describe('world sync: hashed chunk manifests, registration, the listing', () => 
   });
 });
 
-async function seedLastArea(mesh: Mesh, player: string, area: string): Promise<void> {
-  const redis = new Redis(mesh.redis.url);
-  await redis.hset(new Keys('mb', mesh.world).player(player), 'area', area);
-  redis.disconnect();
-}
