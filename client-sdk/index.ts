@@ -6,7 +6,7 @@
 import { Emitter } from '@socket.io/component-emitter';
 import { io, type Socket } from 'socket.io-client';
 import {
-  CLIENT_NAMESPACE, ErrorCode,
+  CLIENT_NAMESPACE, ErrorCode, chatIdAfter,
   type AuthorityPayload, type BridgeToClientEvents, type ChatHistoryReply, type ChatJoinReply, type ChatMessage, type ChatNotice,
   type ChatPresenceReply, type ChatRecovery, type ChatReply, type ChatSendReply, type ClientInput, type ClientToBridgeEvents,
   type ErrorPayload, type SessionPayload, type StateItem,
@@ -223,7 +223,7 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
   /** Keeps the highest id seen in a channel (ids grow per channel: `<ms>-<n>`). */
   private advance(channel: string, id: string): void {
     const have = this.chatCursors.get(channel);
-    if (have === undefined || later(id, have)) this.chatCursors.set(channel, id);
+    if (have === undefined || chatIdAfter(id, have)) this.chatCursors.set(channel, id);
   }
 
   /** The cursors of the channels this client is in now (its area's, not those of areas it left). */
@@ -294,8 +294,3 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
   }
 }
 
-function later(a: string, b: string): boolean {
-  const [am, an] = a.split('-').map(Number) as [number, number];
-  const [bm, bn] = b.split('-').map(Number) as [number, number];
-  return am > bm || (am === bm && an > bn);
-}

@@ -135,6 +135,13 @@ export interface ChatRecovery {
 export type ChatJoinReply = ChatReply<{ channel: string; last: string }>;
 export const CHAT_MAX_HISTORY_LIMIT = 100;
 
+/** True if chat id `a` comes after `b` (ids are `<ms>-<n>`: both parts compared as numbers). */
+export function chatIdAfter(a: string, b: string): boolean {
+  const [am, an] = a.split('-').map(Number) as [number, number];
+  const [bm, bn] = b.split('-').map(Number) as [number, number];
+  return am > bm || (am === bm && an > bn);
+}
+
 export interface ClientToBridgeEvents {
   input: (input: ClientInput) => void;
   chat: (m: { channel: string; text: string }, ack: Ack<ChatSendReply>) => void;

@@ -4,7 +4,6 @@
 import { expect } from 'chai';
 import { CacheBarrier } from '../bridge/authority/cache-barrier.js';
 import { cleanText, clientChannel, serverChannel } from '../bridge/chat/chat-channels.js';
-import { idAfter } from '../bridge/chat/chat-store.js';
 import { phaseOf } from '../bridge/sync/world-sync.js';
 import {
   drainOrder, lowestRatio, overloaded, pickLeastLoaded, rank, rankAcceptors, rebalanceOptions, serverViews, type View,
@@ -12,7 +11,7 @@ import {
 import { Metrics } from '../bridge/ops/metrics.js';
 import { ClientSession, type ClientSocket } from '../bridge/sessions/client-session.js';
 import { LoadModel } from '../shared/load-model.js';
-import type { ServerInfo } from '../shared/protocol.js';
+import { chatIdAfter as idAfter, type ServerInfo } from '../shared/protocol.js';
 import { TokenBucket } from '../shared/token-bucket.js';
 
 const server = (id: string, load: number, power = 1, status: ServerInfo['status'] = 'ready'): ServerInfo =>

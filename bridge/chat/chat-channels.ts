@@ -2,18 +2,13 @@
 // client or a server means and may use, and what is left of a text once cleaned.
 import { parseArea } from '../../shared/grid.js';
 import { ErrorCode } from '../../shared/protocol.js';
-
-export type Refusal = { ok: false; code: ErrorCode; message: string };
+import { refusal, type Refusal } from '../relay/wire-error.js';
 
 export const ROOM = /^room:([A-Za-z0-9_.,:@-]{1,64})$/;
 const WHISPER = /^whisper:([A-Za-z0-9_.,:@-]{1,64})$/;
 /** Control characters (C0, C1), zero-width and bidirectional controls: never part of a chat text. */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
-
-export function refusal(code: ErrorCode, message: string): Refusal {
-  return { ok: false, code, message };
-}
 
 /**
  * The channel a client means, if it may use it: `area` is its own area (a client never names one);

@@ -9,7 +9,7 @@ import type { Logger } from 'winston';
 import type { BridgeConfig } from '../../shared/config.js';
 import type { Keys } from '../../shared/keys.js';
 import {
-  ChatChannelRequestSchema, ChatHistoryRequestSchema, ChatMuteSchema, ChatSendSchema, ErrorCode,
+  ChatChannelRequestSchema, ChatHistoryRequestSchema, ChatMuteSchema, ChatSendSchema, ErrorCode, chatIdAfter,
   type ChatMessage, type ChatNotice, type ClientHandshake,
 } from '../../shared/protocol.js';
 import { TokenBucket } from '../../shared/token-bucket.js';
@@ -20,14 +20,11 @@ import type { ClientGateway } from '../relay/client-gateway.js';
 import type { ClientNamespace } from '../relay/socket-server.js';
 import type { ServerGateway } from '../relay/server-gateway.js';
 import type { ServerLink } from '../relay/server-link.js';
+import { refusal, type Respond } from '../relay/wire-error.js';
 import type { ClientSession } from '../sessions/client-session.js';
 import type { SessionLifecycle } from '../sessions/session-lifecycle.js';
-import { ROOM, cleanText, clientChannel, refusal, serverChannel, type Refusal } from './chat-channels.js';
-import { idAfter, type ChatStore } from './chat-store.js';
-
-type Ack = ((answer: unknown) => void) | undefined;
-/** Any reply: `{ ok: true, … }` or a refusal. */
-type Reply = { ok: true; [field: string]: unknown } | Refusal;
+import { ROOM, cleanText, clientChannel, serverChannel } from './chat-channels.js';
+import type { ChatStore } from './chat-store.js';
 
 export interface ChatRelayDeps {
   config: BridgeConfig;
@@ -63,13 +60,13 @@ export class ChatRelay {
 
   constructor(private readonly d: ChatRelayDeps) {
     d.lifecycle.observe({ enter: (s) => this.enter(s), moved: (s) => this.moved(s), leave: (s) => this.leave(s) });
-    d.clients.handle('chat', (s, p, ack) => this.send(s, p, ack));
-    d.clients.handle('chat:join', (s, p, ack) => this.join(s, p, ack));
-    d.clients.handle('chat:leave', (s, p, ack) => this.leaveRoom(s, p, ack));
-    d.clients.handle('chat:history', (s, p, ack) => this.history(s, p, ack));
-    d.clients.handle('chat:presence', (s, p, ack) => this.presence(s, p, ack));
-    d.servers.handle('chat', (link, p, ack) => this.post(link, p, ack));
-    d.servers.handle('chat:mute', (link, p, ack) => this.mute(link, p, ack));
+    d.clients.handle('chat', (s, p, respond) => this.send(s, p, respond));
+    d.clients.handle('chat:join', (s, p, respond) => this.join(s, p, respond));
+    d.clients.handle('chat:leave', (s, p, respond) => this.leaveRoom(s, p, respond));
+    d.clients.handle('chat:history', (s, p, respond) => this.history(s, p, respond));
+    d.clients.handle('chat:presence', (s, p, respond) => this.presence(s, p, respond));
+    d.servers.handle('chat', (link, p, respond) => this.post(link, p, respond));
+    d.servers.handle('chat:mute', (link, p, respond) => this.mute(link, p, respond));
   }
 
   // ---- sessions --------------------------------------------------------------------------------
@@ -145,28 +142,28 @@ export class ChatRelay {
 
   // ---- what clients send -----------------------------------------------------------------------
 
-  private async send(s: ClientSession, raw: unknown, ack: Ack): Promise<void> {
+  private async send(s: ClientSession, raw: unknown, respond: Respond): Promise<void> {
     const member = this.members.get(s);
     const parsed = ChatSendSchema.safeParse(raw);
-    if (!member || !parsed.success) return this.reply(s, ack, refusal(ErrorCode.BadInput, 'chat must be { channel, text }'));
+    if (!member || !parsed.success) return respond(refusal(ErrorCode.BadInput, 'chat must be { channel, text }'));
     const channel = clientChannel(parsed.data.channel, { player: s.player, area: s.area, channels: member.channels }, 'send');
-    if (typeof channel !== 'string') return this.reply(s, ack, channel);
+    if (typeof channel !== 'string') return respond(channel);
     const text = cleanText(parsed.data.text, this.d.config.maxChatChars);
-    if (typeof text !== 'string') return this.reply(s, ack, text);
+    if (typeof text !== 'string') return respond(text);
     if (!member.bucket.take()) {
-      return this.reply(s, ack, refusal(ErrorCode.RateLimited, `more than ${this.d.config.chatPerMinute} chat messages a minute`));
+      return respond(refusal(ErrorCode.RateLimited, `more than ${this.d.config.chatPerMinute} chat messages a minute`));
     }
     const out = await this.d.store.post(channel, s.player, text, s.player);
-    if ('mutedMs' in out) return this.reply(s, ack, refusal(ErrorCode.Muted, `muted for ${Math.ceil(out.mutedMs / 1000)} s more`));
+    if ('mutedMs' in out) return respond(refusal(ErrorCode.Muted, `muted for ${Math.ceil(out.mutedMs / 1000)} s more`));
     this.d.metrics.chatPosted.inc({ by: 'player' });
-    this.reply(s, ack, { ok: true, id: out.id, channel });
+    respond({ ok: true, id: out.id, channel });
   }
 
-  private async join(s: ClientSession, raw: unknown, ack: Ack): Promise<void> {
+  private async join(s: ClientSession, raw: unknown, respond: Respond): Promise<void> {
     const member = this.members.get(s);
     const parsed = ChatChannelRequestSchema.safeParse(raw);
     if (!member || !parsed.success || !ROOM.test(parsed.data.channel)) {
-      return this.reply(s, ack, refusal(ErrorCode.BadChannel, 'chat:join takes { channel: "room:<name>" } (letters, digits, _.,:@-)'));
+      return respond(refusal(ErrorCode.BadChannel, 'chat:join takes { channel: "room:<name>" } (letters, digits, _.,:@-)'));
     }
     const channel = parsed.data.channel;
     if (!member.channels.has(channel)) {
@@ -174,78 +171,78 @@ export class ChatRelay {
       await this.enterRoom(s, channel);
     }
     // Read after the node hears the room: a message after `last` reaches the client live.
-    this.reply(s, ack, { ok: true, channel, last: await this.d.store.lastId(channel) });
+    respond({ ok: true, channel, last: await this.d.store.lastId(channel) });
   }
 
-  private async leaveRoom(s: ClientSession, raw: unknown, ack: Ack): Promise<void> {
+  private async leaveRoom(s: ClientSession, raw: unknown, respond: Respond): Promise<void> {
     const member = this.members.get(s);
     const parsed = ChatChannelRequestSchema.safeParse(raw);
     if (!member || !parsed.success || !ROOM.test(parsed.data.channel)) {
-      return this.reply(s, ack, refusal(ErrorCode.BadChannel, 'chat:leave takes { channel: "room:<name>" }'));
+      return respond(refusal(ErrorCode.BadChannel, 'chat:leave takes { channel: "room:<name>" }'));
     }
     const channel = parsed.data.channel;
-    if (!member.channels.has(channel)) return this.reply(s, ack, refusal(ErrorCode.NotInRoom, `not in ${channel}`));
+    if (!member.channels.has(channel)) return respond(refusal(ErrorCode.NotInRoom, `not in ${channel}`));
     this.remove(s, member, channel);
     this.exitRoom(s.player, channel);
-    this.reply(s, ack, { ok: true });
+    respond({ ok: true });
   }
 
-  private async history(s: ClientSession, raw: unknown, ack: Ack): Promise<void> {
+  private async history(s: ClientSession, raw: unknown, respond: Respond): Promise<void> {
     const member = this.members.get(s);
     const parsed = ChatHistoryRequestSchema.safeParse(raw);
     if (!member || !parsed.success) {
-      return this.reply(s, ack, refusal(ErrorCode.BadInput, 'chat:history must be { channel, after?: message id, limit?: 1..100 }'));
+      return respond(refusal(ErrorCode.BadInput, 'chat:history must be { channel, after?: message id, limit?: 1..100 }'));
     }
     const channel = clientChannel(parsed.data.channel, { player: s.player, area: s.area, channels: member.channels }, 'read');
-    if (typeof channel !== 'string') return this.reply(s, ack, channel);
+    if (typeof channel !== 'string') return respond(channel);
     const { messages, recovered } = await this.d.store.history(channel, parsed.data.after, parsed.data.limit ?? 50);
-    this.reply(s, ack, { ok: true, channel, messages, recovered });
+    respond({ ok: true, channel, messages, recovered });
   }
 
-  private async presence(s: ClientSession, raw: unknown, ack: Ack): Promise<void> {
+  private async presence(s: ClientSession, raw: unknown, respond: Respond): Promise<void> {
     const member = this.members.get(s);
     const parsed = ChatChannelRequestSchema.safeParse(raw);
-    if (!member || !parsed.success) return this.reply(s, ack, refusal(ErrorCode.BadInput, 'chat:presence must be { channel }'));
+    if (!member || !parsed.success) return respond(refusal(ErrorCode.BadInput, 'chat:presence must be { channel }'));
     const name = parsed.data.channel;
     const room = ROOM.exec(name);
     if (room) {
       const players = (await this.d.store.roomMembers(room[1]!)).sort();
-      return this.reply(s, ack, { ok: true, channel: name, count: players.length, players });
+      return respond({ ok: true, channel: name, count: players.length, players });
     }
     const online = [...this.d.cache.players.values()].filter((p) => p.server !== '');
-    if (name === 'global') return this.reply(s, ack, { ok: true, channel: name, count: online.length });
+    if (name === 'global') return respond({ ok: true, channel: name, count: online.length });
     if (name === 'area') {
-      return this.reply(s, ack, { ok: true, channel: `area:${s.area}`, count: online.filter((p) => p.area === s.area).length });
+      return respond({ ok: true, channel: `area:${s.area}`, count: online.filter((p) => p.area === s.area).length });
     }
-    this.reply(s, ack, refusal(ErrorCode.BadChannel, 'chat:presence takes global, area or room:<name>'));
+    respond(refusal(ErrorCode.BadChannel, 'chat:presence takes global, area or room:<name>'));
   }
 
   // ---- what servers send -----------------------------------------------------------------------
 
-  private async post(link: ServerLink, raw: unknown, ack: Ack): Promise<void> {
+  private async post(link: ServerLink, raw: unknown, respond: Respond): Promise<void> {
     const parsed = ChatSendSchema.safeParse(raw);
-    if (!parsed.success) return this.replyServer(link, ack, refusal(ErrorCode.BadInput, 'chat must be { channel, text }'));
+    if (!parsed.success) return respond(refusal(ErrorCode.BadInput, 'chat must be { channel, text }'));
     const channel = serverChannel(parsed.data.channel, this.d.config);
     if (!channel) {
       const message = 'channel must be global, area:<area>, whisper:<player> or room:<name>';
-      return this.replyServer(link, ack, refusal(ErrorCode.BadChannel, message));
+      return respond(refusal(ErrorCode.BadChannel, message));
     }
     const text = cleanText(parsed.data.text, this.d.config.maxChatChars);
-    if (typeof text !== 'string') return this.replyServer(link, ack, text);
+    if (typeof text !== 'string') return respond(text);
     const out = await this.d.store.post(channel, `system:${link.serverId}`, text);
     if ('mutedMs' in out) return; // a server is never muted
     this.d.metrics.chatPosted.inc({ by: 'server' });
-    this.replyServer(link, ack, { ok: true, id: out.id, channel });
+    respond({ ok: true, id: out.id, channel });
   }
 
-  private async mute(link: ServerLink, raw: unknown, ack: Ack): Promise<void> {
+  private async mute(link: ServerLink, raw: unknown, respond: Respond): Promise<void> {
     const parsed = ChatMuteSchema.safeParse(raw);
     if (!parsed.success) {
-      return this.replyServer(link, ack, refusal(ErrorCode.BadInput, 'chat:mute must be { player, seconds: 0..2592000 }'));
+      return respond(refusal(ErrorCode.BadInput, 'chat:mute must be { player, seconds: 0..2592000 }'));
     }
     await this.d.store.mute(parsed.data.player, parsed.data.seconds);
     this.d.logger.info('chat mute', { by: link.serverId, ...parsed.data });
-    this.replyServer(link, ack, { ok: true });
+    respond({ ok: true });
   }
 
   // ---- channels --------------------------------------------------------------------------------
@@ -302,7 +299,7 @@ export class ChatRelay {
   /** While replaying: sends a message the session has not seen yet (ids only grow per channel). */
   private emitTo(s: ClientSession, member: Member, m: ChatMessage): boolean {
     const last = member.cursors.get(m.channel);
-    if (last !== undefined && !idAfter(m.id, last)) return false;
+    if (last !== undefined && !chatIdAfter(m.id, last)) return false;
     member.cursors.set(m.channel, m.id);
     this.d.metrics.chatDelivered.inc();
     s.socket.emit('chat', m);
@@ -322,16 +319,4 @@ export class ChatRelay {
     done().catch((err: Error) => this.d.logger.warn('room leave not recorded', { player, channel, err: err.message }));
   }
 
-  /** The reply goes to the acknowledgement; without one, a refusal comes as an `error` event. */
-  private reply(s: ClientSession, ack: Ack, r: Reply): void {
-    if (!r.ok) this.d.metrics.errors.inc({ code: r.code, side: 'client' });
-    if (ack) return ack(r);
-    if (!r.ok) s.socket.emit('error', { code: r.code, message: r.message });
-  }
-
-  private replyServer(link: ServerLink, ack: Ack, r: Reply): void {
-    if (!r.ok) this.d.metrics.errors.inc({ code: r.code, side: 'server' });
-    if (ack) return ack(r);
-    if (!r.ok) link.socket.emit('error', { code: r.code, message: r.message });
-  }
 }

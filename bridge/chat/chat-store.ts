@@ -5,13 +5,6 @@ import type { ChatMessage } from '../../shared/protocol.js';
 import type { Keys } from '../../shared/keys.js';
 import type { ChatScripts } from '../authority/lua-scripts.js';
 
-/** Stream ids `<ms>-<n>` compared as numbers. */
-export function idAfter(a: string, b: string): boolean {
-  const [am, an] = a.split('-').map(Number) as [number, number];
-  const [bm, bn] = b.split('-').map(Number) as [number, number];
-  return am > bm || (am === bm && an > bn);
-}
-
 type StreamEntry = [id: string, fields: string[]];
 
 export class ChatStore {
@@ -43,16 +36,15 @@ export class ChatStore {
     }
     // Trimming drops the oldest first: nothing after `after` is gone while `after` itself is still
     // there. (When it is gone, the one after it may be gone too: the client is told it may have missed some.)
-    const [rows, self, info] = (await this.redis
-      .multi()
-      .xrange(key, `(${after}`, '+', 'COUNT', limit)
-      .xrange(key, after, after)
-      .xinfo('STREAM', key)
-      .exec()) ?? [];
-    const messages = ((rows?.[1] ?? []) as StreamEntry[]).map((r) => toMessage(channel, r));
-    if (after !== '0-0') return { messages, recovered: ((self?.[1] ?? []) as StreamEntry[]).length > 0 };
+    const fromStart = after === '0-0';
+    const tx = this.redis.multi().xrange(key, `(${after}`, '+', 'COUNT', limit);
     // From the very beginning: nothing was ever trimmed (or the channel is still empty).
-    const fields = info?.[0] ? [] : ((info?.[1] ?? []) as unknown[]);
+    if (fromStart) tx.xinfo('STREAM', key);
+    else tx.xrange(key, after, after);
+    const [rows, check] = (await tx.exec()) ?? [];
+    const messages = ((rows?.[1] ?? []) as StreamEntry[]).map((r) => toMessage(channel, r));
+    if (!fromStart) return { messages, recovered: ((check?.[1] ?? []) as StreamEntry[]).length > 0 };
+    const fields = check?.[0] ? [] : ((check?.[1] ?? []) as unknown[]);
     const field = (name: string) => Number(fields[fields.indexOf(name) + 1] ?? 0);
     return { messages, recovered: field('entries-added') === field('length') };
   }

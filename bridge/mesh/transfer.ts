@@ -196,7 +196,7 @@ export class Transfers {
   private async referencedChunks(area: string, state: unknown): Promise<{ chunks?: ChunkData[] }> {
     const refs = ChunkRefsSchema.safeParse(state);
     if (!refs.success) return {};
-    const chunks = await this.d.chunks.read(refs.data.chunks.map((r) => r.id));
+    const chunks = await this.d.chunks.read(await this.d.chunks.index(refs.data.chunks.map((r) => r.id)));
     const have = new Map(chunks.map((c) => [c.id, c.version]));
     const behind = refs.data.chunks.filter((r) => (have.get(r.id) ?? 0) < r.version);
     if (behind.length > 0) this.d.logger.warn('area refers to chunks the store lacks', { area, chunks: behind.map((r) => r.id) });

@@ -10,7 +10,7 @@ import type { InputHolds } from '../sessions/input-holds.js';
 import type { Joined, SessionLifecycle } from '../sessions/session-lifecycle.js';
 import type { TokenVerifier } from './auth.js';
 import type { ClientNamespace } from './socket-server.js';
-import { WireError, guardHandshake } from './wire-error.js';
+import { WireError, guardHandshake, type Respond } from './wire-error.js';
 import { guardedOn } from './wire-guard.js';
 
 export interface ClientGatewayDeps {
@@ -25,8 +25,8 @@ export interface ClientGatewayDeps {
   isReady: () => boolean;
 }
 
-/** A client event that another part handles: its session, payload and acknowledgement, if asked for. */
-export type ClientEventHandler = (session: ClientSession, payload: unknown, ack: ((answer: unknown) => void) | undefined) => unknown;
+/** A client event that another part handles: its session, its payload, and how to answer it. */
+export type ClientEventHandler = (session: ClientSession, payload: unknown, respond: Respond) => unknown;
 
 export class ClientGateway {
   private readonly handlers = new Map<string, ClientEventHandler>();
@@ -77,7 +77,12 @@ export class ClientGateway {
       }, (...args: unknown[]) => {
         const last = args.at(-1);
         const ack = typeof last === 'function' ? (last as (answer: unknown) => void) : undefined;
-        return handler(session, typeof args[0] === 'function' ? undefined : args[0], ack);
+        const respond: Respond = (r) => {
+          if (!ack) return r.ok ? undefined : session.error(r.code, r.message);
+          if (!r.ok) metrics.errors.inc({ code: r.code, side: 'client' });
+          ack(r);
+        };
+        return handler(session, typeof args[0] === 'function' ? undefined : args[0], respond);
       });
     }
     socket.onAny((event: string) => {

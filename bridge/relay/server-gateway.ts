@@ -32,13 +32,13 @@ import type { LinkKeeper } from './link-keeper.js';
 import { ServerLink, type ServerLinks, type ServerSocket } from './server-link.js';
 import type { ServerNamespace } from './socket-server.js';
 import type { StateRouter } from './state-router.js';
-import { WireError, guardHandshake } from './wire-error.js';
+import { WireError, guardHandshake, type Respond } from './wire-error.js';
 import { guardedOn } from './wire-guard.js';
 
 const SERVER_EVENTS = new Set(['state', 'load', 'snapshot', 'handoff', 'drain', 'area:watch', 'area:unwatch', 'rpc', 'message']);
 
-/** A server event that another part handles: its payload (undefined when none) and its acknowledgement, if asked for. */
-export type ServerEventHandler = (link: ServerLink, payload: unknown, ack: ((answer: unknown) => void) | undefined) => unknown;
+/** A server event that another part handles: its payload (undefined when none), and how to answer it. */
+export type ServerEventHandler = (link: ServerLink, payload: unknown, respond: Respond) => unknown;
 
 interface Registered {
   hs: ServerHandshake;
@@ -267,7 +267,12 @@ export class ServerGateway {
       on(event, (...args: unknown[]) => {
         const last = args.at(-1);
         const ack = typeof last === 'function' ? (last as (answer: unknown) => void) : undefined;
-        return handler(link, typeof args[0] === 'function' ? undefined : args[0], ack);
+        const respond: Respond = (r) => {
+          if (!ack) return r.ok ? undefined : link.error(r.code, `${r.message} (${event} needs an acknowledgement)`);
+          if (!r.ok) metrics.errors.inc({ code: r.code, side: 'server' });
+          ack(r);
+        };
+        return handler(link, typeof args[0] === 'function' ? undefined : args[0], respond);
       });
     }
     on('drain', async (ack: unknown) => {

@@ -13,6 +13,20 @@ export class WireError extends Error {
   }
 }
 
+/** A refused request, as an acknowledgement carries it. */
+export type Refusal = { ok: false; code: ErrorCode; message: string };
+/** What a part answers to an event with an acknowledgement: `{ ok: true, … }` or a refusal (with extras). */
+export type WireReply = { ok: true; [field: string]: unknown } | (Refusal & { [field: string]: unknown });
+/**
+ * Answers an event a part handles: through its acknowledgement, or, for a refusal without one, as
+ * an `error` event. Every refusal is counted either way (the gateways make it).
+ */
+export type Respond = (reply: WireReply) => void;
+
+export function refusal(code: ErrorCode, message: string): Refusal {
+  return { ok: false, code, message };
+}
+
 /**
  * Runs an async handshake as namespace middleware: the peer is connected only once it resolves,
  * so nothing it sends can arrive before its session exists. Refusals are counted and sent as

@@ -14,8 +14,8 @@ export interface ChunkStore {
   put(chunk: ChunkData & { owner: string }): Promise<PutOutcome>;
   /** The index: every chunk, or these ids (an unknown id is absent from the result). */
   index(ids?: string[]): Promise<ChunkMeta[]>;
-  /** The bytes of these chunks, as the index has them now (a chunk replaced meanwhile comes in its newer version). */
-  read(ids: string[]): Promise<ChunkData[]>;
+  /** The bytes of these index entries (a chunk replaced since the entry was read comes in its newer version). */
+  read(chunks: ChunkMeta[]): Promise<ChunkData[]>;
   /** Now, by the store's clock (what `at` is measured in). */
   now(): Promise<number>;
 }
@@ -58,23 +58,23 @@ export class RedisChunkStore implements ChunkStore {
     return ids.flatMap((id, i) => (rows[i] ? [parseEntry(id, rows[i])] : []));
   }
 
-  async read(ids: string[]): Promise<ChunkData[]> {
+  async read(chunks: ChunkMeta[]): Promise<ChunkData[]> {
     const out: ChunkData[] = [];
-    let wanted = ids;
-    // Twice at most: bytes deleted between reading the index and the bytes belong to a chunk that
-    // moved on; reading its entry again finds the newer bytes.
-    for (let attempt = 0; attempt < 2 && wanted.length > 0; attempt++) {
-      const metas = await this.index(wanted);
+    let metas = chunks;
+    // Twice at most: bytes deleted since the entry was read belong to a chunk that moved on;
+    // reading its entry again finds the newer bytes.
+    for (let attempt = 0; attempt < 2 && metas.length > 0; attempt++) {
+      if (attempt > 0) metas = await this.index(metas.map((m) => m.id));
       const pipe = this.redis.pipeline();
       for (const m of metas) pipe.getBuffer(this.keys.chunkBytes(m.hash));
       const rows = (await pipe.exec()) ?? [];
-      const missing: string[] = [];
+      const missing: ChunkMeta[] = [];
       metas.forEach((m, i) => {
         const data = rows[i]?.[1] as Buffer | null | undefined;
         if (data) out.push({ id: m.id, version: m.version, hash: m.hash, data });
-        else missing.push(m.id);
+        else missing.push(m);
       });
-      wanted = missing;
+      metas = missing;
     }
     return out;
   }

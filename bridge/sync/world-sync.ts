@@ -15,6 +15,7 @@ import type { AuthorityMap } from '../authority/authority-map.js';
 import type { NodeBus } from '../bus/node-bus.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { ServerGateway } from '../relay/server-gateway.js';
+import { refusal, type Refusal, type Respond } from '../relay/wire-error.js';
 import type { ServerLink, ServerLinks } from '../relay/server-link.js';
 import type { ChunkStore } from './chunk-store.js';
 
@@ -27,9 +28,6 @@ export interface SyncSummary {
   uploadedHere: number;
   fetchedHere: number;
 }
-
-type Refusal = { ok: false; code: ErrorCode; message: string };
-type Ack = ((answer: unknown) => void) | undefined;
 
 export interface WorldSyncDeps {
   config: BridgeConfig;
@@ -58,10 +56,10 @@ export class WorldSync {
 
   constructor(private readonly d: WorldSyncDeps) {
     const { gateway, bus, config } = d;
-    gateway.handle('sync:put', (link, p, ack) => this.put(link, p, ack));
-    gateway.handle('sync:get', (link, p, ack) => this.get(link, p, ack));
-    gateway.handle('sync:manifest', (link, p, ack) => this.manifest(link, p, ack));
-    gateway.handle('sync:ready', (link, _p, ack) => this.ready(link, ack));
+    gateway.handle('sync:put', (link, p, respond) => this.put(link, p, respond));
+    gateway.handle('sync:get', (link, p, respond) => this.get(link, p, respond));
+    gateway.handle('sync:manifest', (link, p, respond) => this.manifest(link, p, respond));
+    gateway.handle('sync:ready', (link, _p, respond) => this.ready(link, respond));
     gateway.onLink((link, status) => this.linked(link, status));
     gateway.onUnlink((link) => this.unlinked(link));
     bus.on('manifest', (m) => this.queue(m.from, m.chunks));
@@ -153,9 +151,9 @@ export class WorldSync {
     peer.outbox.clear();
   }
 
-  private async put(link: ServerLink, raw: unknown, ack: Ack): Promise<void> {
+  private async put(link: ServerLink, raw: unknown, respond: Respond): Promise<void> {
     const { config, store, metrics } = this.d;
-    const answer = (r: SyncPutReply) => this.answer(link, ack, 'sync:put', r);
+    const answer = (r: SyncPutReply) => respond(r);
     const parsed = ChunkPutSchema.safeParse(raw);
     if (!parsed.success) {
       return answer(refusal(ErrorCode.BadInput, `sync:put must be { id, version, hash, data (binary) }: ${issueOf(parsed.error)}`));
@@ -181,9 +179,9 @@ export class WorldSync {
     answer({ ok: true, stored: out.stored });
   }
 
-  private async get(link: ServerLink, raw: unknown, ack: Ack): Promise<void> {
+  private async get(link: ServerLink, raw: unknown, respond: Respond): Promise<void> {
     const { config, store, metrics } = this.d;
-    const answer = (r: SyncGetReply) => this.answer(link, ack, 'sync:get', r);
+    const answer = (r: SyncGetReply) => respond(r);
     const parsed = ChunkGetSchema.safeParse(raw);
     if (!parsed.success) return answer(refusal(ErrorCode.BadInput, `sync:get must be { ids: [chunk ids] }: ${issueOf(parsed.error)}`));
     const ids = [...new Set(parsed.data.ids)];
@@ -204,13 +202,13 @@ export class WorldSync {
       const message = `over syncBytesPerSecond; retry in ${retryAfterMs} ms`;
       return answer({ ok: false, code: ErrorCode.Throttled, retryAfterMs, message });
     }
-    const chunks = await store.read(ids);
+    const chunks = await store.read(metas);
     metrics.syncBytes.inc({ direction: 'out' }, chunks.reduce((sum, c) => sum + c.data.length, 0));
     answer({ ok: true, chunks });
   }
 
-  private async manifest(link: ServerLink, raw: unknown, ack: Ack): Promise<void> {
-    const answer = (r: SyncManifestReply) => this.answer(link, ack, 'sync:manifest', r);
+  private async manifest(link: ServerLink, raw: unknown, respond: Respond): Promise<void> {
+    const answer = (r: SyncManifestReply) => respond(r);
     const parsed = SyncManifestRequestSchema.safeParse(raw ?? {});
     if (!parsed.success) return answer(refusal(ErrorCode.BadInput, `sync:manifest must be { since?: ms }: ${issueOf(parsed.error)}`));
     if (!this.registered(link)) return answer(this.notRegistered(link));
@@ -219,8 +217,8 @@ export class WorldSync {
     answer({ ok: true, full: since === undefined, at, chunks: since === undefined ? all : all.filter((c) => c.at >= since) });
   }
 
-  private async ready(link: ServerLink, ack: Ack): Promise<void> {
-    const answer = (r: SyncReadyReply) => this.answer(link, ack, 'sync:ready', r);
+  private async ready(link: ServerLink, respond: Respond): Promise<void> {
+    const answer = (r: SyncReadyReply) => respond(r);
     if (!this.registered(link)) return answer(this.notRegistered(link));
     if (this.d.cache.servers.get(link.serverId)?.status === 'ready') return answer({ ok: true });
     const synced = await this.d.map.setServerStatus(link.serverId, link.epoch, 'synced');
@@ -241,16 +239,6 @@ export class WorldSync {
     return refusal(ErrorCode.NotRegistered, `server ${link.serverId} epoch ${link.epoch} is not registered (replaced, fenced or dead)`);
   }
 
-  /** The reply goes to the acknowledgement; without one, a refusal is sent as an `error` event. */
-  private answer(link: ServerLink, ack: Ack, event: string, r: { ok: boolean; code?: ErrorCode; message?: string }): void {
-    if (!r.ok) this.d.metrics.errors.inc({ code: r.code!, side: 'server' });
-    if (ack) return ack(r);
-    if (!r.ok) link.socket.emit('error', { code: r.code!, message: `${r.message ?? ''} (${event} needs an acknowledgement)` });
-  }
-}
-
-function refusal(code: ErrorCode, message: string): Refusal {
-  return { ok: false, code, message };
 }
 
 function issueOf(error: { issues: { path: PropertyKey[]; message: string }[] }): string {
