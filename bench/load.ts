@@ -9,6 +9,8 @@ export type LoadCommand =
   | { cmd: 'run'; rate: number; seconds: number }
   /** Chat fan-out: every client records global messages' delivery time; with `send`, client 0 sends `rate` a second. */
   | { cmd: 'chat'; rate: number; seconds: number; send: boolean }
+  /** The last `count` clients stop reading their TCP socket (they still send): slow clients. */
+  | { cmd: 'stop-reading'; count: number }
   | { cmd: 'close' };
 export interface ChatResult {
   sent: number;
@@ -94,6 +96,13 @@ async function run(rate: number, seconds: number): Promise<RunResult> {
   return { offered: rate, achieved: count / seconds, sent, received: count, p50: q(0.5), p99: q(0.99), max: q(1) };
 }
 
+function stopReading(n: number): number {
+  type Tcp = { io: { engine: { transport: { ws?: { _socket?: { pause(): void } } } } } };
+  const slow = clients.slice(-n);
+  for (const c of slow) (c.socket as unknown as Tcp).io.engine.transport.ws?._socket?.pause();
+  return slow.length;
+}
+
 async function chat(rate: number, seconds: number, send: boolean): Promise<ChatResult> {
   chatSamples = [];
   let sent = 0;
@@ -117,6 +126,7 @@ process.on('message', (m: LoadCommand) => {
   if (m.cmd === 'connect') connect(m).then((n) => reply({ connected: n }), (err: Error) => reply({ error: err.message }));
   else if (m.cmd === 'run') void run(m.rate, m.seconds).then(reply);
   else if (m.cmd === 'chat') void chat(m.rate, m.seconds, m.send).then(reply);
+  else if (m.cmd === 'stop-reading') reply({ paused: stopReading(m.count) });
   else {
     for (const c of clients) c.socket.disconnect();
     clients = [];

@@ -5,7 +5,8 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { freePort, RedisServer, sleep, waitFor } from '../scripts/redis-process.js';
+import { Redis } from 'ioredis';
+import { freePort, LocalRedisCluster, RedisServer, sleep, waitFor } from '../scripts/redis-process.js';
 import type { ChatResult, LoadCommand, RunResult } from './load.js';
 import { measureFailover, measureFanout, measureHandoffPauses, measureRpc, measureSync } from './mesh-faults.js';
 
@@ -15,6 +16,8 @@ const BISECT = quick ? 3 : 5;
 const CLIENTS = 200;
 const IDLE_CLIENTS = 10_000;
 const CHAT_CLIENTS = 1000;
+/** P8: 5 % more clients that stop reading. */
+const SLOW_CLIENTS = CLIENTS / 20;
 const JWT_SECRET = 'bench-jwt-secret-0123456789';
 const NETWORK_SECRET = 'bench-network-secret';
 const children: ChildProcess[] = [];
@@ -197,6 +200,22 @@ try {
   const bModerate = await probe(bLoad, moderateRate, PROBE_S * 2, bWatch);
   log(`  bridge moderate ${moderateRate}/s: p50 ${bModerate.p50.toFixed(2)} p99 ${bModerate.p99.toFixed(2)} ms`);
   const bMax = await trustedMax('bridge', bLoad, bWatch);
+
+  // P8: the same per-client rate with and without 5 % more clients that send but stop reading.
+  log(`slow clients: ${SLOW_CLIENTS} more clients on A (5 %) stop reading, all sending; the others' p99 at the same per-client rate`);
+  const slowBase = await probe(bLoad, moderateRate, PROBE_S * 2, bWatch);
+  await bLoad.ask({ cmd: 'connect', url: `${a.url}/client`, count: SLOW_CLIENTS, jwtSecret: JWT_SECRET, prefix: 's' });
+  await bLoad.ask({ cmd: 'stop-reading', count: SLOW_CLIENTS });
+  const slowRate = (moderateRate * (CLIENTS + SLOW_CLIENTS)) / CLIENTS;
+  const withSlow = await probe(bLoad, slowRate, PROBE_S * 3, bWatch);
+  const slowMetrics = await fetch(`${a.url}/metrics`).then((r) => r.text());
+  const metric = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(slowMetrics)?.[1] ?? 0);
+  const slow = {
+    p99_without: round(slowBase.p99), p99_with: round(withSlow.p99), p50_without: round(slowBase.p50), p50_with: round(withSlow.p50),
+    found_slow: metric('meshbridge_slow_clients_total'), coalesced: metric('meshbridge_state_coalesced_total'),
+  };
+  log(`  others' p99 ${slow.p99_without} -> ${slow.p99_with} ms (p50 ${slow.p50_without} -> ${slow.p50_with}); ` +
+    `clients found slow ${slow.found_slow}, items coalesced ${slow.coalesced}`);
   await bLoad.ask({ cmd: 'close' });
 
   log('cross-node: clients -> bridge node B -> Redis pub/sub -> node A -> echo server');
@@ -230,6 +249,31 @@ try {
   const pMax = await trustedMax('peer', pLoad, pWatch);
   await pLoad.ask({ cmd: 'close' });
   for (const ch of [peerGame, pa.child, pb.child]) ch.kill('SIGKILL');
+
+  log('cluster: cross-node on a local Redis Cluster of 3 masters (sharded pub/sub), at the moderate rate');
+  const cluster = await LocalRedisCluster.start(3);
+  const masters = cluster.servers.map((s) => new Redis(s.url));
+  const spublishes = () => Promise.all(masters.map(async (m) =>
+    Number(/cmdstat_spublish:calls=(\d+)/.exec(await m.info('commandstats'))?.[1] ?? 0)));
+  const clusterEnv = { MESHBRIDGE_REDIS_CLUSTER_NODES: cluster.urls.join(','), MESHBRIDGE_WORLD: 'bench-cluster' };
+  const [ka, kb] = [await bridge('cluster-a', clusterEnv), await bridge('cluster-b', clusterEnv)];
+  const kEcho = await echoServer('k1', ka.url);
+  const kLoad = new Load();
+  await kLoad.ask({ cmd: 'connect', url: `${kb.url}/client`, count: CLIENTS, jwtSecret: JWT_SECRET, prefix: 'k' });
+  const kWatch = { bridgeA: ka.child.pid!, bridgeB: kb.child.pid!, echo: kEcho.pid!, load: kLoad.pid };
+  await probe(kLoad, moderateRate, 1, kWatch);
+  const spBefore = await spublishes();
+  const kModerate = await probe(kLoad, moderateRate, PROBE_S * 2, kWatch);
+  const spAfter = await spublishes();
+  const shardSplit = spAfter.map((n, i) => n - spBefore[i]!);
+  const shardTotal = shardSplit.reduce((x, y) => x + y, 0);
+  const shares = shardSplit.map((n) => `${Math.round((100 * n) / Math.max(1, shardTotal))} %`).join(' / ');
+  log(`  cluster cross-node ${moderateRate}/s: p50 ${kModerate.p50.toFixed(2)} p99 ${kModerate.p99.toFixed(2)} ms; ` +
+    `SPUBLISH per master ${shardSplit.join(' / ')} (${shares})`);
+  await kLoad.ask({ cmd: 'close' });
+  for (const ch of [kEcho, ka.child, kb.child]) ch.kill('SIGKILL');
+  for (const m of masters) m.disconnect();
+  await cluster.stop();
 
   // A relay cannot beat the plain server it is compared with: a direct figure below what the bridge
   // passed is a baseline spike. Measure the baseline again; if it is still below, the ratios are invalid.
@@ -350,6 +394,10 @@ try {
     sync_1000x16k_s: round(sync.seconds),
     sync_bytes_per_s: Math.round(sync.bytes_per_s),
     sync_budget_bytes_per_s: sync.budget,
+    p8_slow_clients_p99_ratio: ratio(slow.p99_with, slow.p99_without),
+    cluster_cross_node_p50_ms: round(kModerate.p50),
+    cluster_cross_node_p99_ms: round(kModerate.p99),
+    cluster_spublish_per_master: shardSplit,
     raw: {
       quick, clients: CLIENTS, moderate_rate: moderateRate, probe_seconds: PROBE_S,
       direct: { max_rate: round(dMax.max), moderate: dModerate, at_max: dMax.at, probes: dMax.probes, checks: dMax.checks },
@@ -357,7 +405,8 @@ try {
       cross_node: { max_rate: round(xMax.max), moderate: xModerate, at_max: xMax.at, probes: xMax.probes, checks: xMax.checks },
       peer: { max_rate: round(pMax.max), moderate: pModerate, at_max: pMax.at, probes: pMax.probes, checks: pMax.checks },
       idle: { clients: IDLE_CLIENTS, rss_before: rssBefore, rss_after: rssAfter },
-      handoff, failover, fanout, rpc, sync, chat: chatRuns,
+      handoff, failover, fanout, rpc, sync, chat: chatRuns, slow_clients: slow,
+      cluster: { moderate: kModerate, spublish_per_master: shardSplit },
     },
     machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? '', node: process.version, at: new Date().toISOString() },
   });
@@ -404,6 +453,15 @@ try {
       `peer ${pModerate.p50.toFixed(2)} / ${pModerate.p99.toFixed(2)}`,
       `${xModerate.p50.toFixed(2)} / ${xModerate.p99.toFixed(2)}`,
       'reported', true,
+    ],
+    [
+      `P8 others' p99 with ${SLOW_CLIENTS} clients not reading (ms)`,
+      '-', `${slow.p99_without.toFixed(2)} -> ${slow.p99_with.toFixed(2)}`,
+      `${String(results.p8_slow_clients_p99_ratio)}x (<= 1.5)`, (results.p8_slow_clients_p99_ratio as number) <= 1.5,
+    ],
+    [
+      `cluster cross-node p50 / p99 at ${moderateRate}/s; SPUBLISH per master`, '-',
+      `${kModerate.p50.toFixed(2)} / ${kModerate.p99.toFixed(2)}; ${shardSplit.join(' / ')}`, 'reported', true,
     ],
     ['P4 handoff pause p99 (ms, in-process mesh)', '-', handoff.p99.toFixed(2), '<= 20', handoff.p99 <= 20],
     ['P5 kill -9 -> served by new owner (s, defaults)', '-', failover.seconds.toFixed(2), '<= 1.5', failover.seconds <= 1.5],

@@ -3,14 +3,15 @@
 // reactions to the authority map. No module-level singletons: tests run several nodes in a process.
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'winston';
 import type { BridgeConfig } from '../shared/config.js';
 import { Keys } from '../shared/keys.js';
 import { LoadModel } from '../shared/load-model.js';
 import { ChatRelay, ChatStore } from './chat/index.js';
 import { AreaChannels, ClientInterest, ServerWatches } from './interest/index.js';
-import { AuthorityCache, AuthorityMap, AuthorityWriter, CatchUp, loadScripts, NodePresence, redisConnection } from './authority/index.js';
+import {
+  AuthorityCache, AuthorityMap, AuthorityWriter, CatchUp, loadScripts, NodePresence, RedisClock, redisDeployment, type RedisClient,
+} from './authority/index.js';
 import {
   ClientGateway, createSocketServer, InputRouter, LinkKeeper, ServerGateway, ServerLinks, StateRouter, TokenVerifier,
 } from './relay/index.js';
@@ -27,11 +28,13 @@ export class BridgeNode {
   readonly logger: Logger;
   /** What tests may inspect and do beyond the public surfaces (see ./test-hook.ts). */
   readonly testHook: TestHook;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
+  private readonly redisAt: string; // where Redis is, for the logs
   private readonly sub: Subscriber;
   private readonly http: HttpServer;
   private readonly parts: { start(): Promise<void>; stop(): Promise<void> };
   private ready = false;
+  private closing: Promise<void> | undefined;
 
   constructor(readonly config: BridgeConfig, givenLogger?: Logger) {
     const c = config;
@@ -40,17 +43,20 @@ export class BridgeNode {
     const logger = this.logger;
     const metrics = new Metrics(id);
     const keys = new Keys(c.prefix, c.world);
-    const redis = (this.redis = redisConnection(c.redisUrl, 'redis', logger));
-    const sub = (this.sub = new Subscriber(redisConnection(c.redisUrl, 'subscriber', logger), metrics, logger));
+    const deployment = redisDeployment(c);
+    const redis = (this.redis = deployment.connect('redis', logger));
+    this.redisAt = deployment.where;
+    const sub = (this.sub = new Subscriber(deployment.connect('subscriber', logger, { subscriber: true }), metrics, logger));
     const isReady = () => this.ready && redis.status === 'ready' && sub.ready;
     const scripts = loadScripts(redis);
-    const map = new AuthorityMap(redis, scripts.records, keys, id);
+    const clock = new RedisClock(scripts.clock, keys);
+    const map = new AuthorityMap(redis, scripts.records, keys, id, clock, deployment);
     const cache = new AuthorityCache(map);
     const bus = new NodeBus(redis, keys, id, metrics, logger, sub);
     sub.route(keys.authorityChannel, (m) => cache.apply(m));
     const writer = new AuthorityWriter({ config, keys, scripts: scripts.ownership, map, cache, bus, metrics, logger });
     const catchUp = new CatchUp(cache, sub, redis, logger, isReady);
-    const control = new ControlPlane(c, keys, logger);
+    const control = new ControlPlane(c, keys, logger, deployment);
     const rpc = new MeshRpc(cache, bus, c.handoffTimeoutMs, () => map.liveNodes());
     this.http = createServer();
     const { io, clients: clientNsp, servers: serverNsp } = createSocketServer(this.http, c, metrics);
@@ -66,7 +72,7 @@ export class BridgeNode {
     const slow = new SlowClients(c, sessions, metrics, logger);
     const state = new StateRouter(id, cache, sessions, bus, metrics, clientNsp, channels, slow);
     const placement = new Placement(cache, writer, map, config);
-    const chunks = new RedisChunkStore(redis, scripts.chunks, keys);
+    const chunks = new RedisChunkStore(redis, scripts.chunks, keys, clock);
     const transfers = new Transfers({ config, cache, map, writer, rpc, placement, chunks, metrics, logger });
     const planner = new MeshPlanner({ config, cache, map, transfers, rpc, control, logger });
     const lifecycle = new SessionLifecycle({ config, cache, map, writer, placement, sessions, links, bus, metrics, logger });
@@ -80,7 +86,7 @@ export class BridgeNode {
       loadModel: new LoadModel(c.loadFormula, c.powerFormula), cannotDrain: (s) => planner.cannotDrain(s), onLinked: (s) => holds.linked(s),
     });
     const sync = new WorldSync({ config, store: chunks, cache, map, links, gateway, bus, metrics, logger });
-    const listing = new NetworkListing(config, keys, redis, scripts.listing, cache, metrics, logger);
+    const listing = new NetworkListing(config, keys, redis, clock, scripts.listing, cache, metrics, logger);
     const clientGateway = new ClientGateway({ nodeId: id, config, nsp: clientNsp, lifecycle, holds, verifier, metrics, logger, isReady });
     const chat = new ChatStore(redis, scripts.chat, keys, c.chatHistory);
     new ChatRelay({
@@ -117,8 +123,8 @@ export class BridgeNode {
     });
     const port = (this.http.address() as AddressInfo).port;
     this.logger.info('bridge node listening', { host: this.config.host, port });
-    if (this.redis.status !== 'ready') this.logger.info('waiting for redis', { url: this.config.redisUrl });
-    const whenReady = (conn: Redis) => conn.status === 'ready' || new Promise<void>((r) => conn.once('ready', () => r()));
+    if (this.redis.status !== 'ready') this.logger.info('waiting for redis', { at: this.redisAt });
+    const whenReady = (conn: RedisClient) => conn.status === 'ready' || new Promise<void>((r) => conn.once('ready', () => r()));
     await Promise.all([whenReady(this.redis), whenReady(this.sub.conn)]);
     await this.parts.start();
     this.ready = true;
@@ -129,11 +135,15 @@ export class BridgeNode {
   /**
    * Stops serving. Sessions stay in Redis so their clients can resume on another node; those that
    * do not come back within the grace period are ended by the mesh (as for a node that died).
+   * Closing twice waits for the first (a closed cluster connection would hold new commands forever).
    */
-  async close(): Promise<void> {
-    this.ready = false;
-    await this.parts.stop();
-    this.redis.disconnect();
-    this.sub.conn.disconnect();
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.ready = false;
+      await this.parts.stop();
+      this.redis.disconnect();
+      this.sub.conn.disconnect();
+    })();
+    return this.closing;
   }
 }

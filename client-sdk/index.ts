@@ -112,17 +112,18 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
     return this.unacked.length;
   }
 
-  /** Resolves with the first session; rejects if the first handshake is refused. */
+  /** Resolves with the first session; rejects on a refusal for good (bad token or handshake); other refusals are retried. */
   connect(): Promise<SessionPayload> {
     return new Promise((resolve, reject) => {
       const onSession = (s: SessionPayload) => {
         this.off('refused', onRefused);
         resolve(s);
       };
+      // A refusal that is not fatal is retried: keep waiting for the session it leads to.
       const onRefused = (err: Error) => {
+        if (!FATAL.has((err as { data?: { code?: string } }).data?.code ?? '')) return void this.once('refused', onRefused);
         this.off('session', onSession);
-        if (FATAL.has((err as { data?: { code?: string } }).data?.code ?? '')) reject(err);
-        else this.once('refused', onRefused);
+        reject(err);
       };
       this.once('session', onSession);
       this.once('refused', onRefused);

@@ -1,10 +1,12 @@
-// `npm start [-- --fresh]`: a whole local mesh — Redis (started if none is reachable, its data in
-// .mesh/redis; --fresh starts from an empty one), two bridge nodes, three reference servers and bot
+// `npm start [-- --fresh | --cluster]`: a whole local mesh — Redis (started if none is reachable, its
+// data in .mesh/redis; --fresh starts from an empty one; --cluster starts a local Redis Cluster
+// instead, and MESHBRIDGE_REDIS_CLUSTER_NODES names an existing one), two bridge nodes, three reference servers and bot
 // players. Prints the URLs; Ctrl-C (or a signal to npm alone) stops everything it started, in order.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
+import { LocalRedisCluster } from './redis-process.js';
 
 const BASE_PORT = Number(process.env.MESH_BASE_PORT ?? 8080);
 const REDIS_URL = process.env.MESHBRIDGE_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -12,6 +14,7 @@ const BOTS = Number(process.env.MESH_BOTS ?? 12);
 const children: ChildProcess[] = [];
 const gameServers = new Set<ChildProcess>();
 let redisChild: ChildProcess | undefined;
+let localCluster: LocalRedisCluster | undefined;
 // eslint-disable-next-line prefer-const -- assigned once the bridges are up, at the end of the script
 let botsChild: ChildProcess | undefined;
 
@@ -72,6 +75,7 @@ async function stop(code = 0): Promise<never> {
     for (const c of group) c.kill(signal);
     await Promise.all(group.map(exited));
   }
+  await localCluster?.stop();
   process.exit(code);
 }
 process.on('SIGINT', () => void stop());
@@ -98,8 +102,17 @@ setInterval(() => {
 
 const redisUrl = REDIS_URL;
 const fresh = process.argv.includes('--fresh');
+// A Redis Cluster: the one named by MESHBRIDGE_REDIS_CLUSTER_NODES, or with --cluster a local one of 3 masters.
+let clusterNodes = process.env.MESHBRIDGE_REDIS_CLUSTER_NODES ?? '';
+if (!clusterNodes && process.argv.includes('--cluster')) {
+  localCluster = await LocalRedisCluster.start(3, { detached: true });
+  clusterNodes = localCluster.urls.join(',');
+  process.stdout.write(`[mesh] started a local Redis Cluster of 3 masters: ${clusterNodes} (empty; gone when the mesh stops)\n`);
+}
 
-if (!(await reachable(redisUrl))) {
+if (clusterNodes) {
+  process.stdout.write(`[mesh] bridge nodes use the Redis Cluster at ${clusterNodes}\n`);
+} else if (!(await reachable(redisUrl))) {
   if (spawnSync('redis-server', ['--version']).status !== 0) {
     process.stderr.write(
       `No Redis at ${redisUrl} and no redis-server binary: ` +
@@ -124,6 +137,7 @@ if (!(await reachable(redisUrl))) {
 const networkSecret = process.env.MESHBRIDGE_NETWORK_SECRET ?? randomBytes(12).toString('hex');
 const shared = {
   MESHBRIDGE_REDIS_URL: redisUrl,
+  MESHBRIDGE_REDIS_CLUSTER_NODES: clusterNodes,
   MESHBRIDGE_NETWORK_SECRET: networkSecret,
   MESHBRIDGE_JWT_SECRET: process.env.MESHBRIDGE_JWT_SECRET ?? randomBytes(24).toString('hex'),
   MESHBRIDGE_DEV_LOGIN: 'true',

@@ -1,7 +1,7 @@
 // A redis-server child process on a free loopback port, for tests and benchmarks: started
 // and stopped (kill -9) at will, optionally with an fsync-always append-only file.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,7 +49,13 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
  */
 export class RedisServer {
   private proc: ChildProcess | undefined;
-  constructor(readonly port: number, private readonly dataDir?: string) {
+  /** `detached`: in its own process group, so a terminal's Ctrl-C reaches only the script that stops it in order. */
+  constructor(
+    readonly port: number,
+    private readonly dataDir?: string,
+    private readonly extraArgs: string[] = [],
+    private readonly detached = false,
+  ) {
     process.once('exit', () => this.proc?.kill('SIGKILL')); // never outlive the test run
   }
 
@@ -69,8 +75,10 @@ export class RedisServer {
 
   async start(): Promise<void> {
     const persistence = this.dataDir ? ['--dir', this.dataDir, '--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
-    const proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence], {
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence, ...this.extraArgs];
+    const proc = spawn('redis-server', args, {
       stdio: 'ignore',
+      detached: this.detached,
     });
     this.proc = proc;
     const probe = new Redis(this.url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
@@ -88,7 +96,7 @@ export class RedisServer {
   /** kill -9 by default; SIGTERM lets Redis shut down as an operator's restart would. */
   async stop(signal: 'SIGKILL' | 'SIGTERM' = 'SIGKILL'): Promise<void> {
     const p = this.proc;
-    if (!p || p.exitCode !== null) return;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       p.once('exit', () => resolve());
       p.kill(signal);
@@ -96,3 +104,50 @@ export class RedisServer {
   }
 }
 
+/**
+ * A local Redis Cluster of `masters` redis-server processes (no replicas) on free loopback ports,
+ * created with `redis-cli --cluster create`, for the cluster tests and the bench.
+ */
+export class LocalRedisCluster {
+  private constructor(
+    readonly servers: RedisServer[],
+    private readonly dir: string,
+  ) {}
+
+  /** The masters' URLs (what `redisClusterNodes` takes). */
+  get urls(): string[] {
+    return this.servers.map((s) => s.url);
+  }
+
+  static async start(masters = 3, opts: { detached?: boolean } = {}): Promise<LocalRedisCluster> {
+    const dir = mkdtempSync(join(tmpdir(), 'meshbridge-cluster-'));
+    const servers: RedisServer[] = [];
+    for (let i = 0; i < masters; i++) {
+      const s = new RedisServer(await freePort(), undefined, [
+        '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${i}.conf`), '--dir', dir,
+      ], opts.detached);
+      await s.start();
+      servers.push(s);
+    }
+    const cluster = new LocalRedisCluster(servers, dir);
+    const create = spawnSync('redis-cli', [
+      '--cluster', 'create', ...servers.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', '0', '--cluster-yes',
+    ], { encoding: 'utf8', timeout: 20_000 });
+    if (create.status !== 0) {
+      await cluster.stop();
+      throw new Error(`redis-cli --cluster create failed: ${create.stderr || create.stdout}`);
+    }
+    // Every master must see every slot assigned before a client's first slot lookup.
+    for (const s of servers) {
+      const probe = new Redis(s.url);
+      await waitFor(async () => (await probe.cluster('INFO')).includes('cluster_state:ok'), 10_000, 'cluster_state:ok');
+      probe.disconnect();
+    }
+    return cluster;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.servers.map((s) => s.stop()));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

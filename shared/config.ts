@@ -14,6 +14,16 @@ const bool = z.union([z.boolean(), z.string()]).transform((v, ctx) => {
   ctx.addIssue({ code: 'custom', message: `"${v}" is not one of true, false, 1, 0` });
   return z.NEVER;
 });
+/** A comma-separated list (or an array, from the JSON file), each entry checked by `problem`. */
+const list = (problem: (entry: string) => string | undefined) =>
+  z.union([z.array(z.string()), z.string()]).transform((v, ctx) => {
+    const entries = (typeof v === 'string' ? v.split(',') : v).map((x) => x.trim()).filter(Boolean);
+    for (const e of entries) {
+      const message = problem(e);
+      if (message) ctx.addIssue({ code: 'custom', message });
+    }
+    return entries;
+  }).default([]);
 export const DEFAULT_LOAD_FORMULA = 'players * (1 + mass / 1000) * (1 + projectiles / 100)';
 export const DEFAULT_POWER_FORMULA = 'ram * cpu * cores / max(ping, 1)';
 
@@ -29,6 +39,14 @@ export const BridgeConfigSchema = z.object({
     .url()
     .refine((u) => /^rediss?:\/\//.test(u), 'must start with redis:// or rediss://')
     .default('redis://127.0.0.1:6379'),
+  /**
+   * A Redis Cluster instead of one server: some of its nodes' URLs ("redis://10.0.0.1:7000,redis://10.0.0.2:7000"),
+   * the first one's password for all. Hot channels then use sharded pub/sub (docs/operations.md "Redis Cluster").
+   */
+  redisClusterNodes: list((u) => (/^rediss?:\/\/[^/]+:\d+\/?$/.test(u) ? undefined : `"${u}" is not redis://host:port`)),
+  /** Redis Sentinel: its sentinels ("10.0.0.1:26379,10.0.0.2:26379"); the master is looked up by redisSentinelName. */
+  redisSentinels: list((s) => (/^[^:\s]+:\d+$/.test(s) ? undefined : `"${s}" is not host:port`)),
+  redisSentinelName: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('mymaster'),
   prefix: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,32}$/)
@@ -176,12 +194,14 @@ export class ConfigError extends Error {
 
 /** Rules that span settings; checked on the raw input so they are reported with all others. */
 function crossFieldProblems(input: Record<string, unknown>): string[] {
-  const set = (k: string) => input[k] !== undefined && input[k] !== '';
+  const set = (k: string) => input[k] !== undefined && input[k] !== '' && !(Array.isArray(input[k]) && input[k].length === 0);
   const devLogin = input.devLogin === true || input.devLogin === 'true' || input.devLogin === '1';
   const problems: string[] = [];
   if (!set('jwtSecret') && !set('jwtPublicKey'))
     problems.push(`jwtSecret (${envName('jwtSecret')}): set it, or jwtPublicKey (${envName('jwtPublicKey')})`);
   if (devLogin && !set('jwtSecret')) problems.push(`devLogin (${envName('devLogin')}): needs jwtSecret to sign tokens`);
+  if (set('redisClusterNodes') && set('redisSentinels'))
+    problems.push(`redisClusterNodes (${envName('redisClusterNodes')}): a cluster has no sentinels; set one of it and redisSentinels`);
   return problems;
 }
 

@@ -70,6 +70,6 @@ export class Keys {
   get authorityChannel(): string { return `${this.base}:ch:authority`; }
   /** Channel: traffic for every node (area and world state). */
   get broadcastChannel(): string { return `${this.base}:ch:all`; }
-  /** Channel: traffic for one node (inputs for its server links, state for its clients). */
-  nodeChannel(node: string): string { return `${this.base}:ch:node:${node}`; }
+  /** Channel: traffic for one node (inputs for its server links, state for its clients). Its own hash tag, as areaChannel's. */
+  nodeChannel(node: string): string { return `${this.prefix}:{${this.world}:node:${node}}:ch`; }
 }

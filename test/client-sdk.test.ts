@@ -62,4 +62,24 @@ describe('client SDK', () => {
     expect(client.pending).to.equal(1);
     client.close();
   });
+
+  it('connect() resolves with the session that follows a refusal it retried, and rejects on one for good', async () => {
+    let refusals = 2;
+    io.of(CLIENT_NAMESPACE).use((socket, next) => {
+      if (socket.handshake.auth.token === 'bad') return next(Object.assign(new Error('token refused'), { data: { code: 'BAD_TOKEN' } }));
+      if (refusals-- > 0) return next(Object.assign(new Error('no game server can take this player now'), { data: { code: 'NO_SERVER' } }));
+      next();
+    });
+    const client = new MeshClient({ urls: url, token: 't' });
+    const refused: string[] = [];
+    client.on('refused', (e) => void refused.push(e.data?.code ?? ''));
+    const session = await client.connect();
+    client.close();
+    expect(refused).to.deep.equal(['NO_SERVER', 'NO_SERVER']);
+    expect(session.player).to.equal('p');
+    const bad = new MeshClient({ urls: url, token: 'bad' });
+    const outcome = await bad.connect().then(() => 'connected', (e: Error) => e.message);
+    bad.close();
+    expect(outcome).to.equal('token refused');
+  });
 });

@@ -2,6 +2,7 @@
 // servers and SDK clients on 127.0.0.1 that tears itself down, so each test reads as its scenario.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { Cluster, Redis } from 'ioredis';
 import winston from 'winston';
 import { BridgeNode } from '../bridge/bridge-node.js';
 import { TokenVerifier } from '../bridge/relay/auth.js';
@@ -11,7 +12,7 @@ import { parseBridgeConfig, type BridgeConfigInput } from '../shared/config.js';
 
 import type { RedisServer } from '../scripts/redis-process.js';
 
-export { RedisServer, freePort, sleep, waitFor } from '../scripts/redis-process.js';
+export { LocalRedisCluster, RedisServer, freePort, sleep, waitFor } from '../scripts/redis-process.js';
 
 export const JWT_SECRET = 'test-jwt-secret-0123456789';
 export const NETWORK_SECRET = 'test-network-secret';
@@ -26,13 +27,25 @@ export class Mesh {
   private readonly tokens = new TokenVerifier({ jwtSecret: JWT_SECRET });
   private readonly urls = new Map<BridgeNode, string>();
 
+  /** The Redis Cluster this mesh runs on instead of `redis` (set by test/setup.ts for `npm run test:cluster`). */
+  readonly clusterNodes = process.env.MESH_REDIS_CLUSTER?.split(',') ?? [];
+
   constructor(readonly redis: RedisServer) {}
+
+  /** A connection to the Redis this mesh runs on, ready (the caller disconnects it). */
+  async connect(): Promise<Redis | Cluster> {
+    const conn = this.clusterNodes.length === 0
+      ? new Redis(this.redis.url)
+      : new Cluster(this.clusterNodes.map((u) => ({ host: new URL(u).hostname, port: Number(new URL(u).port) })));
+    if (conn.status !== 'ready') await new Promise((resolve) => conn.once('ready', resolve));
+    return conn;
+  }
 
   async addBridge(overrides: Partial<BridgeConfigInput> = {}): Promise<BridgeNode> {
     const config = parseBridgeConfig({
       nodeId: `n${this.bridges.length + 1}-${this.world}`, host: '127.0.0.1', port: 0, redisUrl: this.redis.url, world: this.world,
       networkSecret: NETWORK_SECRET, jwtSecret: JWT_SECRET, logLevel: 'error', sessionGraceMs: 2000, nodeHeartbeatMs: 200,
-      inputsPerSecond: 100_000, inputBurst: 100_000, ...overrides,
+      inputsPerSecond: 100_000, inputBurst: 100_000, redisClusterNodes: this.clusterNodes, ...overrides,
     });
     // MESH_TEST_LOG=debug shows the nodes' logs while a test runs.
     const node = process.env.MESH_TEST_LOG

@@ -1,11 +1,11 @@
 // Small helpers shared by the scenario tests.
-import { Redis } from 'ioredis';
 import { io, type Socket } from 'socket.io-client';
 import type { AuthorityCache } from '../bridge/authority/authority-cache.js';
 import type { BridgeNode } from '../bridge/bridge-node.js';
 import { expect } from 'chai';
 import type { MeshClient } from '../client-sdk/index.js';
 import type { JournalEntry } from '../gameserver-stub/reference-server.js';
+import type { Mesh } from './harness.js';
 import { waitFor } from '../scripts/redis-process.js';
 import { Keys } from '../shared/keys.js';
 import type { ErrorPayload, StateItem } from '../shared/protocol.js';
@@ -81,8 +81,8 @@ export function firstStateFrom(client: MeshClient, cache: Pick<AuthorityCache, '
 }
 
 /** Sets where a player was last (its next join goes there), as if it had played before. */
-export async function seedLastArea(mesh: { redis: { url: string }; world: string }, player: string, area: string): Promise<void> {
-  const redis = new Redis(mesh.redis.url);
+export async function seedLastArea(mesh: Mesh, player: string, area: string): Promise<void> {
+  const redis = await mesh.connect();
   await redis.hset(new Keys('mb', mesh.world).player(player), 'area', area);
   redis.disconnect();
 }

@@ -24,9 +24,9 @@ describe('lua scripts, each on its own', () => {
   beforeEach(async () => {
     k = new Keys('lua', `w${++world}`);
     heard = [];
-    await sub.subscribe(k.authorityChannel);
-    sub.removeAllListeners('message');
-    sub.on('message', (_c: string, m: string) => heard.push(JSON.parse(m) as Record<string, unknown>));
+    await sub.ssubscribe(k.authorityChannel);
+    sub.removeAllListeners('smessage');
+    sub.on('smessage', (_c: string, m: string) => heard.push(JSON.parse(m) as Record<string, unknown>));
   });
   const announced = async (n: number) => {
     for (let i = 0; i < 100 && heard.length < n; i++) await new Promise((r) => setTimeout(r, 5));

@@ -1,9 +1,7 @@
 import { expect } from 'chai';
-import { Keys } from '../shared/keys.js';
 import { Mesh, waitFor } from './harness.js';
-import { busPublishes, range, recordState } from './helpers.js';
+import { busPublishes, range, recordState, seedLastArea } from './helpers.js';
 import { sharedRedis } from './setup.js';
-import { Redis } from 'ioredis';
 
 describe('relay', () => {
   let mesh: Mesh;
@@ -43,10 +41,7 @@ describe('relay', () => {
     await mesh.addServer(a, 's1');
     await mesh.addServer(b, 's2');
     // carol is a returning player whose last known area is 1,0.
-    const keys = new Keys('mb', mesh.world);
-    const r = new Redis(mesh.redis.url);
-    await r.hset(keys.player('carol'), 'area', '1,0');
-    r.disconnect();
+    await seedLastArea(mesh, 'carol', '1,0');
     const alice = await mesh.addClient(a, 'alice');
     const bob = await mesh.addClient(b, 'bob');
     const carol = await mesh.addClient(a, 'carol');

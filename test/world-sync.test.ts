@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import { sha256 } from '../gameserver-stub/sdk-sync.js';
 import type { ReferenceServer } from '../gameserver-stub/reference-server.js';
 import { Keys } from '../shared/keys.js';
@@ -113,9 +113,11 @@ describe('world sync: hashed chunk manifests, registration, the listing', () => 
     for (const id of ['0,0/0', '0,0/1', '1,0/0']) {
       expect(await s1.sdk.sync.put(id, same)).to.deep.equal({ ok: true, stored: id === '0,0/0' });
     }
-    const redis = new Redis(mesh.redis.url);
+    const redis = await mesh.connect();
     const keys = new Keys('mb', mesh.world);
-    const stored = async () => (await redis.keys(keys.chunkBytes('*'))).length;
+    // KEYS answers for one server: on a cluster, ask every master.
+    const servers = redis instanceof Cluster ? redis.nodes('master') : [redis];
+    const stored = async () => (await Promise.all(servers.map((s) => s.keys(keys.chunkBytes('*'))))).flat().length;
     try {
       expect(await stored()).to.equal(1);
       expect(await redis.hget(keys.chunkRefs, sha256(same))).to.equal('3');

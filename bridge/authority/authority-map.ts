@@ -1,10 +1,11 @@
 // The authority map in Redis: who owns which area and player, under which epoch, and the records
 // around it (sessions, servers and their leases, autosaves, node liveness). It reads the map and
 // keeps those records; ownership itself changes only through the AuthorityWriter.
-import type { Redis } from 'ioredis';
 import type { Keys } from '../../shared/keys.js';
 import type { ServerInfo, ServerStatus } from '../../shared/protocol.js';
 import type { RecordScripts } from './lua-scripts.js';
+import type { RedisClock } from './redis-clock.js';
+import type { RedisClient, RedisDeployment } from './redis-connection.js';
 
 export interface AreaOwner {
   server: string;
@@ -24,10 +25,12 @@ export interface PlayerRecord {
 
 export class AuthorityMap {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly scripts: RecordScripts,
     private readonly keys: Keys,
     private readonly nodeId: string,
+    private readonly clock: RedisClock,
+    private readonly deployment: RedisDeployment,
   ) {}
 
   /** Binds a session to the player; returns the record as it was before, and the join generation. */
@@ -127,7 +130,7 @@ export class AuthorityMap {
 
   /** Servers whose lease deadline has passed, by Redis' clock. */
   async expiredLeases(): Promise<{ id: string; epoch: number }[]> {
-    const now = await this.redisNow();
+    const now = await this.clock.now();
     const ids = await this.redis.zrangebyscore(this.keys.leases, '-inf', String(now));
     const out: { id: string; epoch: number }[] = [];
     for (const id of ids) out.push({ id, epoch: Number(await this.redis.hget(this.keys.server(id), 'epoch')) });
@@ -157,7 +160,7 @@ export class AuthorityMap {
 
   /** Nodes whose heartbeat deadline passed more than `graceMs` ago (by Redis' clock). */
   async deadNodes(graceMs: number): Promise<string[]> {
-    const now = await this.redisNow();
+    const now = await this.clock.now();
     return this.redis.zrangebyscore(this.keys.nodes, '-inf', String(now - graceMs));
   }
 
@@ -175,7 +178,7 @@ export class AuthorityMap {
 
   /** Marks this node's heartbeat as already run out, so its sessions are ended after the grace period. */
   async expireNode(): Promise<void> {
-    await this.redis.zadd(this.keys.nodes, String(await this.redisNow()), this.nodeId);
+    await this.redis.zadd(this.keys.nodes, String(await this.clock.now()), this.nodeId);
   }
 
   /**
@@ -308,14 +311,14 @@ export class AuthorityMap {
    * out: nobody then waits for its acknowledgement or its answer.
    */
   async liveNodes(): Promise<string[]> {
-    const nodes = await this.redis.zrangebyscore(this.keys.nodes, String(await this.redisNow()), '+inf');
+    const nodes = await this.redis.zrangebyscore(this.keys.nodes, String(await this.clock.now()), '+inf');
     if (nodes.length === 0) return nodes;
-    const counts = (await this.redis.pubsub('NUMSUB', ...nodes.map((n) => this.keys.nodeChannel(n)))) as (string | number)[];
-    return nodes.filter((_, i) => Number(counts[2 * i + 1]) > 0);
+    const counts = await this.deployment.subscribers(this.redis, nodes.map((n) => this.keys.nodeChannel(n)));
+    return nodes.filter((_, i) => counts[i]! > 0);
   }
 
   async heartbeat(ttlMs: number, info: { clients: number; servers: number }): Promise<void> {
-    const deadline = (await this.redisNow()) + ttlMs;
+    const deadline = (await this.clock.now()) + ttlMs;
     await this.redis
       .multi()
       .zadd(this.keys.nodes, String(deadline), this.nodeId)
@@ -326,7 +329,7 @@ export class AuthorityMap {
   /** Every node the mesh knows of: alive (heartbeat deadline not passed), with what it last reported. */
   async nodes(): Promise<{ id: string; alive: boolean; clients: number; servers: number }[]> {
     const [now, scored, info] = await Promise.all([
-      this.redisNow(),
+      this.clock.now(),
       this.redis.zrange(this.keys.nodes, '0', '-1', 'WITHSCORES'),
       this.redis.hgetall(this.keys.nodeInfo),
     ]);
@@ -337,11 +340,5 @@ export class AuthorityMap {
       out.push({ id, alive: Number(scored[i + 1]) > now, clients: reported.clients ?? 0, servers: reported.servers ?? 0 });
     }
     return out;
-  }
-
-  /** Now in ms by Redis' clock, the one clock every node and script agrees on (leases, heartbeats). */
-  private async redisNow(): Promise<number> {
-    const [sec, micro] = await this.redis.time();
-    return Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
   }
 }

@@ -3,10 +3,10 @@
 // re-reads the map, lets each part that keeps state derived from it reconcile (the links), and
 // only then serves again; then the parts that must react to a lost stretch of traffic do (clients
 // re-send what is unacknowledged).
-import type { Redis } from 'ioredis';
 import type { Logger } from 'winston';
 import type { Subscriber } from '../bus/subscriber.js';
 import type { AuthorityCache } from './authority-cache.js';
+import type { RedisClient } from './redis-connection.js';
 
 export class CatchUp {
   private readonly reconcilers: (() => Promise<void>)[] = [];
@@ -16,7 +16,7 @@ export class CatchUp {
   constructor(
     private readonly cache: AuthorityCache,
     private readonly sub: Subscriber,
-    redis: Redis,
+    redis: RedisClient,
     private readonly logger: Logger,
     private readonly serving: () => boolean,
   ) {

@@ -5,4 +5,5 @@ export { AuthorityWriter } from './authority-writer.js';
 export { CatchUp } from './catch-up.js';
 export { loadScripts } from './lua-scripts.js';
 export { NodePresence } from './node-presence.js';
-export { redisConnection } from './redis-connection.js';
+export { RedisClock } from './redis-clock.js';
+export { redisDeployment, type RedisClient, type RedisDeployment } from './redis-connection.js';

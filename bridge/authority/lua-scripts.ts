@@ -3,7 +3,7 @@
 // once, as BullMQ does). Each group goes to its one user: only the AuthorityWriter gets the scripts
 // that change who owns what; the world-data store and the listing have their own.
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connection.js';
 
 type Call = (...args: (string | number | Buffer)[]) => Promise<unknown>;
 
@@ -37,6 +37,11 @@ export interface ListingScripts {
   listingLease: Call;
 }
 
+/** The world's clock (the RedisClock's). */
+export interface ClockScripts {
+  worldTime: Call;
+}
+
 /** Chat history and its live publish (the ChatStore's). */
 export interface ChatScripts {
   chatPost: Call;
@@ -62,6 +67,7 @@ const CHUNKS: [keyof ChunkScripts, string, number][] = [['chunkPut', 'chunk_put.
 const LISTING: [keyof ListingScripts, string, number][] = [['listingLease', 'listing_lease.lua', 3]];
 
 const CHAT: [keyof ChatScripts, string, number][] = [['chatPost', 'chat_post.lua', 2]];
+const CLOCK: [keyof ClockScripts, string, number][] = [['worldTime', 'world_time.lua', 1]];
 
 const INCLUDE = /^--- @include "([a-z_]+)"$/gm;
 
@@ -76,7 +82,7 @@ export function scriptSource(file: string): string {
   });
 }
 
-function define<T>(redis: Redis, list: [keyof T & string, string, number | undefined][]): T {
+function define<T>(redis: RedisClient, list: [keyof T & string, string, number | undefined][]): T {
   for (const [name, file, numberOfKeys] of list) {
     redis.defineCommand(name, numberOfKeys === undefined ? { lua: scriptSource(file) } : { numberOfKeys, lua: scriptSource(file) });
   }
@@ -92,14 +98,16 @@ export interface Scripts {
   chunks: ChunkScripts;
   listing: ListingScripts;
   chat: ChatScripts;
+  clock: ClockScripts;
 }
 
-export function loadScripts(redis: Redis): Scripts {
+export function loadScripts(redis: RedisClient): Scripts {
   return {
     ownership: define<OwnershipScripts>(redis, OWNERSHIP),
     records: define<RecordScripts>(redis, RECORDS),
     chunks: define<ChunkScripts>(redis, CHUNKS),
     listing: define<ListingScripts>(redis, LISTING),
     chat: define<ChatScripts>(redis, CHAT),
+    clock: define<ClockScripts>(redis, CLOCK),
   };
 }

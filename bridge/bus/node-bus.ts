@@ -2,11 +2,11 @@
 // are queued per destination and published once per event-loop turn, so a burst of inputs or
 // state costs one PUBLISH per destination node, not one per message. Order is kept per (sender,
 // destination). Each part registers its own handlers: one per message type and one per request op.
-import type { Redis } from 'ioredis';
 import type { Logger } from 'winston';
 import type { Keys } from '../../shared/keys.js';
 import { ErrorCode } from '../../shared/protocol.js';
 import type { Metrics } from '../ops/metrics.js';
+import type { RedisClient } from '../authority/redis-connection.js';
 import type { Subscriber } from './subscriber.js';
 import type {
   BusFrame, Envelope, NodeMessage, NodeMessages, NodeMessageType, NodeRequestOp, RequestBody, RequestReply,
@@ -24,7 +24,7 @@ export class NodeBus {
   private nextRequestId = 1;
 
   constructor(
-    private readonly pub: Redis,
+    private readonly pub: RedisClient,
     private readonly keys: Keys,
     readonly nodeId: string,
     private readonly metrics: Metrics,
@@ -135,7 +135,7 @@ export class NodeBus {
         payload = JSON.stringify({ from: this.nodeId, m: ok } satisfies Envelope);
       }
       this.metrics.busPublishes.inc();
-      this.pub.publish(channel, payload).catch(() => {});
+      this.pub.spublish(channel, payload).catch(() => {});
     }
     this.queues.clear();
   }

@@ -1,21 +1,22 @@
 // This node's subscriber connection: each channel has one handler, registered by the part that
-// owns it (the authority cache, the node bus). A handler that throws is counted and logged; the
-// next message is handled as usual. Subscriptions are restored by ioredis after a reconnect;
+// owns it (the authority cache, the node bus, the area channels, chat). A handler that throws is
+// counted and logged; the next message is handled as usual. Channels are sharded (SSUBSCRIBE, see
+// ../authority/redis-connection.ts). Subscriptions are restored by ioredis after a reconnect;
 // `onBack` tells the parts that whatever was published meanwhile is gone.
-import type { Redis } from 'ioredis';
 import type { Logger } from 'winston';
 import { ErrorCode } from '../../shared/protocol.js';
+import type { RedisClient } from '../authority/redis-connection.js';
 import type { Metrics } from '../ops/metrics.js';
 
 export class Subscriber {
   private readonly handlers = new Map<string, (message: string) => void>();
 
   constructor(
-    readonly conn: Redis,
+    readonly conn: RedisClient,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
   ) {
-    conn.on('message', (channel: string, message: string) => {
+    conn.on('smessage', (channel: string, message: string) => {
       try {
         this.handlers.get(channel)?.(message);
       } catch (err) {
@@ -34,29 +35,33 @@ export class Subscriber {
   /** Subscribes to a channel now (the node is running), routing its messages to `handler`. */
   async listen(channel: string, handler: (message: string) => void): Promise<void> {
     this.handlers.set(channel, handler);
-    await this.conn.subscribe(channel);
+    await this.conn.ssubscribe(channel);
   }
 
   /** Stops listening to a channel; messages already on their way are dropped. */
   async unlisten(channel: string): Promise<void> {
     this.handlers.delete(channel);
-    await this.conn.unsubscribe(channel);
+    await this.conn.sunsubscribe(channel);
   }
 
+  /** One SSUBSCRIBE per channel: on a cluster, one call may only name channels of one slot. */
   async start(): Promise<void> {
-    await this.conn.subscribe(...this.handlers.keys());
+    await Promise.all([...this.handlers.keys()].map((c) => this.conn.ssubscribe(c)));
   }
 
   get ready(): boolean {
     return this.conn.status === 'ready';
   }
 
-  /** The connection dropped: messages published from now on until it is back are lost. */
+  /** The connection dropped (on a cluster: also a shard's subscriber): messages published until it is back are lost. */
   onLost(listener: () => void): void {
     this.conn.on('close', listener);
+    this.conn.on('-node', listener);
   }
 
+  /** Subscribed again (on a cluster: also once the slots were refreshed after a lost node, which resubscribes its shards). */
   onBack(listener: () => void): void {
     this.conn.on('ready', listener);
+    this.conn.on('refresh', listener);
   }
 }

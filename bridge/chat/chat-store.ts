@@ -1,15 +1,15 @@
 // Chat in Redis: each channel's last `chatHistory` messages in a stream (ids grow per channel),
 // posted and published in one script; mutes; who is in each room.
-import type { Redis } from 'ioredis';
 import type { ChatMessage } from '../../shared/protocol.js';
 import type { Keys } from '../../shared/keys.js';
 import type { ChatScripts } from '../authority/lua-scripts.js';
+import type { RedisClient } from '../authority/redis-connection.js';
 
 type StreamEntry = [id: string, fields: string[]];
 
 export class ChatStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly scripts: ChatScripts,
     private readonly keys: Keys,
     private readonly keep: number,
@@ -76,7 +76,7 @@ export class ChatStore {
 
   /** A live notice to a room's members (not kept). */
   async notice(channel: string, player: string, event: 'joined' | 'left'): Promise<void> {
-    await this.redis.publish(this.keys.chatChannel(channel), JSON.stringify({ channel, player, event }));
+    await this.redis.spublish(this.keys.chatChannel(channel), JSON.stringify({ channel, player, event }));
   }
 }
 

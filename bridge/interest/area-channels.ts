@@ -3,10 +3,10 @@
 // here is interested in it (its clients, its linked servers' ghosts, a dashboard), counted per
 // holder: the first interest subscribes, the last release unsubscribes. A node with no interest
 // in an area receives none of its state.
-import type { Redis } from 'ioredis';
 import type { Logger } from 'winston';
 import type { Keys } from '../../shared/keys.js';
 import type { StateItem } from '../../shared/protocol.js';
+import type { RedisClient } from '../authority/redis-connection.js';
 import type { Subscriber } from '../bus/subscriber.js';
 import type { Metrics } from '../ops/metrics.js';
 
@@ -31,7 +31,7 @@ export class AreaChannels {
   constructor(
     private readonly nodeId: string,
     private readonly keys: Keys,
-    private readonly pub: Redis,
+    private readonly pub: RedisClient,
     private readonly sub: Subscriber,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
@@ -96,7 +96,7 @@ export class AreaChannels {
       const payload = JSON.stringify({ from: this.nodeId, items } satisfies Batch);
       this.metrics.areaBatchesPublished.inc();
       this.metrics.areaBytesPublished.inc(Buffer.byteLength(payload));
-      this.pub.publish(this.keys.areaChannel(area), payload).catch(() => {});
+      this.pub.spublish(this.keys.areaChannel(area), payload).catch(() => {});
     }
     this.queues.clear();
   }

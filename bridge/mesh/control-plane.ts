@@ -3,8 +3,7 @@
 // any job; a job whose node dies mid-way is picked up again by another (BullMQ's stalled-job
 // check), and a job id per (server, epoch) makes each recovery or drain happen once.
 import { Queue, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { redisConnection } from '../authority/redis-connection.js';
+import type { RedisClient, RedisDeployment } from '../authority/redis-connection.js';
 import type { Logger } from 'winston';
 import type { BridgeConfig } from '../../shared/config.js';
 import type { Keys } from '../../shared/keys.js';
@@ -24,13 +23,14 @@ export type ControlHandlers = { [K in ControlJobName]: (data: ControlJobs[K]) =>
 export class ControlPlane {
   private readonly queue: Queue;
   private worker: Worker | undefined;
-  private readonly connections: Redis[] = [];
+  private readonly connections: RedisClient[] = [];
   private readonly handlers: Partial<ControlHandlers> = {};
 
   constructor(
     private readonly config: BridgeConfig,
     private readonly keys: Keys,
     private readonly logger: Logger,
+    private readonly redis: RedisDeployment,
   ) {
     this.queue = new Queue('control', { connection: this.connection(), prefix: keys.queuePrefix });
     this.queue.on('error', (err) => logger.warn('control queue error', { err: err.message }));
@@ -99,8 +99,8 @@ export class ControlPlane {
     for (const c of this.connections) c.disconnect();
   }
 
-  private connection(): Redis {
-    const c = redisConnection(this.config.redisUrl, 'control', undefined, null);
+  private connection(): RedisClient {
+    const c = this.redis.connect('control', undefined, { maxRetriesPerRequest: null });
     this.connections.push(c);
     return c;
   }

@@ -1,12 +1,13 @@
 // The network listed once (seed 004, R12): the oldest live bridge node holds a lease in Redis and
 // posts the network's listing (name, servers, players, load, public URL) to `listingUrl` every
 // `listingIntervalMs`. When it dies its lease runs out and the next oldest takes over.
-import type { Redis } from 'ioredis';
 import type { Logger } from 'winston';
 import type { BridgeConfig } from '../../shared/config.js';
 import type { Keys } from '../../shared/keys.js';
 import type { AuthorityCache } from '../authority/authority-cache.js';
 import type { ListingScripts } from '../authority/lua-scripts.js';
+import type { RedisClock } from '../authority/redis-clock.js';
+import type { RedisClient } from '../authority/redis-connection.js';
 import type { Metrics } from './metrics.js';
 
 export interface Listing {
@@ -27,7 +28,8 @@ export class NetworkListing {
   constructor(
     private readonly config: BridgeConfig,
     private readonly keys: Keys,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
+    private readonly clock: RedisClock,
     private readonly scripts: ListingScripts,
     private readonly cache: AuthorityCache,
     private readonly metrics: Metrics,
@@ -40,8 +42,7 @@ export class NetworkListing {
    * next check after its lease ran out, so within `listingLeaseMs` (once its heartbeat has run out too).
    */
   async start(): Promise<void> {
-    const [sec, micro] = await this.redis.time();
-    await this.redis.zadd(this.keys.nodesByAge, 'NX', Number(sec) * 1000 + Math.floor(Number(micro) / 1000), this.config.nodeId);
+    await this.redis.zadd(this.keys.nodesByAge, 'NX', await this.clock.now(), this.config.nodeId);
     if (!this.config.listingUrl) return;
     this.timer = setInterval(() => void this.round(), Math.max(100, Math.floor(this.config.listingLeaseMs / 3)));
     await this.round();

@@ -2,10 +2,11 @@
 // content-addressed by their SHA-256. The interface is what the sync part needs; Redis is the
 // embedded default. An S3-compatible store would keep the index (and its compare-and-set) in Redis
 // and put the bytes in a bucket under their hash (see docs/operations.md "World data").
-import type { Redis } from 'ioredis';
 import type { ChunkData, ChunkMeta } from '../../shared/protocol.js';
 import type { Keys } from '../../shared/keys.js';
 import type { ChunkScripts } from '../authority/lua-scripts.js';
+import type { RedisClock } from '../authority/redis-clock.js';
+import type { RedisClient } from '../authority/redis-connection.js';
 
 export type PutOutcome = { ok: true; stored: boolean; at: number } | { ok: false; version: number };
 
@@ -28,9 +29,10 @@ function parseEntry(id: string, raw: string): ChunkMeta {
 
 export class RedisChunkStore implements ChunkStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly scripts: ChunkScripts,
     private readonly keys: Keys,
+    private readonly clock: RedisClock,
   ) {}
 
   async put(c: ChunkData & { owner: string }): Promise<PutOutcome> {
@@ -79,8 +81,7 @@ export class RedisChunkStore implements ChunkStore {
     return out;
   }
 
-  async now(): Promise<number> {
-    const [sec, micro] = await this.redis.time();
-    return Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+  now(): Promise<number> {
+    return this.clock.now();
   }
 }

@@ -42,5 +42,5 @@ for i = 1, n do
   })
 end
 -- One acknowledged marker after every change, so one barrier covers them all.
-redis.call('PUBLISH', ARGV[5], cjson.encode({ t = 'mark', id = ARGV[6], from = ARGV[7] }))
+redis.call('SPUBLISH', ARGV[5], cjson.encode({ t = 'mark', id = ARGV[6], from = ARGV[7] }))
 return {1, epoch}

@@ -12,5 +12,5 @@ if ARGV[6] == '1' then
 end
 local at = now_ms()
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[4], '*', 'from', ARGV[2], 'text', ARGV[3], 'at', at)
-redis.call('PUBLISH', ARGV[5], cjson.encode({ id = id, channel = ARGV[1], from = ARGV[2], text = ARGV[3], at = at }))
+redis.call('SPUBLISH', ARGV[5], cjson.encode({ id = id, channel = ARGV[1], from = ARGV[2], text = ARGV[3], at = at }))
 return {1, id, at}

@@ -9,7 +9,7 @@ local r = redis.call('HMGET', KEYS[1], 'server', 'area', 'epoch', 'seq', 'node',
 local gen = redis.call('HINCRBY', KEYS[1], 'gen', 1)
 redis.call('HSET', KEYS[1], 'node', ARGV[2], 'session', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('PUBLISH', ARGV[4], cjson.encode({
+redis.call('SPUBLISH', ARGV[4], cjson.encode({
   t = 'session', player = ARGV[1], node = ARGV[2], session = ARGV[3], gen = gen,
 }))
 r[7] = gen

@@ -3,7 +3,7 @@
 -- saved state. The node is read from the hash: the session's node is the one to tell.
 local function announce_player(channel, key, p)
   local snapshot = p.with_snapshot and redis.call('HGET', key, 'snapshot')
-  redis.call('PUBLISH', channel, cjson.encode({
+  redis.call('SPUBLISH', channel, cjson.encode({
     t = 'player', player = p.player, server = p.server, area = p.area, epoch = p.epoch,
     node = redis.call('HGET', key, 'node') or '', seq = p.seq,
     snapshot = snapshot and cjson.decode(snapshot) or nil, reason = p.reason, id = p.id or '', from = p.from or '',
