@@ -1,7 +1,7 @@
 // Profiles one bridge node under load: `npm run bench:profile [-- rate seconds]` writes a
 // .cpuprofile of the bridge to bench/results/ (open it in Chrome DevTools) and prints the top
 // functions by self time.
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { freePort, RedisServer, sleep, waitFor } from '../scripts/redis-process.js';
 import type { LoadCommand, RunResult } from './load.js';
@@ -26,14 +26,16 @@ const env = {
   MESHBRIDGE_INPUTS_PER_SECOND: '1000000',
   MESHBRIDGE_INPUT_BURST: '1000000',
 };
+// As shipped (compiled), like the bench: see bench/run.ts `start`.
+if (spawnSync('npm', ['run', 'build'], { stdio: 'inherit' }).status !== 0) throw new Error('npm run build failed');
 const bridge = spawn(
   process.execPath,
-  ['--import', 'tsx', ...(profiling ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), 'bridge/main.ts'],
+  [...(profiling ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), 'dist/bridge/main.js'],
   { env, stdio: 'inherit' },
 );
 const url = `http://127.0.0.1:${port}`;
 await waitFor(() => fetch(`${url}/readyz`).then((r) => r.ok, () => false), 20_000, 'bridge ready');
-const echo: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'gameserver-stub/main.ts', '--id', 'e1', '--url', url, '--echo'], {
+const echo: ChildProcess = spawn(process.execPath, ['dist/gameserver-stub/main.js', '--id', 'e1', '--url', url, '--echo'], {
   env,
   stdio: 'ignore',
 });
