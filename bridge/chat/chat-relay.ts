@@ -44,7 +44,11 @@ export interface ChatRelayDeps {
 /** A session's part in chat: its channels, where it stood per channel when it resumed, and its rate. */
 interface Member {
   channels: Set<string>;
-  /** The last id sent per channel while replaying history (live messages then come in order by themselves). */
+  /**
+   * The last id sent per channel while replaying history. Kept after the replay until a newer live
+   * message arrives: one posted during the replay can be read from history and still be on its way
+   * through pub/sub, and must not be sent twice.
+   */
   cursors: Map<string, string>;
   /** Replaying history after a resume: live messages wait here meanwhile, and its rooms are joined after. */
   buffer: ChatMessage[] | undefined;
@@ -112,7 +116,6 @@ export class ChatRelay {
     const waiting = member.buffer;
     member.buffer = undefined;
     for (const m of waiting) this.emitTo(s, member, m);
-    member.cursors.clear();
     if (this.members.get(s) === member) for (const c of member.channels) void s.socket.join(roomOf(c));
   }
 
@@ -245,8 +248,6 @@ export class ChatRelay {
     respond({ ok: true });
   }
 
-  // ---- channels --------------------------------------------------------------------------------
-
   // ---- delivery --------------------------------------------------------------------------------
 
   /** Makes the session a member of `channel` here; resolves once the node hears the channel. */
@@ -285,15 +286,21 @@ export class ChatRelay {
     }
     const message: ChatMessage = { id: m.id, channel: m.channel, from: m.from, text: m.text, at: Number(m.at) };
     let waiting = 0;
+    const seen: string[] = [];
     for (const s of entry.sessions) {
-      const buffer = this.members.get(s)?.buffer;
-      if (buffer) {
-        buffer.push(message);
+      const member = this.members.get(s);
+      if (member?.buffer) {
+        member.buffer.push(message);
         waiting++;
+        continue;
       }
+      const last = member?.cursors.get(channel);
+      if (last === undefined) continue;
+      if (chatIdAfter(message.id, last)) member!.cursors.delete(channel);
+      else seen.push(s.socket.id); // replayed from history already
     }
-    this.d.metrics.chatDelivered.inc(entry.sessions.size - waiting);
-    this.d.nsp.to(roomOf(channel)).emit('chat', message);
+    this.d.metrics.chatDelivered.inc(entry.sessions.size - waiting - seen.length);
+    (seen.length > 0 ? this.d.nsp.to(roomOf(channel)).except(seen) : this.d.nsp.to(roomOf(channel))).emit('chat', message);
   }
 
   /** While replaying: sends a message the session has not seen yet (ids only grow per channel). */
