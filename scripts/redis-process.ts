@@ -76,21 +76,25 @@ export class RedisServer {
   async start(): Promise<void> {
     const persistence = this.dataDir ? ['--dir', this.dataDir, '--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence, ...this.extraArgs];
-    const proc = spawn('redis-server', args, {
-      stdio: 'ignore',
-      detached: this.detached,
-    });
+    const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: this.detached });
     this.proc = proc;
+    // Its last words, for the error when it does not come up (a port taken, a bad option).
+    let said = '';
+    for (const out of [proc.stdout, proc.stderr]) out.on('data', (d: Buffer) => { said = (said + d.toString()).slice(-1000); });
     const probe = new Redis(this.url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
     probe.on('error', () => {});
-    // Never wait unbounded: connect() can stay pending while redis-server is not listening yet.
-    await Promise.race([probe.connect().catch(() => {}), sleep(5000)]);
-    await waitFor(
-      async () => (await Promise.race([probe.ping().catch(() => ''), sleep(500).then(() => '')])) === 'PONG',
-      5000,
-      'redis-server to answer',
-    );
-    probe.disconnect();
+    try {
+      // Never wait unbounded: connect() can stay pending while redis-server is not listening yet.
+      await Promise.race([probe.connect().catch(() => {}), sleep(5000)]);
+      await waitFor(async () => {
+        if (proc.exitCode !== null) throw new Error(`redis-server on port ${this.port} exited (${proc.exitCode}): ${said}`);
+        return (await Promise.race([probe.ping().catch(() => ''), sleep(500).then(() => '')])) === 'PONG';
+      }, 5000, 'redis-server to answer');
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; redis-server said: ${said.trim().split('\n').slice(-3).join(' | ')}`, { cause: err });
+    } finally {
+      probe.disconnect();
+    }
   }
 
   /** kill -9 by default; SIGTERM lets Redis shut down as an operator's restart would. */
@@ -123,8 +127,11 @@ export class LocalRedisCluster {
     const dir = mkdtempSync(join(tmpdir(), 'meshbridge-cluster-'));
     const servers: RedisServer[] = [];
     for (let i = 0; i < masters; i++) {
+      // The cluster bus port is its own free port: by default it is port + 10000, which nobody checked
+      // was free (and may fall in the ephemeral range, see freePort).
       const s = new RedisServer(await freePort(), undefined, [
-        '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${i}.conf`), '--dir', dir,
+        '--cluster-enabled', 'yes', '--cluster-port', String(await freePort()), '--cluster-config-file', join(dir, `nodes-${i}.conf`),
+        '--dir', dir,
       ], opts.detached);
       await s.start();
       servers.push(s);
