@@ -362,12 +362,21 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
   flush(): void {
     this.scheduled = false;
     if (this.queue.length === 0 || !this.socket.connected) return;
-    // What moved away since it was queued would only be refused (NOT_OWNER / STALE_EPOCH).
+    // What moved away since it was queued would only be refused (NOT_OWNER / STALE_EPOCH): the item,
+    // or the acks an area item carries for players that left this server meanwhile.
     const items = this.queue.filter((i) =>
       i.kind === 'area' ? this.areas.get(i.area) === i.epoch : i.kind === 'player' ? this.players.get(i.player)?.epoch === i.epoch : true,
-    );
+    ).map((i) => (i.kind === 'area' && i.acks ? this.ownAcks(i) : i));
     this.queue = [];
     for (let i = 0; i < items.length; i += 1024) this.socket.emit('state', items.slice(i, i + 1024));
+  }
+
+  /** The item as is when it acknowledges only players this server owns, else a copy without the others. */
+  private ownAcks(item: Extract<StateItem, { kind: 'area' }>): StateItem {
+    const acks = item.acks!;
+    const owned = (player: string) => this.players.has(player);
+    if (Object.keys(acks).every(owned)) return item;
+    return { ...item, acks: Object.fromEntries(Object.entries(acks).filter(([player]) => owned(player))) };
   }
 
   /** Sends a batch at once and as is, even items the bridge will refuse (tests act as a faulty server with it). */

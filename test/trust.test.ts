@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import { SignJWT } from 'jose';
 import { CLIENT_NAMESPACE, PROTOCOL_VERSION, SERVER_NAMESPACE } from '../shared/protocol.js';
-import { JWT_SECRET, Mesh, NETWORK_SECRET, waitFor } from './harness.js';
+import { JWT_SECRET, Mesh, NETWORK_SECRET, sleep, waitFor } from './harness.js';
 import { droppedInputs, errorCount, handshakeOutcome, rawSocket, sendRaw } from './helpers.js';
 import { sharedRedis } from './setup.js';
 
@@ -116,6 +116,28 @@ describe('trust: one bad message never crashes a node, forges an ack or passes a
     expect(got.map((i) => i.acks?.victim)).to.deep.equal([undefined, undefined]);
     expect(codes).to.deep.equal({ s1: ['BAD_STATE'], s2: ['BAD_STATE', 'NOT_OWNER'] });
     victim.close();
+  });
+
+  it('the server SDK leaves out acks for players that moved away since the item was made', async () => {
+    const node = await mesh.addBridge({ worldCols: 2, worldRows: 1, spawnAreas: '0,0' });
+    const s1 = await mesh.addServer(node, 's1');
+    const s2 = await mesh.addServer(node, 's2');
+    await node.testHook.assignArea('1,0', 's2');
+    const alice = await mesh.addClient(node, 'alice');
+    alice.send({ dx: 0, dy: 0 });
+    await waitFor(() => alice.ack === 1, 2000, 'alice on s1');
+    expect((await node.testHook.handoff('alice', '1,0')).ok).to.equal(true);
+    await waitFor(() => !s1.sdk.players.has('alice'), 2000, 's1 no longer holds alice');
+    const codes: string[] = [];
+    s1.sdk.on('bridge-error', (e) => codes.push(e.code));
+    const epoch = s1.sdk.areas.get('0,0')!;
+    s1.sdk.pushArea('0,0', 'through the SDK', { alice: 1 });
+    s1.sdk.flush();
+    s1.sdk.pushUnchecked([{ kind: 'area', area: '0,0', epoch, data: 'unchecked', acks: { alice: 1 } }]);
+    await waitFor(() => codes.length > 0, 2000, 'the unchecked item refused');
+    await sleep(100);
+    expect(codes, 'only the unchecked item carried the ack').to.deep.equal(['NOT_OWNER']);
+    expect(s2.sdk.players.has('alice')).to.equal(true);
   });
 });
 
