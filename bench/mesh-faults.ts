@@ -6,7 +6,24 @@ import type { RedisServer } from '../scripts/redis-process.js';
 import { Mesh, sleep, waitFor } from '../test/harness.js';
 import { firstStateFrom } from '../test/helpers.js';
 
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+export const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+
+/**
+ * Handoff pauses from servers' journals, sorted: per player, in seq order, the time from the last
+ * input one server applied to the first the next one applied. `gaps`: seqs missing in between.
+ */
+export function handoffPauses(applied: JournalEntry[], players: string[]): { pauses: number[]; gaps: number } {
+  const pauses: number[] = [];
+  let gaps = 0;
+  for (const player of players) {
+    const mine = applied.filter((e) => e.player === player).sort((x, y) => x.seq - y.seq);
+    for (let i = 1; i < mine.length; i++) {
+      if (mine[i]!.seq !== mine[i - 1]!.seq + 1) gaps++;
+      if (mine[i]!.server !== mine[i - 1]!.server) pauses.push(mine[i]!.at - mine[i - 1]!.at);
+    }
+  }
+  return { pauses: pauses.sort((x, y) => x - y), gaps };
+}
 
 /**
  * Two players send ~500 inputs/s each (so the gap between two inputs does not hide the pause)
@@ -53,12 +70,7 @@ export async function measureHandoffPauses(
     running = false;
     await Promise.all(senders);
     await waitFor(() => movers.every((m) => m.pending === 0), 20_000, 'movers acked');
-    const pauses: number[] = [];
-    for (const m of movers) {
-      const mine = journal.filter((e) => e.player === m.player);
-      for (let i = 1; i < mine.length; i++) if (mine[i]!.server !== mine[i - 1]!.server) pauses.push(mine[i]!.at - mine[i - 1]!.at);
-    }
-    pauses.sort((x, y) => x - y);
+    const { pauses } = handoffPauses(journal, movers.map((m) => m.player!));
     return {
       handoffs,
       inputs: movers.reduce((s, m) => s + m.ack, 0),

@@ -8,9 +8,10 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort, LocalRedisCluster, RedisServer, sleep, waitFor } from '../scripts/redis-process.js';
+import { parseJournal } from '../chaos/audit.js';
 import type { HandoffClientsCommand } from './handoff-clients.js';
 import type { ChatResult, LoadCommand, RunResult } from './load.js';
-import { measureFailover, measureFanout, measureHandoffPauses, measureRpc, measureSync } from './mesh-faults.js';
+import { handoffPauses, measureFailover, measureFanout, measureHandoffPauses, measureRpc, measureSync, quantile } from './mesh-faults.js';
 
 const quick = process.argv.includes('--quick');
 const PROBE_S = quick ? 1.5 : 4;
@@ -558,22 +559,12 @@ async function measureHandoffPausesProcesses(handoffs: number) {
   }));
   const { inputs, pending } = await players.ask<{ inputs: number; pending: number }>({ cmd: 'stop' });
   await sleep(300);
-  const applied = ['s1', 's2'].flatMap((id) => readFileSync(join(dir, `${id}.journal`), 'utf8').split('\n'))
-    .map((l) => l.split(' ')).filter((f) => f[0] === 'I' && f[3]?.startsWith('m'))
-    .map((f) => ({ at: Number(f[1]), server: f[2]!, player: f[3]!, seq: Number(f[4]) }));
-  const pauses: number[] = [];
-  let lost = 0;
-  for (const m of ['m0', 'm1']) {
-    const mine = applied.filter((e) => e.player === m).sort((x, y) => x.seq - y.seq);
-    for (let i = 1; i < mine.length; i++) {
-      if (mine[i]!.seq !== mine[i - 1]!.seq + 1) lost++;
-      if (mine[i]!.server !== mine[i - 1]!.server) pauses.push(mine[i]!.at - mine[i - 1]!.at);
-    }
-  }
+  const applied = ['s1', 's2'].flatMap((id) => parseJournal(readFileSync(join(dir, `${id}.journal`), 'utf8')))
+    .filter((e) => e.kind === 'apply');
+  const { pauses, gaps } = handoffPauses(applied, ['m0', 'm1']);
   for (const ch of [...servers, ...nodes.map((n) => n.child), players.child]) ch.kill('SIGKILL');
-  pauses.sort((x, y) => x - y);
-  const q = (p: number) => pauses[Math.min(pauses.length - 1, Math.floor(p * pauses.length))] ?? NaN;
-  return { handoffs: pauses.length, inputs, pending, gaps: lost, p50: q(0.5), p99: q(0.99), max: pauses.at(-1) ?? NaN };
+  const [p50, p99] = [quantile(pauses, 0.5), quantile(pauses, 0.99)];
+  return { handoffs: pauses.length, inputs, pending, gaps, p50, p99, max: pauses.at(-1) ?? NaN };
 }
 
 function round(v: number): number { return Math.round(v * 100) / 100; }
