@@ -1,7 +1,7 @@
 // One bridge node: the composition root. It builds the parts, hands each what it needs, and
 // starts and stops them in order; every part registers its own bus handlers, control jobs and
 // reactions to the authority map. No module-level singletons: tests run several nodes in a process.
-import { createServer, type Server as HttpServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'winston';
 import type { BridgeConfig } from '../shared/config.js';
@@ -20,7 +20,7 @@ import { ControlPlane, FailureWatch, MeshPlanner, Placement, Transfers } from '.
 import { MeshRpc, NodeBus, Subscriber } from './bus/index.js';
 import { RedisChunkStore, WorldSync } from './sync/index.js';
 import { ServerRpc } from './rpc/index.js';
-import { createHttpApi, createLogger, Metrics, NetworkListing, RecentChanges } from './ops/index.js';
+import { createHttpApi, createHttpServer, createLogger, EdgeGuard, Metrics, NetworkListing, RecentChanges } from './ops/index.js';
 import { TestHook } from './test-hook.js';
 
 export class BridgeNode {
@@ -33,6 +33,7 @@ export class BridgeNode {
   private readonly sub: Subscriber;
   private readonly http: HttpServer;
   private readonly parts: { start(): Promise<void>; stop(): Promise<void> };
+  private readonly edge: EdgeGuard;
   private ready = false;
   private closing: Promise<void> | undefined;
 
@@ -42,6 +43,7 @@ export class BridgeNode {
     this.logger = givenLogger ?? createLogger(id, c.logLevel);
     const logger = this.logger;
     const metrics = new Metrics(id);
+    const edge = (this.edge = new EdgeGuard(metrics, logger));
     const keys = new Keys(c.prefix, c.world);
     const deployment = redisDeployment(c);
     const redis = (this.redis = deployment.connect('redis', logger));
@@ -58,8 +60,8 @@ export class BridgeNode {
     const catchUp = new CatchUp(cache, sub, redis, logger, isReady);
     const control = new ControlPlane(c, keys, logger, deployment);
     const rpc = new MeshRpc(cache, bus, c.handoffTimeoutMs, () => map.liveNodes());
-    this.http = createServer();
-    const { io, clients: clientNsp, servers: serverNsp } = createSocketServer(this.http, c, metrics);
+    this.http = createHttpServer(c, metrics);
+    const { io, clients: clientNsp, servers: serverNsp } = createSocketServer(this.http, c, metrics, edge);
     const links = new ServerLinks();
     const sessions = new ClientSessions();
     const presence = new NodePresence(map, c.nodeHeartbeatMs, () => ({ clients: sessions.size, servers: links.size }));
@@ -82,26 +84,29 @@ export class BridgeNode {
     const verifier = new TokenVerifier(c);
     const gateway = new ServerGateway({
       nodeId: id, config, nsp: serverNsp, cache, map, links, keeper, state, transfers, watches, rpc: serverRpc, control, metrics, logger,
+      edge,
       isReady,
       loadModel: new LoadModel(c.loadFormula, c.powerFormula), cannotDrain: (s) => planner.cannotDrain(s), onLinked: (s) => holds.linked(s),
     });
     const sync = new WorldSync({ config, store: chunks, cache, map, links, gateway, bus, metrics, logger });
     const listing = new NetworkListing(config, keys, redis, clock, scripts.listing, cache, metrics, logger);
-    const clientGateway = new ClientGateway({ nodeId: id, config, nsp: clientNsp, lifecycle, holds, verifier, metrics, logger, isReady });
+    const clientGateway = new ClientGateway({
+      nodeId: id, config, nsp: clientNsp, lifecycle, holds, verifier, metrics, logger, edge, isReady,
+    });
     const chat = new ChatStore(redis, scripts.chat, keys, c.chatHistory);
     new ChatRelay({
       config, keys, store: chat, cache, sub, clients: clientGateway, nsp: clientNsp, servers: gateway, lifecycle, metrics, logger,
     });
     const recent = new RecentChanges(cache);
     this.http.on('request', createHttpApi({
-      config, verifier, cache, metrics, transfers, control, planner, map, logger, isReady, recent, channels, listing, sync, chat,
+      config, verifier, cache, metrics, transfers, control, planner, map, logger, isReady, recent, channels, listing, sync, chat, edge,
       latestAreaState: state.latestAreaState,
     }));
     catchUp.onReconcile(() => keeper.reconcile());
     catchUp.onReconnect(() => watch.redisCameBack());
     catchUp.onCaughtUp(() => { holds.resendAll(); keeper.announceLinks(); });
     presence.everyBeat(() => keeper.recordDelivered());
-    this.testHook = new TestHook({ cache, map, writer, transfers, links, sessions, metrics, channels, watches, chunks });
+    this.testHook = new TestHook({ cache, map, writer, transfers, links, sessions, metrics, channels, watches, chunks, edge });
 
     this.parts = {
       start: async () => { await sub.start(); await catchUp.run(); await presence.start(); await control.start(); await listing.start(); },
@@ -130,6 +135,11 @@ export class BridgeNode {
     this.ready = true;
     this.logger.info('bridge node ready');
     return port;
+  }
+
+  /** An exception nothing else caught (the process' last resort, main.ts): logged and counted as this node's. */
+  reportFault(err: unknown): void {
+    this.edge.fault('uncaught', err);
   }
 
   /**

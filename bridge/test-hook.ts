@@ -8,6 +8,7 @@ import type { AuthorityWriter } from './authority/authority-writer.js';
 import type { AreaChannels } from './interest/area-channels.js';
 import type { ServerWatches } from './interest/server-watches.js';
 import type { Transfers } from './mesh/transfer.js';
+import type { EdgeGuard, EdgePoint } from './ops/edge-guard.js';
 import type { Metrics } from './ops/metrics.js';
 import type { ServerLinks } from './relay/server-link.js';
 import type { ClientSessions } from './sessions/client-session.js';
@@ -24,6 +25,7 @@ export interface TestHookParts {
   channels: AreaChannels;
   watches: ServerWatches;
   chunks: ChunkStore;
+  edge: EdgeGuard;
 }
 
 export class TestHook {
@@ -75,6 +77,11 @@ export class TestHook {
   /** The world-data store: its index, to check what was stored. */
   get chunks(): Pick<ChunkStore, 'index'> {
     return this.p.chunks;
+  }
+
+  /** The next request through this entry point throws, as a bug there would: the guard's catch path, for real. */
+  injectFault(where: Exclude<EdgePoint, 'uncaught'>): void {
+    this.p.edge.inject(where);
   }
 
   /** The id of the player's session on this node, if it is connected here. */

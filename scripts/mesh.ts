@@ -143,6 +143,8 @@ const shared = {
   MESHBRIDGE_DEV_LOGIN: 'true',
   MESHBRIDGE_ADMIN_TOKEN: process.env.MESHBRIDGE_ADMIN_TOKEN ?? 'local-admin-token',
   MESHBRIDGE_HOST: '127.0.0.1',
+  // Only this machine reaches these nodes (127.0.0.1): the dashboard opens without a token. Never in production.
+  MESHBRIDGE_DASHBOARD_OPEN: 'true',
   MESHBRIDGE_WORLD_COLS: '3',
   MESHBRIDGE_WORLD_ROWS: '3',
   MESHBRIDGE_SPAWN_AREAS: '0,0 1,0 2,0 0,1 1,1 2,1 0,2 1,2 2,2',
@@ -171,7 +173,7 @@ botsChild = run('bots', ['scripts/bots.ts', '--count', String(BOTS), '--urls', b
 
 process.stdout.write(`
   Meshbridge local mesh is up.
-    dashboard        ${bridges[0]}/dashboard
+    dashboard        ${bridges[0]}/dashboard   (open without a token: MESHBRIDGE_DASHBOARD_OPEN, for this local mesh only)
     bridge nodes     ${bridges.join('  ')}   (clients: /client, servers: /server)
     network listing  ${bridges[0]}/v1/network
     metrics          ${bridges[0]}/metrics

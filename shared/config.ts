@@ -92,13 +92,22 @@ export const BridgeConfigSchema = z.object({
   jwtPublicKey: z.string().optional(),
   /** Issue tokens at POST /v1/login (development only; needs jwtSecret). */
   devLogin: bool.default(false),
-  /** Bearer token for /v1/admin (disabled when unset). */
+  /** Bearer token for /v1/admin (disabled when unset); it opens the operator views too. */
   adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** An HTTP request (headers and body, not a WebSocket once upgraded) must arrive whole within this, or is answered 408. */
+  httpRequestTimeoutMs: int(100).default(10_000),
+  /** Read-only bearer token for the operator views: the dashboard's data and its chat pane (they name every player). */
+  dashboardToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Operator views without a token: only where no one else reaches the node (`npm start` sets it, and says so). */
+  dashboardOpen: bool.default(false),
   logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
-  /** Browser origins allowed to log in, read the listing and connect as clients ("https://a.example https://b.example"). */
+  /**
+   * Browser origins allowed to log in, read the listing and connect as clients ("https://a.example https://b.example").
+   * `null` allows pages with an opaque origin (file://, sandboxed frames): any such page, so only on purpose.
+   */
   corsOrigins: z
     .string()
-    .regex(/^(https?:\/\/[^\s/]+)( https?:\/\/[^\s/]+)*$/, 'space-separated origins like "https://play.example.com"')
+    .regex(/^(https?:\/\/[^\s/]+|null)( (https?:\/\/[^\s/]+|null))*$/, 'space-separated origins like "https://play.example.com" (or null)')
     .optional(),
   /** The world is a grid of areas with ids "col,row". */
   worldCols: int(1).max(1000).default(4),

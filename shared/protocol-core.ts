@@ -7,6 +7,18 @@ export const PROTOCOL_VERSION = 1;
 export const CLIENT_NAMESPACE = '/client';
 export const SERVER_NAMESPACE = '/server';
 
+/**
+ * The characters of every id the protocol carries (players, servers, areas, rooms; 1–64 of them).
+ * No `:`: the bridge builds Redis keys and chat senders by joining with `:` (`server:<id>:players`,
+ * `system:<serverId>`), so an id with one could name another id's records or forge a server's post.
+ */
+export const ID_CHARS = 'A-Za-z0-9_.,@-';
+export const ID_MAX_LENGTH = 64;
+/** A whole id: `^[A-Za-z0-9_.,@-]{1,64}$`. */
+export const ID_PATTERN = new RegExp(`^[${ID_CHARS}]{1,${ID_MAX_LENGTH}}$`);
+/** The `from` of a chat message a game server posted: never a player id, which cannot contain `:`. */
+export const SYSTEM_SENDER_PREFIX = 'system:';
+
 /** Every refusal on the wire carries one of these codes. */
 export const ErrorCode = {
   BadHandshake: 'BAD_HANDSHAKE',
@@ -56,6 +68,11 @@ export const ErrorCode = {
   SlowClient: 'SLOW_CLIENT',
   /** Not sent: a frame that is not a Socket.IO packet closes the connection; counted under this code. */
   BadFrame: 'BAD_FRAME',
+  /**
+   * HTTP: a browser origin not in corsOrigins (also `null` and origins that are not URLs) was refused: 403 on HTTP
+   * routes and polling, 400 on a WebSocket upgrade (the status engine.io answers); the body names this code.
+   */
+  OriginNotAllowed: 'ORIGIN_NOT_ALLOWED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -110,7 +127,7 @@ export interface AuthorityPayload {
 export interface ChatMessage {
   id: string;
   channel: string;
-  /** The sending player, or `system:<serverId>` for a game server. */
+  /** The sending player, or `system:<serverId>` for a game server (a player id never contains `:`, so it cannot forge one). */
   from: string;
   text: string;
   at: number;

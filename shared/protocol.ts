@@ -2,7 +2,7 @@
 // every message at its edges with them. The contract's constants and types are in
 // ./protocol-core.ts (re-exported here); docs/protocol.md is the prose form.
 import { z } from 'zod';
-import { CHAT_MAX_HISTORY_LIMIT, RPC_MAX_TIMEOUT_MS } from './protocol-core.js';
+import { CHAT_MAX_HISTORY_LIMIT, ID_CHARS, ID_MAX_LENGTH, ID_PATTERN, RPC_MAX_TIMEOUT_MS } from './protocol-core.js';
 import type {
   ChunkRef, SyncManifestRequest,
   RpcAnswer, RpcRequest, ServerMessage, WatchRequest,
@@ -23,7 +23,7 @@ import type {
 
 export * from './protocol-core.js';
 
-const id = z.string().min(1).max(64).regex(/^[A-Za-z0-9_.,:@-]+$/, 'letters, digits and _.,:@- only');
+const id = z.string().min(1).max(ID_MAX_LENGTH).regex(ID_PATTERN, `1–${ID_MAX_LENGTH} of ${ID_CHARS} (no ':')`);
 export const IdSchema = id;
 const seq = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 
@@ -79,13 +79,15 @@ export const StateBatchSchema = z.array(StateItemSchema).min(1).max(1024);
 // Hot-path guards: the same rules as the schemas above, checked without copying the payload
 // (zod's parse builds a new object per item). When a guard says no, parse with the schema to
 // get the precise error for the peer.
-const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 64 && ID_CHARS.test(v);
-const ID_CHARS = /^[A-Za-z0-9_.,:@-]+$/;
+const isId = (v: unknown): v is string => typeof v === 'string' && ID_PATTERN.test(v);
 const isEpoch = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) > 0;
 function isAcks(v: unknown): boolean {
   if (v === undefined) return true;
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
-  for (const k in v) if (!Number.isSafeInteger((v as Record<string, unknown>)[k]) || !isId(k)) return false;
+  for (const k in v) {
+    const seq = (v as Record<string, unknown>)[k];
+    if (!Number.isSafeInteger(seq) || (seq as number) < 0 || !isId(k)) return false;
+  }
   return true;
 }
 const AREA_KEYS = new Set(['kind', 'area', 'epoch', 'data', 'acks']);

@@ -8,6 +8,7 @@ import { Mesh, waitFor } from './harness.js';
 import { sharedRedis } from './setup.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const DASHBOARD_TOKEN = 'dashboard-token-0123456789';
 
 describe('dashboard (headless Chromium)', () => {
   let mesh: Mesh;
@@ -20,7 +21,7 @@ describe('dashboard (headless Chromium)', () => {
 
   it('shows a 16×16 mesh on a laptop screen: coloured owners, a dead server\'s areas, nodes, rates, players, search', async function () {
     this.timeout(60_000);
-    const opts = { worldCols: 16, worldRows: 16, spawnAreas: '0,0 7,7 15,15', leaseCheckMs: 60_000 };
+    const opts = { worldCols: 16, worldRows: 16, spawnAreas: '0,0 7,7 15,15', leaseCheckMs: 60_000, dashboardToken: DASHBOARD_TOKEN };
     const [a] = [await mesh.addBridge(opts), await mesh.addBridge(opts)];
     const servers = [await mesh.addServer(a, 's1'), await mesh.addServer(a, 's2'), await mesh.addServer(a, 's3')];
     const clients = await Promise.all(['alice', 'bob', 'carol', 'dave', 'erin', 'frank'].map((p) => mesh.addClient(a, p)));
@@ -35,7 +36,16 @@ describe('dashboard (headless Chromium)', () => {
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
     await page.goto(`${mesh.url(a)}/dashboard`);
+    // The operator views name every player: the page asks for a token and keeps it for the tab.
+    await page.waitForSelector('#login:not([hidden])');
+    expect(await page.locator('#grid .area').count()).to.equal(0);
+    await page.fill('#token', 'wrong-token-0123456789');
+    await page.click('#login button');
+    await page.waitForFunction(() => document.querySelector('#login-why')?.textContent === 'dashboard or admin token required');
+    await page.fill('#token', DASHBOARD_TOKEN);
+    await page.click('#login button');
     await page.waitForSelector('#grid .area');
+    expect(await page.locator('#login').isHidden()).to.equal(true);
     expect(await page.locator('#grid .area').count()).to.equal(256);
     await page.waitForFunction(() => document.querySelectorAll('#nodes tr').length === 2);
     expect(await page.locator('#servers tr').count()).to.equal(3);

@@ -1,11 +1,11 @@
 // The rules of chat channels and texts, pure (unit-tested in test/rules.test.ts): which channel a
 // client or a server means and may use, and what is left of a text once cleaned.
 import { parseArea } from '../../shared/grid.js';
-import { ErrorCode } from '../../shared/protocol.js';
+import { ErrorCode, ID_CHARS, ID_MAX_LENGTH } from '../../shared/protocol.js';
 import { refusal, type Refusal } from '../relay/wire-error.js';
 
-export const ROOM = /^room:([A-Za-z0-9_.,:@-]{1,64})$/;
-const WHISPER = /^whisper:([A-Za-z0-9_.,:@-]{1,64})$/;
+export const ROOM = new RegExp(`^room:([${ID_CHARS}]{1,${ID_MAX_LENGTH}})$`);
+const WHISPER = new RegExp(`^whisper:([${ID_CHARS}]{1,${ID_MAX_LENGTH}})$`);
 /** Control characters (C0, C1), zero-width and bidirectional controls: never part of a chat text. */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;

@@ -9,7 +9,8 @@ import type { Logger } from 'winston';
 import type { BridgeConfig } from '../../shared/config.js';
 import type { Keys } from '../../shared/keys.js';
 import {
-  ChatChannelRequestSchema, ChatHistoryRequestSchema, ChatMuteSchema, ChatSendSchema, ErrorCode, chatIdAfter,
+  ChatChannelRequestSchema, ChatHistoryRequestSchema, ChatMuteSchema, ChatSendSchema, ErrorCode, ID_CHARS, SYSTEM_SENDER_PREFIX,
+  chatIdAfter,
   type ChatMessage, type ChatNotice, type ClientHandshake,
 } from '../../shared/protocol.js';
 import { TokenBucket } from '../../shared/token-bucket.js';
@@ -166,7 +167,7 @@ export class ChatRelay {
     const member = this.members.get(s);
     const parsed = ChatChannelRequestSchema.safeParse(raw);
     if (!member || !parsed.success || !ROOM.test(parsed.data.channel)) {
-      return respond(refusal(ErrorCode.BadChannel, 'chat:join takes { channel: "room:<name>" } (letters, digits, _.,:@-)'));
+      return respond(refusal(ErrorCode.BadChannel, `chat:join takes { channel: "room:<name>" } (${ID_CHARS})`));
     }
     const channel = parsed.data.channel;
     if (!member.channels.has(channel)) {
@@ -232,7 +233,7 @@ export class ChatRelay {
     }
     const text = cleanText(parsed.data.text, this.d.config.maxChatChars);
     if (typeof text !== 'string') return respond(text);
-    const out = await this.d.store.post(channel, `system:${link.serverId}`, text);
+    const out = await this.d.store.post(channel, `${SYSTEM_SENDER_PREFIX}${link.serverId}`, text);
     if ('mutedMs' in out) return; // a server is never muted
     this.d.metrics.chatPosted.inc({ by: 'server' });
     respond({ ok: true, id: out.id, channel });

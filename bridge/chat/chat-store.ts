@@ -18,8 +18,10 @@ export class ChatStore {
   /** Posts a message; `muteOf`: the player whose mute applies (none for a server). */
   async post(channel: string, from: string, text: string, muteOf?: string): Promise<{ id: string; at: number } | { mutedMs: number }> {
     const k = this.keys;
+    // A server cannot be muted: its mute key is any key of the world's slot (the script does not read it).
+    const muteKey = muteOf ? k.chatMute(muteOf) : k.chatStream(channel);
     const r = (await this.scripts.chatPost(
-      k.chatStream(channel), k.chatMute(muteOf ?? from), channel, from, text, this.keep, k.chatChannel(channel), muteOf ? '1' : '0',
+      k.chatStream(channel), muteKey, channel, from, text, this.keep, k.chatChannel(channel), muteOf ? '1' : '0',
     )) as [number, string | number, number?];
     return r[0] === 1 ? { id: String(r[1]), at: Number(r[2]) } : { mutedMs: Number(r[1]) };
   }

@@ -1,12 +1,13 @@
-// HTTP surface of a node: health, readiness, metrics, dev login, the public network listing and
-// a small admin API. Every 4xx carries { error: { code, message } }.
+// HTTP surface of a node: health, readiness, metrics, dev login, the public network listing, the
+// operator's dashboard data and a small admin API. Every 4xx carries { error: { code, message } };
+// a 500 is our fault and carries the request id its log line has (no exception here ends the process).
 import { readFileSync } from 'node:fs';
 import cors from 'cors';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { Logger } from 'winston';
 import type { BridgeConfig } from '../../shared/config.js';
 import { z } from 'zod';
-import { ErrorCode, IdSchema } from '../../shared/protocol.js';
+import { ErrorCode, ID_CHARS, IdSchema } from '../../shared/protocol.js';
 import type { AuthorityCache } from '../authority/authority-cache.js';
 import type { AuthorityMap } from '../authority/authority-map.js';
 import type { ControlPlane } from '../mesh/control-plane.js';
@@ -14,6 +15,7 @@ import type { MeshPlanner } from '../mesh/mesh-planner.js';
 import type { Transfers } from '../mesh/transfer.js';
 import { secretsEqual, type TokenVerifier } from '../relay/auth.js';
 import { WireError } from '../relay/wire-error.js';
+import type { EdgeGuard } from './edge-guard.js';
 import type { Metrics } from './metrics.js';
 import type { RecentChanges } from './recent-changes.js';
 import type { AreaChannels } from '../interest/area-channels.js';
@@ -42,6 +44,7 @@ export interface HttpDeps {
   listing: NetworkListing;
   sync: WorldSync;
   chat: ChatStore;
+  edge: EdgeGuard;
 }
 
 const dashboard = readFileSync(new URL('./dashboard.html', import.meta.url), 'utf8');
@@ -54,8 +57,26 @@ export function createHttpApi(d: HttpDeps): express.Express {
     d.metrics.errors.inc({ code, side: 'http' });
     res.status(status).json({ error: { code, message } });
   };
+  const bearer = (req: Request, ...tokens: (string | undefined)[]) => {
+    const header = req.get('authorization') ?? '';
+    return header.startsWith('Bearer ') && tokens.some((t) => t !== undefined && secretsEqual(header.slice(7), t));
+  };
+  /**
+   * Operator views (the dashboard's data and chat pane) name every player and where it stands: they take the
+   * dashboard's read-only token or the admin token, unless the operator opened them (dashboardOpen).
+   */
+  const operator: RequestHandler = (req, res, next) => {
+    if (c.dashboardOpen) return next();
+    if (!c.dashboardToken && !c.adminToken) {
+      const why = 'operator views are disabled (set MESHBRIDGE_DASHBOARD_TOKEN or MESHBRIDGE_ADMIN_TOKEN)';
+      return void fail(res, 404, 'DASHBOARD_DISABLED', why);
+    }
+    if (!bearer(req, c.dashboardToken, c.adminToken)) return void fail(res, 401, ErrorCode.BadToken, 'dashboard or admin token required');
+    next();
+  };
   const app = express();
   app.disable('x-powered-by');
+  app.use((_req, _res, next) => { d.edge.trip('http'); next(); });
   app.use(express.json({ limit: '16kb' }));
 
   app.get('/healthz', (_req, res) => { res.json({ ok: true, node: c.nodeId }); });
@@ -74,7 +95,7 @@ export function createHttpApi(d: HttpDeps): express.Express {
   app.post('/v1/login', async (req, res) => {
     if (!c.devLogin) return void fail(res, 404, 'DEV_LOGIN_DISABLED', 'development login is disabled (MESHBRIDGE_DEV_LOGIN)');
     const player = IdSchema.safeParse((req.body as { player?: unknown } | undefined)?.player);
-    if (!player.success) return void fail(res, 400, ErrorCode.BadInput, 'body must be { "player": "<id>" } (letters, digits, _.,:@-)');
+    if (!player.success) return void fail(res, 400, ErrorCode.BadInput, `body must be { "player": "<id>" } (${ID_CHARS})`);
     res.json({ token: await d.verifier.issue(player.data), player: player.data });
   });
 
@@ -105,7 +126,7 @@ export function createHttpApi(d: HttpDeps): express.Express {
   });
   app.get('/dashboard', (_req, res) => { res.type('html').send(dashboard); });
   /** The global chat's latest messages after `after` (the dashboard's chat pane). */
-  app.get('/v1/chat', async (req, res) => {
+  app.get('/v1/chat', operator, async (req, res) => {
     const after = typeof req.query.after === 'string' && /^\d{1,15}-\d{1,15}$/.test(req.query.after) ? req.query.after : undefined;
     res.json(await d.chat.history('global', after, 50));
   });
@@ -115,7 +136,7 @@ export function createHttpApi(d: HttpDeps): express.Express {
    * node's counters (the page turns them into rates), failed handoffs, and players' positions when
    * an area's state follows the convention `{ players: [{ id, x, y }], areaSize? }`.
    */
-  app.get('/v1/dashboard', async (_req, res) => {
+  app.get('/v1/dashboard', operator, async (_req, res) => {
     dashboardInterest.touch();
     const total = async (c: { get(): Promise<{ values: { value: number }[] }> }) => (await c.get()).values.reduce((s, v) => s + v.value, 0);
     const m = d.metrics;
@@ -149,10 +170,8 @@ export function createHttpApi(d: HttpDeps): express.Express {
 
   const admin = express.Router();
   admin.use((req, res, next) => {
-    const header = req.get('authorization') ?? '';
     if (!c.adminToken) return void fail(res, 404, 'ADMIN_DISABLED', 'admin API is disabled (set MESHBRIDGE_ADMIN_TOKEN)');
-    if (!header.startsWith('Bearer ') || !secretsEqual(header.slice(7), c.adminToken))
-      return void fail(res, 401, ErrorCode.BadToken, 'admin token required');
+    if (!bearer(req, c.adminToken)) return void fail(res, 401, ErrorCode.BadToken, 'admin token required');
     next();
   });
   admin.get('/areas', (_req, res) => { res.json(Object.fromEntries(d.cache.areas)); });
@@ -206,12 +225,19 @@ export function createHttpApi(d: HttpDeps): express.Express {
   app.use('/v1/admin', admin);
 
   app.use((_req, res) => { fail(res, 404, 'NOT_FOUND', 'no such endpoint'); });
+  // Express hands every exception of a route or middleware here, thrown or rejected.
   app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof WireError) return void fail(res, 409, err.code, err.message);
     if (err.type === 'entity.parse.failed') return void fail(res, 400, ErrorCode.BadInput, 'body is not valid JSON');
     if (err.type === 'entity.too.large') return void fail(res, 413, ErrorCode.BadInput, 'body too large');
-    d.logger.error('http error', { err: String(err) });
-    fail(res, 500, ErrorCode.Internal, 'internal error');
+    // The request's own fault, as body-parser and the router say it (bad percent-encoding, an unknown charset, …).
+    const status = err.status ?? 0;
+    if (status >= 400 && status < 500) return void fail(res, status, ErrorCode.BadInput, err.message);
+    const requestId = d.edge.fault('http', err);
+    if (res.headersSent) return void res.destroy();
+    d.metrics.errors.inc({ code: ErrorCode.Internal, side: 'http' });
+    const message = `internal error (request ${requestId} in the node's log)`;
+    res.status(500).json({ error: { code: ErrorCode.Internal, message, requestId } });
   });
   return app;
 }

@@ -10,6 +10,13 @@ export class Metrics {
     labelNames: ['code', 'side'],
     registers: [this.registry],
   });
+  /** Exceptions caught at an edge (an HTTP route, the upgrade, a handshake) or by the process: always our fault. */
+  readonly faults = new Counter({
+    name: 'meshbridge_faults_total',
+    help: 'Unexpected exceptions caught instead of ending the process, by where they were caught',
+    labelNames: ['where'],
+    registers: [this.registry],
+  });
   readonly inputsRouted = new Counter({
     name: 'meshbridge_inputs_routed_total',
     help: 'Client inputs accepted and routed',

@@ -4,6 +4,7 @@
 import type { Logger } from 'winston';
 import type { BridgeConfig } from '../../shared/config.js';
 import { ClientHandshakeSchema, ClientInputSchema, ErrorCode, isClientInput } from '../../shared/protocol.js';
+import type { EdgeGuard } from '../ops/edge-guard.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { ClientSession, ClientSocket } from '../sessions/client-session.js';
 import type { InputHolds } from '../sessions/input-holds.js';
@@ -22,6 +23,8 @@ export interface ClientGatewayDeps {
   verifier: TokenVerifier;
   metrics: Metrics;
   logger: Logger;
+  /** Catches what a handshake throws by mistake. */
+  edge: EdgeGuard;
   isReady: () => boolean;
 }
 
@@ -32,7 +35,7 @@ export class ClientGateway {
   private readonly handlers = new Map<string, ClientEventHandler>();
 
   constructor(private readonly d: ClientGatewayDeps) {
-    guardHandshake<ClientSocket>(d.nsp, 'client', d.metrics, d.logger, (socket) => this.handshake(socket));
+    guardHandshake<ClientSocket>(d.nsp, 'client', d, (socket) => this.handshake(socket));
     d.nsp.on('connection', (socket) => this.onConnection(socket));
   }
 

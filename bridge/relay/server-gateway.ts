@@ -26,6 +26,7 @@ import type { ControlPlane } from '../mesh/control-plane.js';
 import type { ServerWatches } from '../interest/server-watches.js';
 import type { Transfers } from '../mesh/transfer.js';
 import type { ServerRpc } from '../rpc/server-rpc.js';
+import type { EdgeGuard } from '../ops/edge-guard.js';
 import type { Metrics } from '../ops/metrics.js';
 import { secretsEqual } from './auth.js';
 import type { LinkKeeper } from './link-keeper.js';
@@ -67,6 +68,8 @@ export interface ServerGatewayDeps {
   control: ControlPlane;
   metrics: Metrics;
   logger: Logger;
+  /** Catches what a handshake throws by mistake. */
+  edge: EdgeGuard;
   isReady: () => boolean;
   /** Why this server cannot drain now (no one could take its areas), or undefined. */
   cannotDrain: (server: string) => string | undefined;
@@ -80,7 +83,7 @@ export class ServerGateway {
   private readonly unlinkHooks: ((link: ServerLink) => void)[] = [];
 
   constructor(private readonly d: ServerGatewayDeps) {
-    guardHandshake<ServerSocket>(d.nsp, 'server', d.metrics, d.logger, (socket) => this.handshake(socket));
+    guardHandshake<ServerSocket>(d.nsp, 'server', d, (socket) => this.handshake(socket));
     d.nsp.on('connection', (socket) => this.onConnection(socket));
     d.control.handle('persist', async ({ server, areas, players }) => { await d.map.storeSnapshot(server, areas ?? {}, players ?? {}); });
   }

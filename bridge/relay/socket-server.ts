@@ -7,6 +7,7 @@ import {
   CLIENT_NAMESPACE, ErrorCode, SERVER_NAMESPACE,
   type BridgeToClientEvents, type BridgeToServerEvents, type ClientToBridgeEvents, type ServerToBridgeEvents,
 } from '../../shared/protocol.js';
+import type { EdgeGuard } from '../ops/edge-guard.js';
 import type { Metrics } from '../ops/metrics.js';
 import { WireError } from './wire-error.js';
 import { guardedParser } from './wire-guard.js';
@@ -19,7 +20,7 @@ export type ServerNamespace = Namespace<ServerToBridgeEvents, BridgeToServerEven
 export const SYNC_FRAME_SLACK_BYTES = 64 * 1024;
 
 export function createSocketServer(
-  http: HttpServer, config: BridgeConfig, metrics: Metrics,
+  http: HttpServer, config: BridgeConfig, metrics: Metrics, edge: EdgeGuard,
 ): { io: IoServer; clients: ClientNamespace; servers: ServerNamespace } {
   const parser = guardedParser({
     maxDepth: config.maxJsonDepth,
@@ -31,13 +32,13 @@ export function createSocketServer(
   const origins = new Set(config.corsOrigins?.split(' ') ?? []);
   const io = new IoServer(http, {
     transports: ['websocket'], maxHttpBufferSize: frameBytes, serveClient: false, parser,
-    // Browsers connect from this node's own origin (the dashboard) or an allowed one; programs send no Origin.
-    allowRequest: (req, done) => {
-      const origin = req.headers.origin;
-      if (origin === undefined || origins.has(origin) || new URL(origin).host === req.headers.host) return done(null, true);
-      metrics.errors.inc({ code: 'ORIGIN_NOT_ALLOWED', side: 'http' });
-      done(`origin ${origin} is not allowed (corsOrigins)`, false);
-    },
+    // engine.io calls this before anything else of ours; whatever it throws would end the process (guarded).
+    allowRequest: (req, done) => edge.run('allowRequest', () => {
+      const why = originRefusal(req.headers.origin, req.headers.host, origins);
+      if (why === undefined) return done(null, true);
+      metrics.errors.inc({ code: ErrorCode.OriginNotAllowed, side: 'http' });
+      done(`${ErrorCode.OriginNotAllowed}: ${why}`, false);
+    }, (requestId) => done(`${ErrorCode.Internal}: request ${requestId} failed`, false)),
   });
   io.of('/').use((_socket, next) => {
     metrics.errors.inc({ code: ErrorCode.BadHandshake, side: 'wire' });
@@ -46,4 +47,21 @@ export function createSocketServer(
   // One server, two contracts: each namespace gets its own event maps.
   const clients = io.of(CLIENT_NAMESPACE) as unknown as ClientNamespace;
   return { io, clients, servers: io.of(SERVER_NAMESPACE) as unknown as ServerNamespace };
+}
+
+/**
+ * Why a browser's Origin is refused, or undefined when it may connect. Programs send no Origin; browsers
+ * may come from this node's own origin (the dashboard) or a listed one. `null` (file pages, sandboxed
+ * frames, some redirects) only when corsOrigins lists `null` on purpose; an origin that is not a URL never.
+ */
+export function originRefusal(origin: string | undefined, host: string | undefined, allowed: ReadonlySet<string>): string | undefined {
+  if (origin === undefined || allowed.has(origin)) return undefined;
+  if (origin === 'null') return 'origin null is not allowed (list "null" in corsOrigins to allow file pages and sandboxed frames)';
+  let parsed: URL;
+  try {
+    parsed = new URL(origin);
+  } catch {
+    return `origin ${JSON.stringify(origin.slice(0, 100))} is not a URL`;
+  }
+  return parsed.host === host ? undefined : `origin ${origin.slice(0, 100)} is not allowed (corsOrigins)`;
 }

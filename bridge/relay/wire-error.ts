@@ -1,6 +1,7 @@
 import type { Socket } from 'socket.io';
 import type { Logger } from 'winston';
 import { ErrorCode } from '../../shared/protocol.js';
+import type { EdgeGuard } from '../ops/edge-guard.js';
 import type { Metrics } from '../ops/metrics.js';
 
 /** A refusal with a wire code; thrown in handshake middleware, it reaches the peer as connect_error data. */
@@ -30,20 +31,21 @@ export function refusal(code: ErrorCode, message: string): Refusal {
 /**
  * Runs an async handshake as namespace middleware: the peer is connected only once it resolves,
  * so nothing it sends can arrive before its session exists. Refusals are counted and sent as
- * connect_error with { code }; unexpected failures become INTERNAL and are logged.
+ * connect_error with { code }; anything else thrown (even synchronously) is a fault: logged, counted
+ * and answered INTERNAL, never an exception in socket.io's middleware chain.
  */
 export function guardHandshake<S extends Socket>(
   nsp: { use(fn: (socket: S, next: (err?: Error) => void) => void): unknown },
-  side: 'client' | 'server', metrics: Metrics, logger: Logger, handshake: (socket: S) => Promise<void>,
+  side: 'client' | 'server', d: { metrics: Metrics; logger: Logger; edge: EdgeGuard }, handshake: (socket: S) => Promise<void>,
 ): void {
   nsp.use((socket, next) => {
-    handshake(socket).then(
+    Promise.resolve().then(() => { d.edge.trip('handshake'); return handshake(socket); }).then(
       () => next(),
       (err: unknown) => {
         const wire = err instanceof WireError ? err : new WireError(ErrorCode.Internal, `could not accept this ${side}`);
-        if (err instanceof WireError) logger.warn(`${side} handshake refused`, { code: wire.code, address: socket.handshake.address });
-        else logger.error(`${side} handshake failed`, { err: String(err) });
-        metrics.errors.inc({ code: wire.code, side });
+        if (err instanceof WireError) d.logger.warn(`${side} handshake refused`, { code: wire.code, address: socket.handshake.address });
+        else d.edge.fault('handshake', err);
+        d.metrics.errors.inc({ code: wire.code, side });
         next(wire);
       },
     );
