@@ -5,8 +5,10 @@
 // The rule. Inputs are applied once each, in seq order, across every server the player visits.
 // The one exception is crash recovery (an attach with `resync`, at the seq of the last autosave
 // s): the restored state holds 1..s; inputs the dead server applied after s are rolled back, and
-// the new owner continues after the client's last ack x (s <= x). Seqs in (s, x] are the documented
-// rollback: each must have been applied by the dead server. Anything else is a violation.
+// the new owner continues after some x (s <= x). Its client keeps every input an autosave does not
+// cover, so x = s and the rolled-back inputs are applied again (zero loss); seqs in (s, x] would be
+// lost: each must have been applied by the dead server, and they are counted (`rolledBack`: the
+// chaos suite requires 0, since its clients stay up). Anything else is a violation.
 
 export type JournalEvent =
   | { kind: 'apply'; at: number; server: string; player: string; seq: number }

@@ -1,6 +1,7 @@
 // Meshbridge client SDK (Node and browser). Connects with a token, numbers inputs, keeps every
-// input until a server acknowledges it (acks ride on state), and re-sends what is unacknowledged
-// after a reconnect — to the next bridge URL when the current one is gone — or when acks stall.
+// input until an autosave of its server covers it (acks and `saved` ride on state), and re-sends
+// what it keeps after a reconnect — to the next bridge URL when the current one is gone — after a
+// crash recovery, or when acks stall: a server crash then costs no input while the client lives.
 // Chat: it keeps the last message id seen per channel and hands them over when it resumes, so it
 // receives exactly what it missed, on whichever node it lands.
 import { Emitter } from '@socket.io/component-emitter';
@@ -18,7 +19,7 @@ export interface MeshClientOptions {
   token: string;
   /** Re-send unacknowledged inputs when no ack has progressed for this long. */
   resendAfterMs?: number;
-  /** Upper bound on kept inputs; send() throws past it (the server is not keeping up). */
+  /** Upper bound on unacknowledged inputs; send() throws past it (the server is not keeping up). */
   maxUnacked?: number;
 }
 
@@ -50,8 +51,11 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
   session: SessionPayload | undefined;
   /** Highest seq a server acknowledged. */
   ack = 0;
+  /** Highest seq an autosave of its server covers (`saved` on state): inputs up to it are no longer kept. */
+  saved = 0;
   private nextSeq = 1;
-  private unacked: ClientInput[] = [];
+  /** Every input above `floor`, in seq order (contiguous): the acknowledged ones an autosave does not cover yet, then the rest. */
+  private held: ClientInput[] = [];
   private socket: Socket<BridgeToClientEvents, ClientToBridgeEvents> | undefined;
   private readonly urls: string[];
   private urlIndex = 0;
@@ -67,6 +71,8 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
   private lastStatus: AuthorityPayload['status'] | undefined;
   private readonly resendAfterMs: number;
   private readonly maxUnacked: number;
+  /** session.limits.heldInputs, kept across reconnects (0 before the first session: keep nothing acknowledged). */
+  private heldInputs = 0;
   /** The last chat id seen per channel, and the rooms joined: handed over at every (re)connect. */
   private readonly chatCursors = new Map<string, string>();
   private readonly rooms = new Set<string>();
@@ -108,8 +114,22 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
     return this.session !== undefined && this.socket?.connected === true;
   }
 
+  /** Inputs sent and not acknowledged yet. */
   get pending(): number {
-    return this.unacked.length;
+    return this.nextSeq - 1 - this.ack;
+  }
+
+  /** Inputs kept to re-send (acknowledged but not yet covered by an autosave, and unacknowledged). */
+  get kept(): number {
+    return this.held.length;
+  }
+
+  /**
+   * The highest seq this client can no longer re-send: what an autosave covers, or an acknowledged input past
+   * `session.limits.heldInputs` (docs/protocol.md "Delivery guarantee"). Told to the bridge at every handshake.
+   */
+  private get floor(): number {
+    return Math.max(this.saved, this.ack - this.heldInputs);
   }
 
   /** Resolves with the first session; rejects on a refusal for good (bad token or handshake); other refusals are retried. */
@@ -134,9 +154,9 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
 
   /** Sends one input; returns its seq. It is kept and re-sent until acknowledged. */
   send(data: unknown): number {
-    if (this.unacked.length >= this.maxUnacked) throw new Error(`more than ${this.maxUnacked} unacknowledged inputs`);
+    if (this.pending >= this.maxUnacked) throw new Error(`more than ${this.maxUnacked} unacknowledged inputs`);
     const input = { seq: this.nextSeq++, data };
-    this.unacked.push(input);
+    this.held.push(input);
     if (this.connected) this.socket!.emit('input', input);
     return input.seq;
   }
@@ -154,7 +174,7 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
       transports: ['websocket'],
       forceNew: true, // one connection per client, even when several share a process
       reconnection: false,
-      auth: { token: this.options.token, ack: this.ack, chat: this.cursorsToResume() },
+      auth: { token: this.options.token, ack: this.ack, saved: this.floor, chat: this.cursorsToResume() },
     });
     this.socket = socket;
     socket.on('session', (s) => {
@@ -164,6 +184,7 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
       this.area = s.area;
       // The bridge's word on where this player stands (e.g. after this process restarted).
       if (this.nextSeq <= s.ack) this.nextSeq = s.ack + 1;
+      this.heldInputs = s.limits.heldInputs ?? 0;
       this.acknowledge(s.ack);
       this.emit('session', s);
       this.resendAll();
@@ -172,6 +193,8 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
       if ('acks' in item && item.acks && this.player !== undefined) {
         const a = item.acks[this.player];
         if (a !== undefined) this.acknowledge(a);
+        const saved = item.saved?.[this.player];
+        if (saved !== undefined) this.noteSaved(saved);
       }
       this.emit('state', item);
     });
@@ -180,8 +203,8 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
       if (this.session) this.session = { ...this.session, server: a.server, area: a.area, epoch: a.epoch };
       this.area = a.area;
       this.emit('authority', a);
-      // A handoff (transferring -> active) held and replayed every input. Any other `active` (after
-      // a recovery, or when the owner's link moved) may follow inputs lost in flight: send them again now.
+      // A handoff (transferring -> active) held and replayed every input. Any other `active` (after a crash
+      // recovery, which starts from the autosave, or when the owner's link moved): send what is kept again now.
       if (a.status === 'active' && this.lastStatus !== 'transferring') this.resendAll();
       this.lastStatus = a.status;
     });
@@ -249,18 +272,32 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
     if (seq <= this.ack || seq >= this.nextSeq) return;
     this.ack = seq;
     this.ackProgressAt = Date.now();
+    this.forget();
+  }
+
+  /** An autosave covers inputs up to `seq`: never past what was acknowledged (those may still be lost in flight). */
+  private noteSaved(seq: number): void {
+    if (seq <= this.saved) return;
+    this.saved = Math.min(seq, this.ack);
+    this.forget();
+  }
+
+  /** Drops the inputs at or below the floor: nothing can ask for them again. */
+  private forget(): void {
+    const floor = this.floor;
     let drop = 0;
-    while (drop < this.unacked.length && this.unacked[drop]!.seq <= seq) drop++;
-    if (drop > 0) this.unacked.splice(0, drop);
+    while (drop < this.held.length && this.held[drop]!.seq <= floor) drop++;
+    if (drop > 0) this.held.splice(0, drop);
   }
 
   /**
-   * Re-sends every unacknowledged input, oldest first, paced at half the bridge's input rate limit
-   * (from `session.limits`) so a long backlog never trips RATE_LIMITED and so never stalls itself.
+   * Re-sends every kept input, oldest first (the owner's link drops what it already has; after a crash
+   * the new owner starts at its autosave and needs what came after), paced at half the bridge's input
+   * rate limit (from `session.limits`) so a long backlog never trips RATE_LIMITED and so never stalls itself.
    */
   private resendAll(): void {
     this.ackProgressAt = Date.now();
-    const first = this.unacked[0];
+    const first = this.held[0];
     if (!first) return;
     this.resendFrom = first.seq; // from the oldest, also for a re-send under way (at its next step)
     if (this.resendTimer !== undefined) return;
@@ -282,16 +319,16 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
       );
       this.resendRefilledAt = now;
     }
-    const head = this.unacked[0];
+    const head = this.held[0];
     if (!head) return;
     let i = Math.max(0, this.resendFrom - head.seq);
-    for (; i < this.unacked.length && this.resendTokens >= 1; i++, this.resendTokens--) this.socket!.emit('input', this.unacked[i]!);
-    this.resendFrom = (this.unacked[i - 1]?.seq ?? this.resendFrom - 1) + 1;
-    if (i < this.unacked.length) this.resendTimer = setTimeout(() => this.pumpResend(), 50);
+    for (; i < this.held.length && this.resendTokens >= 1; i++, this.resendTokens--) this.socket!.emit('input', this.held[i]!);
+    this.resendFrom = (this.held[i - 1]?.seq ?? this.resendFrom - 1) + 1;
+    if (i < this.held.length) this.resendTimer = setTimeout(() => this.pumpResend(), 50);
   }
 
   private resendIfStalled(): void {
-    if (this.unacked.length > 0 && Date.now() - this.ackProgressAt > this.resendAfterMs) this.resendAll();
+    if (this.pending > 0 && Date.now() - this.ackProgressAt > this.resendAfterMs) this.resendAll();
   }
 }
 

@@ -121,6 +121,11 @@ export const BridgeConfigSchema = z.object({
   /** Deepest JSON nesting of any message (the event's argument array counts as one level). */
   maxJsonDepth: int(4).max(1000).default(32),
   inputsPerSecond: int(1).default(120),
+  /**
+   * Acknowledged inputs an autosave does not cover yet that a client keeps at most (sent in session.limits): within
+   * it a server crash costs no input. 2,400 is 2 min at 20 Hz; a server that never autosaves costs its clients this.
+   */
+  heldInputs: int(0).default(2400),
   inputBurst: int(1).default(240),
   maxMessageBytes: int(1024).default(1_000_000),
   serverLeaseMs: int(500).default(5000),

@@ -89,6 +89,11 @@ export interface ClientHandshake {
   player?: string;
   /** Optional: the highest seq acknowledged to this client so far (where it stands after a crash). */
   ack?: number;
+  /**
+   * Optional, on a resume: the client still holds (and can re-send) every input above this seq — it dropped only
+   * inputs an autosave covers (`saved`) or the oldest past `limits.heldInputs`. Without it: the session's `ack`.
+   */
+  saved?: number;
   /** Optional, on a resume: the last chat message id seen per channel; the bridge sends what came after. */
   chat?: Record<string, string>;
 }
@@ -107,8 +112,11 @@ export interface SessionPayload {
   /** The last input seq the owning server was given (= applied); the client numbers new inputs after it. */
   ack: number;
   node: string;
-  /** This node's input rate limit: re-sends are paced under it. */
-  limits: { inputsPerSecond: number; inputBurst: number };
+  /**
+   * This node's input rate limit (re-sends are paced under it), and `heldInputs`: how many acknowledged inputs
+   * not yet covered by an autosave the client keeps at most (it drops the oldest past it; see `saved`).
+   */
+  limits: { inputsPerSecond: number; inputBurst: number; heldInputs: number };
 }
 
 export type AuthorityStatus = 'transferring' | 'recovering' | 'active';
@@ -192,9 +200,15 @@ export interface ServerHandshake {
 
 /** One state message from a server, addressed to an area, a player, or everyone. */
 export type StateItem =
-  | { kind: 'area'; area: string; epoch: number; data?: unknown; acks?: Record<string, number> }
-  | { kind: 'player'; player: string; epoch: number; data?: unknown; acks?: Record<string, number> }
+  | { kind: 'area'; area: string; epoch: number; data?: unknown; acks?: Record<string, number>; saved?: Record<string, number> }
+  | { kind: 'player'; player: string; epoch: number; data?: unknown; acks?: Record<string, number>; saved?: Record<string, number> }
   | { kind: 'all'; data?: unknown };
+/**
+ * `saved` (bridge → client only; a server never sends it): per player, the last seq its owner's latest stored
+ * autosave covers. A client keeps every input above it, acknowledged or not: after a crash the new owner starts
+ * from that autosave and the client re-sends what came after, so a crash costs no input while the client lives.
+ */
+export type SavedSeqs = Record<string, number>;
 
 /**
  * A load report; it also renews the server's lease. Either `load` directly, or metrics the

@@ -33,6 +33,7 @@ export const ClientHandshakeSchema = z.object({
   player: id.optional(),
   /** Optional: the highest seq acknowledged to this client so far (where it stands after a crash). */
   ack: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
+  saved: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
   chat: z
     .record(z.string().max(80), z.string().regex(/^\d{1,15}-\d{1,15}$/))
     .refine((c) => Object.keys(c).length <= 64, 'at most 64 channels')

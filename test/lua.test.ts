@@ -183,11 +183,17 @@ describe('lua scripts, each on its own', () => {
     await assignArea('2,0', 0, 's1');
     await assignPlayer('p', 0, '0,0', 's1', '');
     await assignPlayer('q', 0, '1,0', 's2', '');
-    const keys = [k.areas, k.areaState, k.player('p'), k.player('q')];
-    const stored = await rec.snapshotStore(keys.length, ...keys, 's1', 2, '0,0', '"a"', '1,0', '"b"', '{"hp":1}', 4, '{"hp":2}', 5);
-    expect(stored).to.equal(2);
+    const keys = [k.areas, k.areaState, k.server('s1'), k.player('p'), k.player('q')];
+    const args = ['s1', 2, '0,0', '"a"', '1,0', '"b"', '{"hp":1}', 4, '{"hp":2}', 5];
+    expect(await rec.snapshotStore(keys.length, ...keys, ...args)).to.deep.equal([2, 1, 0], 'stored: 2 entries, p yes, q no');
     expect(await redis.hgetall(k.areaState)).to.deep.equal({ '0,0': '"a"' });
     expect(await redis.hget(k.player('p'), 'snapSeq')).to.equal('4');
     expect(await redis.hget(k.player('q'), 'snapshot')).to.equal(null);
+    // Once declared dead, nothing more: recovery restores the autosave it read then, and no newer one exists.
+    await redis.hset(k.server('s1'), 'status', 'dead');
+    const later = ['s1', 1, '0,0', '"late"', '{"hp":9}', 9, '{"hp":2}', 5];
+    expect(await rec.snapshotStore(keys.length, ...keys, ...later)).to.deep.equal([0, 0, 0]);
+    expect(await redis.hget(k.player('p'), 'snapSeq')).to.equal('4');
+    expect(await redis.hgetall(k.areaState)).to.deep.equal({ '0,0': '"a"' });
   });
 });

@@ -55,9 +55,21 @@ describe('rules: freeze holds', () => {
     const emit = (_e: string, p: { status: string }) => emitted.push(p);
     const socket = { emit, join: () => {}, leave: () => {} } as unknown as ClientSocket;
     const placement = { server: 's1', area: '0,0', epoch: 1 };
-    const s = new ClientSession('p', 'sess', 1, socket, placement, { perSecond: 1, burst: 1 }, new Metrics('t'));
+    const s = new ClientSession('p', 'sess', 1, socket, placement, { perSecond: 1, burst: 1 }, new Metrics('t'), 100);
     return { s, emitted };
   };
+
+  it('the floor a session gives its inputs: what the client can no longer re-send (saved, or past heldInputs)', () => {
+    const { s } = session();
+    s.noteAck(50);
+    expect(s.floor).to.equal(0, 'holds all 50: nothing saved yet, within heldInputs');
+    s.noteSaved(30);
+    expect(s.floor).to.equal(30);
+    s.noteAck(250);
+    expect(s.floor).to.equal(150, 'only heldInputs (100) acknowledged inputs are kept');
+    s.noteSaved(20);
+    expect(s.floor).to.equal(150, 'never backwards');
+  });
 
   it('releases the inputs, in order, only when the last hold ends; an unknown token releases nothing', () => {
     const { s, emitted } = session();

@@ -71,23 +71,29 @@ export class AuthorityMap {
     );
   }
 
-  /** Stores a server's autosave, for what it still owns. Returns how many entries were stored. */
+  /**
+   * Stores a server's autosave, for what it still owns (nothing once it is dead or gone). Returns how many
+   * entries were stored, and per player whose autosave was stored the seq it covers.
+   */
   async storeSnapshot(
     server: string,
     areas: Record<string, unknown>,
     players: Record<string, { snapshot: unknown; seq: number }>,
-  ): Promise<number> {
+  ): Promise<{ stored: number; saved: Record<string, number> }> {
     const k = this.keys;
     const areaEntries = Object.entries(areas);
     const playerEntries = Object.entries(players);
-    const keys = [k.areas, k.areaState, ...playerEntries.map(([id]) => k.player(id))];
+    const keys = [k.areas, k.areaState, k.server(server), ...playerEntries.map(([id]) => k.player(id))];
     const args = [
       server,
       areaEntries.length,
       ...areaEntries.flatMap(([a, st]) => [a, JSON.stringify(st)]),
       ...playerEntries.flatMap(([, p]) => [JSON.stringify(p.snapshot), p.seq]),
     ];
-    return Number(await this.scripts.snapshotStore(keys.length, ...keys, ...args));
+    const [stored, ...flags] = (await this.scripts.snapshotStore(keys.length, ...keys, ...args)) as number[];
+    const saved: Record<string, number> = {};
+    playerEntries.forEach(([id, p], i) => { if (flags[i] === 1) saved[id] = p.seq; });
+    return { stored: stored ?? 0, saved };
   }
 
   async loadAreaState(area: string): Promise<unknown> {

@@ -21,6 +21,8 @@ export interface NodeMessages {
   thaw: { players: string[]; token: string };
   /** A server-to-server message for server `s` (or every ready server linked there but `from`, when `s` is '*'). */
   smsg: { s: string; from: string; topic: string; payload: unknown };
+  /** A server's autosave was stored: per player, the seq it covers (its link stamps it on the player's next state). */
+  saved: { s: string; p: Record<string, number> };
   /** Chunks a server uploaded through the sending node in the last sync interval, for every other server. */
   manifest: { from: string; chunks: ChunkMeta[] };
 }

@@ -58,7 +58,7 @@ export class ClientGateway {
     if (hs.data.player !== undefined && hs.data.player !== player) {
       throw new WireError(ErrorCode.PlayerMismatch, `token names ${player}, not ${hs.data.player}`);
     }
-    socket.data.joined = await this.d.lifecycle.join(player, hs.data.ack ?? 0);
+    socket.data.joined = await this.d.lifecycle.join(player, hs.data.ack ?? 0, hs.data.saved);
   }
 
   private onConnection(socket: ClientSocket): void {
@@ -67,7 +67,7 @@ export class ClientGateway {
     const session = lifecycle.open(socket, j);
     socket.emit('session', {
       player: j.player, server: j.server, area: j.area, epoch: j.epoch, ack: j.seq, node: this.d.nodeId,
-      limits: { inputsPerSecond: config.inputsPerSecond, inputBurst: config.inputBurst },
+      limits: { inputsPerSecond: config.inputsPerSecond, inputBurst: config.inputBurst, heldInputs: config.heldInputs },
     });
     guardedOn(socket, 'input', this.d.logger, (code, message) => {
       metrics.inputsDropped.inc({ reason: code === ErrorCode.InputTooLarge ? 'too_large' : 'bad_input' });

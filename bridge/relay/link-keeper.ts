@@ -50,11 +50,21 @@ export class LinkKeeper {
       if (link && (e === 'player:resume' || e === 'area:resume')) link.unseal(p as { player?: string; area?: string });
       (link?.socket as { emit(event: string, payload: unknown): void } | undefined)?.emit(e, p);
     });
+    bus.on('saved', ({ s, p }) => links.get(s)?.noteSaved(p));
     bus.answer('ask', (req) => this.ask(req));
     bus.answer('resume', ({ s, player, epoch }) => {
       const seq = links.get(s)?.delivered(player, epoch);
       return seq === undefined ? null : { seq };
     });
+  }
+
+  /** A server's autosave was stored (by whichever node ran the job): its link, here or on its node, learns what it covers. */
+  saved(server: string, players: Record<string, number>): void {
+    if (Object.keys(players).length === 0) return;
+    const here = this.links.get(server);
+    if (here) return here.noteSaved(players);
+    const node = this.cache.servers.get(server)?.node;
+    if (node) this.bus.send(node, { t: 'saved', s: server, p: players });
   }
 
   /**

@@ -85,7 +85,10 @@ export class ServerGateway {
   constructor(private readonly d: ServerGatewayDeps) {
     guardHandshake<ServerSocket>(d.nsp, 'server', d, (socket) => this.handshake(socket));
     d.nsp.on('connection', (socket) => this.onConnection(socket));
-    d.control.handle('persist', async ({ server, areas, players }) => { await d.map.storeSnapshot(server, areas ?? {}, players ?? {}); });
+    d.control.handle('persist', async ({ server, areas, players }) => {
+      const { saved } = await d.map.storeSnapshot(server, areas ?? {}, players ?? {});
+      d.keeper.saved(server, saved);
+    });
   }
 
   /** Another part handles this server event (its payload is the first argument, or undefined when there is none). */

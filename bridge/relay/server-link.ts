@@ -22,6 +22,9 @@ export interface LinkedPlayer {
    * then (Date.now() ms). Bounded like a freeze, so a coordinator that dies cannot hold it forever.
    */
   sealedUntil?: number;
+  /** The seq its owner's latest stored autosave covers, and the last such seq stamped on its state (`saved`). */
+  saved?: number;
+  savedSent?: number;
 }
 
 export class ServerLink {
@@ -70,6 +73,15 @@ export class ServerLink {
     this.metrics.inputsDelivered.inc(batch.length);
     // Cannot throw: every input passed the parser's depth limit, so encoding it never overflows.
     this.socket.emit('inputs', batch);
+  }
+
+  /** Autosaves stored for these players: never above what was delivered, never backwards. */
+  noteSaved(players: Record<string, number>): void {
+    for (const id in players) {
+      const p = this.players.get(id);
+      const seq = players[id]!;
+      if (p && seq <= p.lastSeq && seq > (p.saved ?? 0)) p.saved = seq;
+    }
   }
 
   /** Attaches (or re-attaches under a newer epoch, e.g. a new area on the same server). */

@@ -64,14 +64,21 @@ export class StateRouter {
   /**
    * A server may acknowledge only the players it owns, and only inputs it was given: clients obey
    * acks (they drop what is acknowledged), so a forged one would make them forget inputs. Acks that
-   * break the rule are removed (the state still goes out); the item is copied only then.
+   * break the rule are removed (the state still goes out). A player acknowledged here whose owner's
+   * autosave covers more than its client was told gets `saved` beside its ack (the client then drops
+   * what that autosave covers). The item is copied only when one of these changes it.
    */
   private withOwnAcks(link: ServerLink, item: StateItem, refuse: (p: { code: ErrorCode; message: string }) => void): StateItem {
     if (item.kind === 'all' || item.acks === undefined) return item;
     let kept: Record<string, number> | undefined;
+    let saved: Record<string, number> | undefined;
     for (const player in item.acks) {
       const seq = item.acks[player]!;
       const p = link.players.get(player);
+      if (p?.saved !== undefined && p.saved !== p.savedSent && p.saved <= seq) {
+        p.savedSent = p.saved;
+        (saved ??= {})[player] = p.saved;
+      }
       const problem = !p
         ? { code: ErrorCode.NotOwner, message: `acks for ${player}, which ${link.serverId} does not own` }
         : seq > p.lastSeq
@@ -84,7 +91,8 @@ export class StateRouter {
         delete kept[player];
       }
     }
-    return kept ? { ...item, acks: kept } : item;
+    if (!kept && !saved) return item;
+    return { ...item, ...(kept ? { acks: kept } : {}), ...(saved ? { saved } : {}) };
   }
 
   private deliverHere(item: StateItem): void {
@@ -99,6 +107,8 @@ export class StateRouter {
         else s.socket.emit('state', item);
         const ack = item.acks?.[item.player];
         if (ack !== undefined) s.noteAck(ack);
+        const saved = item.saved?.[item.player];
+        if (saved !== undefined) s.noteSaved(saved);
         break;
       }
       case 'all':
@@ -118,6 +128,7 @@ export class StateRouter {
       this.slow.hold(item);
     } else this.clients.to(areaRoom(item.area)).emit('state', item);
     if (item.acks) for (const player in item.acks) this.sessions.get(player)?.noteAck(item.acks[player]!);
+    if (item.saved) for (const player in item.saved) this.sessions.get(player)?.noteSaved(item.saved[player]!);
   }
 
   private check(link: ServerLink, item: StateItem): { code: ErrorCode; message: string } | undefined {

@@ -15,11 +15,10 @@ export class ClientSession {
   epoch: number;
   /** Inputs held while the player's ownership changes (undefined when not frozen). */
   frozen: { seq: number; data: unknown }[] | undefined;
-  /**
-   * The highest seq acknowledged to this client (from the acks of the state it was sent). After a
-   * crash it is where the client stands: the new owner's link resumes from it.
-   */
+  /** The highest seq acknowledged to this client (from the acks of the state it was sent). */
   acked = 0;
+  /** The highest seq an autosave of its owner covers, as told to the client (the `saved` of its state). */
+  saved = 0;
   /** The areas whose state this client receives (kept by ../interest/client-interest.ts). */
   interest: string[] = [];
   /** The freezes holding this player (one per ownership change in progress), with their timeouts. */
@@ -35,6 +34,8 @@ export class ClientSession {
     placement: { server: string; area: string; epoch: number },
     rate: { perSecond: number; burst: number },
     private readonly metrics: Metrics,
+    /** session.limits.heldInputs: the client keeps at most this many acknowledged inputs above `saved`. */
+    private readonly heldInputs: number,
   ) {
     this.server = placement.server;
     this.area = placement.area;
@@ -49,6 +50,20 @@ export class ClientSession {
 
   noteAck(seq: number): void {
     if (seq > this.acked) this.acked = seq;
+  }
+
+  noteSaved(seq: number): void {
+    if (seq > this.saved) this.saved = seq;
+  }
+
+  /**
+   * The highest seq the client can no longer re-send: it keeps every input above its `saved`, but acknowledged
+   * ones only `heldInputs` deep (docs/protocol.md "Delivery guarantee"). Each input carries it to the owner's
+   * link, which never waits for a seq at or below it; after a crash the new owner starts at its autosave (at or
+   * above it) and the client re-sends from there.
+   */
+  get floor(): number {
+    return Math.max(this.saved, this.acked - this.heldInputs);
   }
 
   moveTo(server: string, area: string, epoch: number): void {

@@ -22,7 +22,7 @@ export class InputHolds {
   /** An input from a client: to its owner now, or held while a change is in progress (bounded). */
   accept(s: ClientSession, seq: number, data: unknown): boolean {
     if (!s.frozen) {
-      this.inputs.route(s.server, s.player, seq, data, s.acked);
+      this.inputs.route(s.server, s.player, seq, data, s.floor);
       return true;
     }
     if (s.frozen.length >= this.config.freezeBufferMax) return false;
@@ -70,7 +70,7 @@ export class InputHolds {
     for (const player of players) {
       const s = this.sessions.get(player);
       const held = s?.thaw(token);
-      if (s && held) for (const input of held) this.inputs.route(s.server, s.player, input.seq, input.data, s.acked);
+      if (s && held) for (const input of held) this.inputs.route(s.server, s.player, input.seq, input.data, s.floor);
     }
   }
 }

@@ -27,6 +27,8 @@ export interface Joined {
   epoch: number;
   /** Where it resumes: the last seq its owner applied (or the client's own ack when higher). */
   seq: number;
+  /** The client holds every input above this (its handshake's `saved`; a client without one holds none acknowledged). */
+  saved?: number;
 }
 
 export interface SessionLifecycleDeps {
@@ -81,9 +83,10 @@ export class SessionLifecycle {
   }
 
   /** Binds a new session to the player, attaches it to its area's owner and finds where it resumes. */
-  async join(player: string, clientAck: number): Promise<Joined> {
+  async join(player: string, clientAck: number, clientSaved?: number): Promise<Joined> {
     const joined = await this.bind(player);
     joined.seq = await this.resumePoint(joined, clientAck);
+    if (clientSaved !== undefined) joined.saved = clientSaved;
     return joined;
   }
 
@@ -98,8 +101,11 @@ export class SessionLifecycle {
       j,
       { perSecond: config.inputsPerSecond, burst: config.inputBurst },
       metrics,
+      // A client that names `saved` in its handshake holds its inputs above it; one that does not holds none acknowledged.
+      j.saved === undefined ? 0 : config.heldInputs,
     );
     session.noteAck(j.seq);
+    session.noteSaved(Math.min(j.saved ?? j.seq, j.seq));
     const old = sessions.add(session);
     if (old) this.replace(old);
     for (const o of this.observers) o.enter(session);
