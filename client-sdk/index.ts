@@ -73,6 +73,7 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
   private readonly maxUnacked: number;
   /** session.limits.heldInputs, kept across reconnects (0 before the first session: keep nothing acknowledged). */
   private heldInputs = 0;
+  private hadSession = false;
   /** The last chat id seen per channel, and the rooms joined: handed over at every (re)connect. */
   private readonly chatCursors = new Map<string, string>();
   private readonly rooms = new Set<string>();
@@ -174,11 +175,13 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
       transports: ['websocket'],
       forceNew: true, // one connection per client, even when several share a process
       reconnection: false,
-      auth: { token: this.options.token, ack: this.ack, saved: this.floor, chat: this.cursorsToResume() },
+      // `ack` only once a session was had: a first connect says it knows nothing, and is told the truth.
+      auth: { token: this.options.token, ...(this.hadSession ? { ack: this.ack } : {}), saved: this.floor, chat: this.cursorsToResume() },
     });
     this.socket = socket;
     socket.on('session', (s) => {
       this.attempts = 0;
+      this.hadSession = true;
       this.session = s;
       this.player = s.player;
       this.area = s.area;

@@ -172,4 +172,21 @@ describe('resume points: restarts, crashes and reconnecting servers', () => {
     expect(s).to.include({ node: b.id, ack: 50 });
     expect(s1.applied.get('alice')).to.deep.equal(range(1, 50));
   });
+
+  it('a fresh client joining while its server\'s link node has just died gets the true ack, never a guess', async function () {
+    this.timeout(20_000);
+    const [a, b] = [await mesh.addBridge(), await mesh.addBridge()];
+    // s1 links through b and fails over to a when b goes.
+    const s1 = await mesh.addServer(b, 's1', { url: [mesh.url(b), mesh.url(a)] });
+    const first = await mesh.addClient(a, 'alice');
+    for (let i = 0; i < 50; i++) first.send({ dx: 1 });
+    await waitFor(() => first.ack === 50, 3000, 'served');
+    first.close(); // the page is closed; the player's session waits out its grace
+    await b.close(); // the node holding s1's link goes; s1 re-links through a a moment later
+    const reloaded = await mesh.addClient(a, 'alice'); // a fresh page: it holds nothing, knows no ack
+    expect(reloaded.session!.ack).to.equal(50, 'the last seq s1 was given');
+    reloaded.send({ dx: 1 });
+    await waitFor(() => reloaded.ack === 51, 5000, 'its first input (51) applied');
+    expect(s1.applied.get('alice')).to.deep.equal(range(1, 51));
+  });
 });

@@ -1,7 +1,7 @@
 // The server link's delivery rules, on an in-memory socket (pure rules: no network needed).
 import { expect } from 'chai';
 import { Metrics } from '../bridge/ops/metrics.js';
-import { ServerLink, type ServerSocket } from '../bridge/relay/server-link.js';
+import { ServerLink, sealedBy, type ServerSocket } from '../bridge/relay/server-link.js';
 import type { InputItem } from '../shared/protocol.js';
 
 function link(): { link: ServerLink; sent: InputItem[]; frames: () => number; metrics: Metrics } {
@@ -31,14 +31,30 @@ describe('server link rules', () => {
     expect(seqs(sent)).to.deep.equal([11, 12, 13]);
   });
 
-  it('after a rollback, goes on right after the client\'s last ack (never waits for what the client dropped)', () => {
+  it('goes on right after the client\'s floor when it is above the link (never waits for what the client dropped)', () => {
     const { link: l, sent } = link();
-    l.deliver('p', 15, null, 20); // the client was acknowledged up to 20 by a server that died
+    l.deliver('p', 15, null, 20); // a client that keeps nothing at or below 20 (e.g. one that names no `saved`)
     l.deliver('p', 21, null, 20);
     l.deliver('p', 22, null, 20);
     l.flush();
     expect(seqs(sent)).to.deep.equal([21, 22]);
-    expect(l.delivered('p', 1)).to.equal(22);
+    expect(l.cursors()).to.deep.equal({ p: 22 });
+  });
+
+  it('a player\'s export seals that player only, never the bystanders in its destination area; its rollback unseals it', () => {
+    const { link: l, sent } = link();
+    l.attach({ player: 'bystander', area: '1,0', epoch: 1, seq: 0 });
+    l.seal(sealedBy('player:export', { player: 'p', area: '1,0', to: 's2' })!, 60_000);
+    l.deliver('p', 11, null, 0);
+    l.deliver('bystander', 1, null, 0);
+    l.flush();
+    expect(sent.map((i) => `${i.player}:${i.seq}`)).to.deep.equal(['bystander:1']);
+    l.unseal(sealedBy('player:resume', { player: 'p' })!);
+    l.deliver('p', 11, null, 0);
+    l.flush();
+    expect(sent.map((i) => `${i.player}:${i.seq}`)).to.deep.equal(['bystander:1', 'p:11']);
+    expect(sealedBy('area:export', { area: '1,0', to: 's2' })).to.deep.equal({ area: '1,0' });
+    expect(sealedBy('player:import', { player: 'p' })).to.equal(undefined);
   });
 
   it('delivers nothing for an exported player until resumed, or until the seal runs out', async () => {

@@ -54,4 +54,24 @@ describe('transfer: moving a whole area', () => {
     expect(s2.sdk.players.has('alice')).to.equal(false);
     expect((await a.testHook.metrics.areaMoves.get()).values.find((v) => v.labels.outcome === 'failed')?.value).to.equal(1);
   });
+
+  it('an admin move whose source link\'s node died answers 409 HANDOFF_FAILED, not 500; the area stays', async function () {
+    this.timeout(20_000);
+    // Long enough that nothing recovers s1 meanwhile: the move meets a node that is gone, nothing else.
+    const opts = { adminToken: 'admin-token-0123456789', serverReconnectGraceMs: 60_000, leaseCheckMs: 60_000, handoffTimeoutMs: 500 };
+    const [a, b] = [await mesh.addBridge(opts), await mesh.addBridge(opts)];
+    await mesh.addServer(b, 's1'); // linked through b only
+    await mesh.addClient(a, 'alice'); // 0,0 placed on s1
+    await mesh.addServer(a, 's2');
+    const epoch = a.testHook.cache.areas.get('0,0')!.epoch;
+    await b.close();
+    const res = await fetch(`${mesh.url(a)}/v1/admin/areas/0,0/move`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer admin-token-0123456789' },
+      body: JSON.stringify({ server: 's2' }),
+    });
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect([res.status, body.error.code]).to.deep.equal([409, 'HANDOFF_FAILED'], body.error.message);
+    expect(a.testHook.cache.areas.get('0,0')).to.deep.equal({ server: 's1', epoch });
+  });
 });

@@ -29,13 +29,14 @@ export class MeshRpc {
 
   /**
    * Emits `event` to `server` and resolves with its acknowledgement, parsed by its schema: a game
-   * server's reply is never trusted as is. No answer, or a malformed one, is HANDOFF_FAILED (the
-   * caller rolls back), with the reason.
+   * server's reply is never trusted as is. No answer (from the server, or from its link's node, which may
+   * have died), or a malformed one, is HANDOFF_FAILED (the caller rolls back), with the reason.
    */
   async ask<E extends AskedEvent>(server: string, event: E, payload: ServerEventPayload<E>): Promise<ServerReply<E>> {
     const node = this.cache.servers.get(server)?.node;
     if (!node) throw new WireError(ErrorCode.NoServer, `server ${server} is not connected`);
-    const answer = await this.bus.request(node, 'ask', { s: server, e: event, p: payload, ms: this.timeoutMs }, this.timeoutMs + 500);
+    const answer = await this.bus.request(node, 'ask', { s: server, e: event, p: payload, ms: this.timeoutMs }, this.timeoutMs + 500)
+      .catch((err: Error) => { throw new WireError(ErrorCode.HandoffFailed, `${server} did not answer ${event}: ${err.message}`); });
     if (!answer || 'error' in answer)
       throw new WireError(ErrorCode.HandoffFailed, `${server} did not answer ${event}: ${answer?.error ?? 'no link'}`);
     const parsed = (ServerReplySchemas[event] as z.ZodType<ServerReply<E>>).safeParse(answer.reply);

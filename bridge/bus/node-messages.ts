@@ -31,8 +31,11 @@ export interface NodeMessages {
 export interface NodeRequests {
   /** Emit an event with an acknowledgement to a server linked there. */
   ask: { body: { s: string; e: string; p: unknown; ms: number }; reply: { reply: unknown } | { error: string } };
-  /** A session starts: the last seq the player's link delivered under `epoch`, or null. */
-  resume: { body: { s: string; player: string; epoch: number }; reply: { seq: number } | null };
+  /**
+   * A session starts: the last seq the server's link there delivered to the player (0 when not attached yet), or
+   * null when that node holds no link of the server.
+   */
+  resume: { body: { s: string; player: string }; reply: { seq: number } | null };
   /** Freeze players' inputs on that node (buffered until thaw); how many were frozen there. */
   freeze: { body: { players: string[]; token: string; status: 'transferring' | 'recovering' }; reply: { frozen: number } };
   /** A server-to-server call for server `s` linked there; `ms`: how long the caller waits. */

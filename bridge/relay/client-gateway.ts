@@ -58,7 +58,7 @@ export class ClientGateway {
     if (hs.data.player !== undefined && hs.data.player !== player) {
       throw new WireError(ErrorCode.PlayerMismatch, `token names ${player}, not ${hs.data.player}`);
     }
-    socket.data.joined = await this.d.lifecycle.join(player, hs.data.ack ?? 0, hs.data.saved);
+    socket.data.joined = await this.d.lifecycle.join(player, hs.data.ack, hs.data.saved);
   }
 
   private onConnection(socket: ClientSocket): void {

@@ -9,7 +9,7 @@ import type { AuthorityCache } from '../authority/authority-cache.js';
 import type { AuthorityMap } from '../authority/authority-map.js';
 import type { NodeBus } from '../bus/node-bus.js';
 import type { Metrics } from '../ops/metrics.js';
-import type { ServerLink, ServerLinks } from './server-link.js';
+import { sealedBy, type ServerLink, type ServerLinks } from './server-link.js';
 
 export class LinkKeeper {
   constructor(
@@ -47,14 +47,17 @@ export class LinkKeeper {
     cache.on('server', (info) => this.onServer(info));
     bus.on('emit', ({ s, e, p }) => {
       const link = links.get(s);
-      if (link && (e === 'player:resume' || e === 'area:resume')) link.unseal(p as { player?: string; area?: string });
+      const resumed = sealedBy(e, p);
+      if (link && resumed) link.unseal(resumed);
       (link?.socket as { emit(event: string, payload: unknown): void } | undefined)?.emit(e, p);
     });
     bus.on('saved', ({ s, p }) => links.get(s)?.noteSaved(p));
     bus.answer('ask', (req) => this.ask(req));
-    bus.answer('resume', ({ s, player, epoch }) => {
-      const seq = links.get(s)?.delivered(player, epoch);
-      return seq === undefined ? null : { seq };
+    // The link knows the last seq it gave the server; a player not attached yet (its attach is on the way) starts
+    // from its record, which the asker has. No link here: the asker must not guess (it asks again).
+    bus.answer('resume', ({ s, player }) => {
+      const link = links.get(s);
+      return link ? { seq: link.players.get(player)?.lastSeq ?? 0 } : null;
     });
   }
 
@@ -124,8 +127,8 @@ export class LinkKeeper {
     link.flush();
     // Nothing more is delivered for what is being exported (a freeze that missed a node must not
     // let an input reach the source after its export); resumed on *:resume, ended by the move.
-    if (req.e === 'player:export' || req.e === 'area:export')
-      link.seal(req.p as { player?: string; area?: string }, this.handoffTimeoutMs * 4);
+    const exported = sealedBy(req.e, req.p);
+    if (exported) link.seal(exported, this.handoffTimeoutMs * 4);
     try {
       return { reply: await (link.socket.timeout(req.ms) as unknown as AskSocket).emitWithAck(req.e, req.p) };
     } catch (err) {

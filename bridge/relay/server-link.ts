@@ -27,6 +27,17 @@ export interface LinkedPlayer {
   savedSent?: number;
 }
 
+/** What an export covers: one player (player:export / player:resume) or one area (area:export / area:resume). */
+export type Sealed = { player: string } | { area: string };
+
+/** The scope of an export or its rollback, from the event and its payload. */
+export function sealedBy(event: string, payload: unknown): Sealed | undefined {
+  const p = payload as { player?: unknown; area?: unknown } | null;
+  if ((event === 'player:export' || event === 'player:resume') && typeof p?.player === 'string') return { player: p.player };
+  if ((event === 'area:export' || event === 'area:resume') && typeof p?.area === 'string') return { area: p.area };
+  return undefined;
+}
+
 export class ServerLink {
   readonly players = new Map<string, LinkedPlayer>();
   private queue: InputItem[] = [];
@@ -101,24 +112,25 @@ export class ServerLink {
     this.attach({ player, area, epoch, seq, ...(snapshot === undefined ? {} : { snapshot }) });
   }
 
-  /** Stops delivering to one player, or to every player of an area (they were exported). */
-  seal(what: { player?: string; area?: string }, ms: number): void {
+  /**
+   * Stops delivering to exactly what was exported: one player, or every player of one area. (A player's
+   * export names its destination area too: that must never seal the bystanders there.)
+   */
+  seal(what: Sealed, ms: number): void {
     for (const p of this.matching(what)) p.sealedUntil = Date.now() + ms;
   }
 
   /** The export was rolled back: deliver again. */
-  unseal(what: { player?: string; area?: string }): void {
+  unseal(what: Sealed): void {
     for (const p of this.matching(what)) delete p.sealedUntil;
   }
 
-  private matching(what: { player?: string; area?: string }): LinkedPlayer[] {
-    return [...this.players].filter(([id, p]) => id === what.player || (what.area !== undefined && p.area === what.area)).map(([, p]) => p);
-  }
-
-  /** The last seq delivered to the player under `epoch`, or undefined. */
-  delivered(player: string, epoch: number): number | undefined {
-    const p = this.players.get(player);
-    return p && p.epoch === epoch ? p.lastSeq : undefined;
+  private matching(what: Sealed): LinkedPlayer[] {
+    if ('player' in what) {
+      const p = this.players.get(what.player);
+      return p ? [p] : [];
+    }
+    return [...this.players.values()].filter((p) => p.area === what.area);
   }
 
   /** The last seq delivered per attached player. */

@@ -83,7 +83,8 @@ export class SessionLifecycle {
   }
 
   /** Binds a new session to the player, attaches it to its area's owner and finds where it resumes. */
-  async join(player: string, clientAck: number, clientSaved?: number): Promise<Joined> {
+  /** `clientAck`: what a resuming client saw acknowledged; undefined for a client that never had a session (a fresh page). */
+  async join(player: string, clientAck: number | undefined, clientSaved?: number): Promise<Joined> {
     const joined = await this.bind(player);
     joined.seq = await this.resumePoint(joined, clientAck);
     if (clientSaved !== undefined) joined.saved = clientSaved;
@@ -169,13 +170,31 @@ export class SessionLifecycle {
    * ack when that is higher (after a crash rolled the player back to an autosave, the client no
    * longer holds the inputs in between).
    */
-  private async resumePoint(j: Joined, clientAck: number): Promise<number> {
-    const node = this.d.cache.servers.get(j.server)?.node;
-    // Short: the link's node answers in milliseconds, or it is gone (its server re-registers elsewhere).
-    const reply = node
-      ? await this.d.bus.request(node, 'resume', { s: j.server, player: j.player, epoch: j.epoch }, 250).catch(() => null)
-      : null;
-    return Math.max(reply?.seq ?? j.seq, clientAck);
+  /**
+   * The last seq the player's owner was given, asked of the node that holds its link (the only one that
+   * knows it to the input). Never guessed for a client that knows nothing (a fresh page names no `ack`): while no
+   * link answers for the player (its node just died and the server is re-linking elsewhere, or it is being
+   * recovered), ask again as the map changes; past the time a server takes to come back or be recovered, the
+   * handshake is refused NOT_READY (the client retries) rather than numbering the client's inputs from a seq
+   * the server already passed. A resuming client (it names its `ack`, 0 included) numbers after its own last
+   * seq, which its earlier session's ack already bounded, and re-sends what it keeps: it is not held.
+   */
+  private async resumePoint(j: Joined, clientAck: number | undefined): Promise<number> {
+    const { cache, bus, config } = this.d;
+    const deadline = Date.now() + config.serverReconnectGraceMs + config.serverLeaseMs + config.leaseCheckMs;
+    for (;;) {
+      const rec = cache.players.get(j.player);
+      const server = rec && rec.server !== '' ? rec.server : j.server;
+      const node = cache.servers.get(server)?.node;
+      // Short: the link's node answers in milliseconds, or it is gone.
+      const reply = node ? await bus.request(node, 'resume', { s: server, player: j.player }, 250).catch(() => null) : null;
+      if (reply) return Math.max(reply.seq, j.seq, clientAck ?? 0);
+      if (clientAck !== undefined) return Math.max(j.seq, clientAck);
+      if (Date.now() > deadline) {
+        throw new WireError(ErrorCode.NotReady, `where ${j.player} stands is not known yet (its server is re-linking); retry`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   private async bind(player: string): Promise<Joined> {
