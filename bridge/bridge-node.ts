@@ -93,7 +93,9 @@ export class BridgeNode {
     const clientGateway = new ClientGateway({
       nodeId: id, config, nsp: clientNsp, lifecycle, holds, verifier, metrics, logger, edge, isReady,
     });
-    const chat = new ChatStore(redis, scripts.chat, keys, c.chatHistory);
+    const chat = new ChatStore(redis, scripts.chat, keys, {
+      keep: c.chatHistory, perMinute: c.chatPerMinute, burst: c.chatBurst, inboxTtlMs: c.chatInboxTtlMs,
+    });
     new ChatRelay({
       config, keys, store: chat, cache, sub, clients: clientGateway, nsp: clientNsp, servers: gateway, lifecycle, metrics, logger,
     });

@@ -221,7 +221,7 @@ async function keyLeaks(): Promise<string[]> {
       }
       if (/^control:/.test(rest)) continue; // BullMQ (removeOnComplete; failed jobs are capped)
       if (/^(chat:|chat-room:)/.test(rest)) continue; // chat history and rooms are kept by design
-      if (/^(moving|cooldown|chat-mute):/.test(rest) || rest === 'listing-leader') {
+      if (/^(moving|cooldown|chat-mute|chat-rate):/.test(rest) || rest === 'listing-leader') {
         if ((await redis.pttl(key)) < 0) out.push(`${key} has no TTL`);
         continue;
       }

@@ -21,6 +21,11 @@ export interface MeshClientOptions {
   resendAfterMs?: number;
   /** Upper bound on unacknowledged inputs; send() throws past it (the server is not keeping up). */
   maxUnacked?: number;
+  /**
+   * How long connect() waits for a first session before it rejects with UNREACHABLE and stops (default 15 s). A
+   * browser cannot tell a bridge that is down from one that refused this page's origin (both are a failed WebSocket).
+   */
+  connectTimeoutMs?: number;
 }
 
 interface ClientEvents {
@@ -45,6 +50,8 @@ export class ChatError extends Error {
 }
 
 const FATAL = new Set<string>([ErrorCode.BadToken, ErrorCode.PlayerMismatch, ErrorCode.BadHandshake]);
+/** connect()'s rejection when no session came in time (not a bridge's code: the SDK's own). */
+export const UNREACHABLE = 'UNREACHABLE';
 
 export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
   player: string | undefined;
@@ -133,16 +140,28 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
     return Math.max(this.saved, this.ack - this.heldInputs);
   }
 
-  /** Resolves with the first session; rejects on a refusal for good (bad token or handshake); other refusals are retried. */
+  /**
+   * Resolves with the first session; rejects on a refusal for good (bad token or handshake), or with UNREACHABLE
+   * when no session came within `connectTimeoutMs` (then the client stops). Other refusals are retried meanwhile.
+   */
   connect(): Promise<SessionPayload> {
     return new Promise((resolve, reject) => {
+      const giveUp = setTimeout(() => {
+        this.off('session', onSession);
+        this.off('refused', onRefused);
+        this.close();
+        const why = 'no bridge answered: all down, or this page\'s origin is not in the bridge\'s corsOrigins';
+        reject(Object.assign(new Error(why), { data: { code: UNREACHABLE } }));
+      }, this.options.connectTimeoutMs ?? 15_000);
       const onSession = (s: SessionPayload) => {
+        clearTimeout(giveUp);
         this.off('refused', onRefused);
         resolve(s);
       };
       // A refusal that is not fatal is retried: keep waiting for the session it leads to.
       const onRefused = (err: Error) => {
         if (!FATAL.has((err as { data?: { code?: string } }).data?.code ?? '')) return void this.once('refused', onRefused);
+        clearTimeout(giveUp);
         this.off('session', onSession);
         reject(err);
       };
@@ -266,7 +285,8 @@ export class MeshClient extends Emitter<ClientEvents, ClientEvents> {
     this.socket?.removeAllListeners();
     this.socket?.disconnect();
     this.urlIndex++;
-    const delay = Math.min(2000, 50 * 2 ** this.attempts++);
+    // Jittered: the clients of a node that died do not all come back in the same millisecond.
+    const delay = Math.min(2000, 50 * 2 ** this.attempts++) * (0.5 + Math.random());
     setTimeout(() => { if (!this.closed) this.open(); }, delay);
   }
 

@@ -185,9 +185,11 @@ export const BridgeConfigSchema = z.object({
   publicUrl: z.string().url().optional(),
   /** Messages each chat channel keeps in Redis (history, and what a resuming client can recover). */
   chatHistory: int(1).max(100_000).default(100),
-  /** Chat messages a player may send per minute, and its burst. */
+  /** Chat messages a player may send per minute, and its burst: one budget per player, across connections and nodes. */
   chatPerMinute: int(1).default(30),
   chatBurst: int(1).default(5),
+  /** A whisper inbox is kept this long after its last message (7 days), and only for a player the world knows. */
+  chatInboxTtlMs: int(1000).default(7 * 24 * 3600 * 1000),
   /** Longest chat text, in characters (after control characters are removed). */
   maxChatChars: int(1).max(10_000).default(500),
 });

@@ -1,6 +1,11 @@
 // The world's grid: areas are "col,row". Pure helpers for neighbourhoods (Chebyshev distance).
+
+/**
+ * An area's column and row, for its one canonical spelling only ("1,0": no leading zeros, no signs, no spaces):
+ * "01,0" would name the same cell under another id, with a channel and a subscription of its own.
+ */
 export function parseArea(area: string): [number, number] | undefined {
-  const m = /^(\d+),(\d+)$/.exec(area);
+  const m = /^(0|[1-9]\d{0,8}),(0|[1-9]\d{0,8})$/.exec(area);
   return m ? [Number(m[1]), Number(m[2])] : undefined;
 }
 

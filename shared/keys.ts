@@ -65,6 +65,8 @@ export class Keys {
   chatStream(channel: string): string { return `${this.base}:chat:${chatPart(channel)}`; }
   /** Channel: a chat channel's live messages and notices, heard by the nodes with a member. */
   chatChannel(channel: string): string { return `${this.base}:ch:chat:${chatPart(channel)}`; }
+  /** hash with TTL: the player's chat token bucket (tokens, at), mesh-wide. */
+  chatRate(player: string): string { return `${this.base}:chat-rate:${part(player)}`; }
   /** string with TTL: the player is muted. */
   chatMute(player: string): string { return `${this.base}:chat-mute:${part(player)}`; }
   /** set: the players in a chat room, on every node. */

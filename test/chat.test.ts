@@ -223,4 +223,37 @@ describe('chat across the network', () => {
     expect(stored).to.deep.equal(['m0', 'm1', 'm2', 'm3', 'm4', 'abcd', 'hi again'], 'nothing refused was kept');
     expect(alice.connected && bob.connected).to.equal(true);
   });
+
+  it('the chat rate is one budget per player: reconnecting, on any node, buys no more messages', async () => {
+    const { a, b } = await world({ chatBurst: 5, chatPerMinute: 30 });
+    let posted = 0;
+    let limited = 0;
+    for (let i = 0; i < 8; i++) {
+      // A new connection each time (the newer replaces the older), alternating nodes.
+      const dave = await mesh.addClient(i % 2 ? a : b, 'dave');
+      for (let j = 0; j < 5; j++) {
+        if ((await code(dave.chat.send('global', `m${i}.${j}`))) === 'ok') posted++;
+        else limited++;
+      }
+      dave.close();
+    }
+    // 5 at once, then 30 a minute (one every 2 s): within the few seconds this takes, at most 5 + 2.
+    expect(posted).to.be.within(5, 7);
+    expect(limited).to.equal(40 - posted);
+  });
+
+  it('whispers reach only players the world knows, and an inbox expires after its last message', async () => {
+    const { alice, s1 } = await world({ chatInboxTtlMs: 60_000 });
+    expect(await code(alice.chat.send('whisper:nobody-ever', 'hello?'))).to.equal('BAD_CHANNEL');
+    expect(await code(s1.sdk.postChat('whisper:nobody-either', 'hello?'))).to.equal('BAD_CHANNEL');
+    expect(await code(alice.chat.send('whisper:carl', 'hi carl'))).to.equal('ok', 'positive control: a known player');
+    const redis = await mesh.connect();
+    try {
+      const base = `mb:{${mesh.world}}`;
+      expect(await redis.exists(`${base}:chat:whisper:nobody-ever`, `${base}:chat:whisper:nobody-either`)).to.equal(0);
+      expect(await redis.pttl(`${base}:chat:whisper:carl`)).to.be.within(1, 60_000);
+    } finally {
+      redis.disconnect();
+    }
+  });
 });

@@ -4,9 +4,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { Server } from 'socket.io';
-import { MeshClient } from '../client-sdk/index.js';
+import { MeshClient, UNREACHABLE } from '../client-sdk/index.js';
 import { CLIENT_NAMESPACE } from '../shared/protocol.js';
-import { sleep, waitFor } from './harness.js';
+import { freePort, sleep, waitFor } from './harness.js';
 
 describe('client SDK', () => {
   let io: Server;
@@ -81,5 +81,20 @@ describe('client SDK', () => {
     const outcome = await bad.connect().then(() => 'connected', (e: Error) => e.message);
     bad.close();
     expect(outcome).to.equal('token refused');
+  });
+
+  it('connect() settles when no bridge answers (down, or the page\'s origin refused): UNREACHABLE, then it stops', async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const client = new MeshClient({ urls: dead, token: 't', connectTimeoutMs: 600 });
+    const refusals: string[] = [];
+    client.on('refused', (e) => void refusals.push(e.message));
+    const started = performance.now();
+    const code = await client.connect().then(() => 'connected', (e: Error & { data?: { code?: string } }) => e.data?.code);
+    expect(code).to.equal(UNREACHABLE);
+    expect(performance.now() - started).to.be.within(550, 2000);
+    expect(refusals.length, 'it retried meanwhile').to.be.greaterThan(1);
+    const after = refusals.length;
+    await sleep(500);
+    expect(refusals.length, 'and stopped once it gave up').to.equal(after);
   });
 });

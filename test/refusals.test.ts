@@ -3,14 +3,57 @@ import { SignJWT, exportSPKI, generateKeyPair } from 'jose';
 import { MeshClient } from '../client-sdk/index.js';
 import { GameServerClient } from '../gameserver-stub/sdk.js';
 import { CLIENT_NAMESPACE, PROTOCOL_VERSION, SERVER_NAMESPACE } from '../shared/protocol.js';
+import { parseArea } from '../shared/grid.js';
 import { Mesh, NETWORK_SECRET, waitFor } from './harness.js';
 import { droppedInputs, errorCount, handshakeOutcome, nextError, rawSocket } from './helpers.js';
 import { sharedRedis } from './setup.js';
+
+const RAW_SERVER = { serverId: 'raw', secret: NETWORK_SECRET, power: 1, protocol: PROTOCOL_VERSION };
 
 describe('refusals: bad peers get a coded error, are counted, and change nothing', () => {
   let mesh: Mesh;
   beforeEach(() => { mesh = new Mesh(sharedRedis()); });
   afterEach(() => mesh.close());
+
+  it('a refusal is answered once: through the ack when there is one, else as an error event; counted either way', async () => {
+    const node = await mesh.addBridge({ maxChunkBytes: 4096 });
+    await mesh.addServer(node, 's1');
+    const raw = rawSocket(mesh.url(node), SERVER_NAMESPACE, RAW_SERVER);
+    expect(await handshakeOutcome(raw)).to.equal('connected');
+    const errors: string[] = [];
+    raw.on('error', (e: { code: string }) => errors.push(e.code));
+    const big = { id: 'a/0', version: 1, hash: '0'.repeat(64), data: Buffer.alloc(5000) };
+    const ask = (event: string, p: unknown) => raw.timeout(3000).emitWithAck(event, p) as Promise<{ ok: boolean; code?: string }>;
+    expect((await ask('sync:put', big)).code).to.equal('CHUNK_TOO_LARGE');
+    expect((await ask('handoff', { player: 'nobody', area: '0,0' })).code).to.equal('NOT_OWNER');
+    expect((await ask('handoff', { player: 5 })).code).to.equal('BAD_INPUT');
+    // The same without an ack: an error event each. Events keep their order, so any error event of the acked
+    // ones would have come first.
+    raw.emit('sync:put', big);
+    raw.emit('handoff', { player: 'nobody', area: '0,0' });
+    await waitFor(() => errors.length === 2, 3000, 'the error events of the un-acked ones');
+    expect(errors).to.deep.equal(['CHUNK_TOO_LARGE', 'NOT_OWNER']);
+    expect([await errorCount(node, 'CHUNK_TOO_LARGE'), await errorCount(node, 'NOT_OWNER'), await errorCount(node, 'BAD_INPUT')])
+      .to.deep.equal([2, 2, 1], 'every refusal counted once');
+    raw.close();
+  });
+
+  it('one spelling per area: "00,0" is no area, at area:watch, handoff and chat', async () => {
+    expect([parseArea('0,0'), parseArea('10,3'), parseArea('00,0'), parseArea('0,01'), parseArea('+1,0'), parseArea(' 1,0')])
+      .to.deep.equal([[0, 0], [10, 3], undefined, undefined, undefined, undefined]);
+    const node = await mesh.addBridge();
+    const s1 = await mesh.addServer(node, 's1');
+    await mesh.addClient(node, 'alice');
+    const raw = rawSocket(mesh.url(node), SERVER_NAMESPACE, RAW_SERVER);
+    expect(await handshakeOutcome(raw)).to.equal('connected');
+    const refused = nextError(raw);
+    raw.emit('area:watch', { areas: ['00,0'] });
+    expect((await refused).code).to.equal('BAD_INPUT');
+    expect(node.testHook.interest().subscribed).not.to.include('00,0');
+    expect(await s1.sdk.handoff('alice', '0,00')).to.include({ ok: false, code: 'BAD_INPUT' });
+    expect(await s1.sdk.postChat('area:00,0', 'hi').then(() => 'posted', (e: { code: string }) => e.code)).to.equal('BAD_CHANNEL');
+    raw.close();
+  });
 
   it('refuses a client with a bad token', async () => {
     const node = await mesh.addBridge();

@@ -133,6 +133,30 @@ describe('world sync: hashed chunk manifests, registration, the listing', () => 
     }
   });
 
+  it('an area move coordinated by another node hands a raw target server the chunk bytes as binary, intact', async () => {
+    const [a, b] = [await mesh.addBridge(SYNC), await mesh.addBridge(SYNC)];
+    const s1 = await mesh.addServer(a, 's1', QUIET);
+    await mesh.addClient(a, 'alice'); // 0,0 placed on s1
+    const bytes = bytesOf('0,0/0', 1, 3000);
+    await s1.sdk.sync.put('0,0/0', bytes);
+    // A server written without our SDK, linked through b: what does it receive?
+    const raw = rawSocket(mesh.url(b), SERVER_NAMESPACE, { ...ROGUE, serverId: 'raw' });
+    const imported = new Promise<{ chunks?: { id: string; data: unknown }[] }>((resolve) => {
+      raw.on('area:import', (payload: { chunks?: { id: string; data: unknown }[] }, ack: (r: { ok: boolean }) => void) => {
+        ack({ ok: true });
+        resolve(payload);
+      });
+    });
+    expect(await handshakeOutcome(raw)).to.equal('connected');
+    await raw.timeout(3000).emitWithAck('sync:ready');
+    await waitFor(() => a.testHook.cache.servers.get('raw')?.status === 'ready', 3000, 'raw ready');
+    expect(await a.testHook.moveArea('0,0', 'raw')).to.be.a('number'); // coordinated by a; raw's link is on b
+    const chunk = (await imported).chunks?.find((c) => c.id === '0,0/0');
+    expect(chunk?.data, 'binary, not {"type":"Buffer","data":[…]}').to.be.instanceOf(Uint8Array);
+    expect(Buffer.compare(Buffer.from(chunk!.data as Uint8Array), bytes)).to.equal(0);
+    raw.close();
+  });
+
   it('refuses bad uploads and fetches with their codes, counts them, stores and forwards nothing', async () => {
     const node = await mesh.addBridge({ ...SYNC, maxChunkBytes: 4096, maxSyncIds: 8 });
     const s1 = await mesh.addServer(node, 's1', QUIET);
@@ -156,6 +180,7 @@ describe('world sync: hashed chunk manifests, registration, the listing', () => 
       ['bad id', put({ id: 'a b', version: 1, hash: sha256(data), data: Buffer.from('x') }), 'BAD_INPUT'],
       ['unknown id', ask('sync:get', { ids: ['0,0/0', 'nowhere/9'] }), 'UNKNOWN_CHUNK'],
       ['too many ids', ask('sync:get', { ids: Array.from({ length: 9 }, (_, i) => `x/${i}`) }), 'BAD_INPUT'],
+      ['too many copies of one id', ask('sync:get', { ids: Array.from({ length: 10_000 }, () => '0,0/0') }), 'BAD_INPUT'],
       ['malformed manifest request', ask('sync:manifest', { since: 'yesterday' }), 'BAD_INPUT'],
     ];
     for (const [what, reply, code] of cases) expect(await reply, what).to.include({ ok: false, code });

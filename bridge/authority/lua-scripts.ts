@@ -66,7 +66,7 @@ const RECORDS: [keyof RecordScripts, string, number | undefined][] = [
 const CHUNKS: [keyof ChunkScripts, string, number][] = [['chunkPut', 'chunk_put.lua', 4]];
 const LISTING: [keyof ListingScripts, string, number][] = [['listingLease', 'listing_lease.lua', 3]];
 
-const CHAT: [keyof ChatScripts, string, number][] = [['chatPost', 'chat_post.lua', 2]];
+const CHAT: [keyof ChatScripts, string, number][] = [['chatPost', 'chat_post.lua', 4]];
 const CLOCK: [keyof ClockScripts, string, number][] = [['worldTime', 'world_time.lua', 1]];
 
 const INCLUDE = /^--- @include "([a-z_]+)"$/gm;

@@ -7,6 +7,7 @@ import type { Keys } from '../../shared/keys.js';
 import { ErrorCode } from '../../shared/protocol.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { RedisClient } from '../authority/redis-connection.js';
+import { putBinaries, takeBinaries } from './binaries.js';
 import type { Subscriber } from './subscriber.js';
 import type {
   BusFrame, Envelope, NodeMessage, NodeMessages, NodeMessageType, NodeRequestOp, RequestBody, RequestReply,
@@ -95,11 +96,17 @@ export class NodeBus {
   }
 
   private sendFrame(node: string, frame: BusFrame): void {
-    if (node === this.nodeId) this.dispatch(frame, node);
-    else this.enqueue(this.keys.nodeChannel(node), frame);
+    if (node === this.nodeId) return this.dispatch(frame, node);
+    // Requests and replies may carry bytes (chunks); the hot-path messages are JSON-only by the wire's rules.
+    if (frame.t === 'req' || frame.t === 'res') {
+      const { value, bins } = takeBinaries(frame.body);
+      if (bins.length > 0) frame = { ...frame, body: value, b: bins };
+    }
+    this.enqueue(this.keys.nodeChannel(node), frame);
   }
 
   private dispatch(m: BusFrame, from: string): void {
+    if ((m.t === 'req' || m.t === 'res') && m.b) m = { ...m, body: putBinaries(m.body, m.b) };
     if (m.t === 'req') {
       const answerer = this.answerers.get(m.op);
       const reply = answerer ? Promise.resolve().then(() => answerer(m.body as never, from)) : Promise.resolve(null);

@@ -2,6 +2,7 @@
 // payload and (for requests) its reply. On the wire a message is `{ t, ...payload }` inside an
 // envelope `{ from, m: [...] }` published on the receiver's node channel or the broadcast channel.
 import type { ChunkMeta, InputItem, StateItem } from '../../shared/protocol.js';
+import type { Binaries } from './binaries.js';
 
 /** One-way messages, by type. */
 export interface NodeMessages {
@@ -54,8 +55,8 @@ export type RequestReply<K extends NodeRequestOp> = NodeRequests[K]['reply'];
 /** What travels: the one-way messages, plus requests and their answers. */
 export type BusFrame =
   | NodeMessage
-  | { t: 'req'; id: number; op: NodeRequestOp; body: unknown }
-  | { t: 'res'; id: number; body: unknown };
+  | { t: 'req'; id: number; op: NodeRequestOp; body: unknown; b?: Binaries }
+  | { t: 'res'; id: number; body: unknown; b?: Binaries };
 
 export interface Envelope {
   from: string;

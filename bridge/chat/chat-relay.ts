@@ -13,7 +13,6 @@ import {
   chatIdAfter,
   type ChatMessage, type ChatNotice, type ClientHandshake,
 } from '../../shared/protocol.js';
-import { TokenBucket } from '../../shared/token-bucket.js';
 import type { AuthorityCache } from '../authority/authority-cache.js';
 import type { Subscriber } from '../bus/subscriber.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -21,11 +20,11 @@ import type { ClientGateway } from '../relay/client-gateway.js';
 import type { ClientNamespace } from '../relay/socket-server.js';
 import type { ServerGateway } from '../relay/server-gateway.js';
 import type { ServerLink } from '../relay/server-link.js';
-import { refusal, type Respond } from '../relay/wire-error.js';
+import { refusal, type Refusal, type Respond } from '../relay/wire-error.js';
 import type { ClientSession } from '../sessions/client-session.js';
 import type { SessionLifecycle } from '../sessions/session-lifecycle.js';
 import { ROOM, cleanText, clientChannel, serverChannel } from './chat-channels.js';
-import type { ChatStore } from './chat-store.js';
+import type { ChatPosted, ChatStore } from './chat-store.js';
 
 export interface ChatRelayDeps {
   config: BridgeConfig;
@@ -42,7 +41,7 @@ export interface ChatRelayDeps {
   logger: Logger;
 }
 
-/** A session's part in chat: its channels, where it stood per channel when it resumed, and its rate. */
+/** A session's part in chat: its channels, and where it stood per channel when it resumed. */
 interface Member {
   channels: Set<string>;
   /**
@@ -53,7 +52,6 @@ interface Member {
   cursors: Map<string, string>;
   /** Replaying history after a resume: live messages wait here meanwhile, and its rooms are joined after. */
   buffer: ChatMessage[] | undefined;
-  bucket: TokenBucket;
 }
 
 const roomOf = (channel: string): string => `chat:${channel}`;
@@ -78,10 +76,7 @@ export class ChatRelay {
 
   private enter(s: ClientSession): void {
     const given = (s.socket.handshake.auth as ClientHandshake).chat ?? {};
-    const { chatPerMinute, chatBurst } = this.d.config;
-    const member: Member = {
-      channels: new Set(), cursors: new Map(Object.entries(given)), buffer: [], bucket: new TokenBucket(chatPerMinute / 60, chatBurst),
-    };
+    const member: Member = { channels: new Set(), cursors: new Map(Object.entries(given)), buffer: [] };
     this.members.set(s, member);
     const rooms = Object.keys(given).filter((c) => ROOM.test(c));
     const subscribed = ['global', `area:${s.area}`, `whisper:${s.player}`, ...rooms].map((c) => this.add(s, member, c));
@@ -154,11 +149,8 @@ export class ChatRelay {
     if (typeof channel !== 'string') return respond(channel);
     const text = cleanText(parsed.data.text, this.d.config.maxChatChars);
     if (typeof text !== 'string') return respond(text);
-    if (!member.bucket.take()) {
-      return respond(refusal(ErrorCode.RateLimited, `more than ${this.d.config.chatPerMinute} chat messages a minute`));
-    }
     const out = await this.d.store.post(channel, s.player, text, s.player);
-    if ('mutedMs' in out) return respond(refusal(ErrorCode.Muted, `muted for ${Math.ceil(out.mutedMs / 1000)} s more`));
+    if ('refused' in out) return respond(this.refusalOf(out));
     this.d.metrics.chatPosted.inc({ by: 'player' });
     respond({ ok: true, id: out.id, channel });
   }
@@ -234,9 +226,18 @@ export class ChatRelay {
     const text = cleanText(parsed.data.text, this.d.config.maxChatChars);
     if (typeof text !== 'string') return respond(text);
     const out = await this.d.store.post(channel, `${SYSTEM_SENDER_PREFIX}${link.serverId}`, text);
-    if ('mutedMs' in out) return; // a server is never muted
+    if ('refused' in out) return respond(this.refusalOf(out)); // never muted nor limited; a whisper may name no one
     this.d.metrics.chatPosted.inc({ by: 'server' });
     respond({ ok: true, id: out.id, channel });
+  }
+
+  private refusalOf(out: Extract<ChatPosted, { refused: string }>): Refusal {
+    const s = Math.ceil(out.ms / 1000);
+    if (out.refused === 'muted') return refusal(ErrorCode.Muted, `muted for ${s} s more`);
+    if (out.refused === 'rate') {
+      return refusal(ErrorCode.RateLimited, `more than ${this.d.config.chatPerMinute} chat messages a minute; wait ${s} s`);
+    }
+    return refusal(ErrorCode.BadChannel, 'no such player to whisper to');
   }
 
   private async mute(link: ServerLink, raw: unknown, respond: Respond): Promise<void> {

@@ -6,24 +6,35 @@ import type { ChatScripts } from '../authority/lua-scripts.js';
 import type { RedisClient } from '../authority/redis-connection.js';
 
 type StreamEntry = [id: string, fields: string[]];
+const WHISPER_TO = /^whisper:(.+)$/;
+
+/** A post stored and published, or why not: muted or over the rate (`ms` until it may post again), or an unknown recipient. */
+export type ChatPosted = { id: string; at: number } | { refused: 'muted' | 'rate' | 'unknown'; ms: number };
 
 export class ChatStore {
   constructor(
     private readonly redis: RedisClient,
     private readonly scripts: ChatScripts,
     private readonly keys: Keys,
-    private readonly keep: number,
+    private readonly limits: { keep: number; perMinute: number; burst: number; inboxTtlMs: number },
   ) {}
 
-  /** Posts a message; `muteOf`: the player whose mute applies (none for a server). */
-  async post(channel: string, from: string, text: string, muteOf?: string): Promise<{ id: string; at: number } | { mutedMs: number }> {
+  /**
+   * Posts a message; `player`: the sending player, whose mute and rate apply (none for a server). Refused when the
+   * player is muted or over its rate (with how long), or when a whisper names a player the world never saw.
+   */
+  async post(channel: string, from: string, text: string, player?: string): Promise<ChatPosted> {
     const k = this.keys;
-    // A server cannot be muted: its mute key is any key of the world's slot (the script does not read it).
-    const muteKey = muteOf ? k.chatMute(muteOf) : k.chatStream(channel);
+    const stream = k.chatStream(channel);
+    // Keys the script does not read (a server is never muted or limited; a channel that is no inbox) are the stream.
+    const whisper = WHISPER_TO.exec(channel)?.[1];
+    const l = this.limits;
     const r = (await this.scripts.chatPost(
-      k.chatStream(channel), muteKey, channel, from, text, this.keep, k.chatChannel(channel), muteOf ? '1' : '0',
-    )) as [number, string | number, number?];
-    return r[0] === 1 ? { id: String(r[1]), at: Number(r[2]) } : { mutedMs: Number(r[1]) };
+      stream, player ? k.chatMute(player) : stream, player ? k.chatRate(player) : stream, whisper ? k.player(whisper) : stream,
+      channel, from, text, l.keep, k.chatChannel(channel), player ? '1' : '0', l.perMinute, l.burst, whisper ? '1' : '0', l.inboxTtlMs,
+    )) as [number, (string | number)?, number?];
+    if (r[0] === 1) return { id: String(r[1]), at: Number(r[2]) };
+    return { refused: r[0] === 0 ? 'muted' : r[0] === -1 ? 'rate' : 'unknown', ms: Number(r[1] ?? 0) };
   }
 
   /**

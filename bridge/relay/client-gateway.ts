@@ -11,7 +11,7 @@ import type { InputHolds } from '../sessions/input-holds.js';
 import type { Joined, SessionLifecycle } from '../sessions/session-lifecycle.js';
 import type { TokenVerifier } from './auth.js';
 import type { ClientNamespace } from './socket-server.js';
-import { WireError, guardHandshake, type Respond } from './wire-error.js';
+import { WireError, guardHandshake, refusal, type Respond } from './wire-error.js';
 import { guardedOn } from './wire-guard.js';
 
 export interface ClientGatewayDeps {
@@ -73,19 +73,16 @@ export class ClientGateway {
       metrics.inputsDropped.inc({ reason: code === ErrorCode.InputTooLarge ? 'too_large' : 'bad_input' });
       session.error(code, message);
     }, (input: unknown) => this.onInput(session, input));
+    // The one way an event is answered: through its acknowledgement when it has one, else (a refusal) as an
+    // `error` event; never both, and every refusal counted either way.
+    const respondTo = (ack: unknown): Respond => (r) => {
+      if (typeof ack !== 'function') return r.ok ? undefined : session.error(r.code, r.message);
+      if (!r.ok) metrics.errors.inc({ code: r.code, side: 'client' });
+      (ack as (reply: unknown) => void)(r);
+    };
     for (const [event, handler] of this.handlers) {
-      guardedOn(socket, event, this.d.logger, (code, message, ack) => {
-        session.error(code, message);
-        ack?.({ ok: false, code, message });
-      }, (...args: unknown[]) => {
-        const last = args.at(-1);
-        const ack = typeof last === 'function' ? (last as (answer: unknown) => void) : undefined;
-        const respond: Respond = (r) => {
-          if (!ack) return r.ok ? undefined : session.error(r.code, r.message);
-          if (!r.ok) metrics.errors.inc({ code: r.code, side: 'client' });
-          ack(r);
-        };
-        return handler(session, typeof args[0] === 'function' ? undefined : args[0], respond);
+      guardedOn(socket, event, this.d.logger, (code, message, ack) => respondTo(ack)(refusal(code, message)), (...args: unknown[]) => {
+        return handler(session, typeof args[0] === 'function' ? undefined : args[0], respondTo(args.at(-1)));
       });
     }
     socket.onAny((event: string) => {

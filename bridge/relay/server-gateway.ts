@@ -13,10 +13,7 @@ import {
   SnapshotSchema,
   StateBatchSchema,
   type AreaGrant,
-  type DrainReply,
-  type HandoffResult,
   type LoadReport,
-  type RpcResult,
   WatchRequestSchema,
   type ServerHandshake,
 } from '../../shared/protocol.js';
@@ -33,7 +30,7 @@ import type { LinkKeeper } from './link-keeper.js';
 import { ServerLink, type ServerLinks, type ServerSocket } from './server-link.js';
 import type { ServerNamespace } from './socket-server.js';
 import type { StateRouter } from './state-router.js';
-import { WireError, guardHandshake, type Respond } from './wire-error.js';
+import { WireError, guardHandshake, refusal, type Respond } from './wire-error.js';
 import { guardedOn } from './wire-guard.js';
 
 const SERVER_EVENTS = new Set(['state', 'load', 'snapshot', 'handoff', 'drain', 'area:watch', 'area:unwatch', 'rpc', 'message']);
@@ -219,10 +216,16 @@ export class ServerGateway {
         .catch((err: Error) => logger.warn('recovery not queued', { server: hs.serverId, err: err.message }));
     }
 
-    const answer = (code: ErrorCode, message: string, ack: ((r: unknown) => void) | undefined) => {
-      link.error(code, message);
-      ack?.({ ok: false, code, message });
+    // The one way an event is answered: through its acknowledgement when it has one, else (a refusal) as an
+    // `error` event; never both, and every refusal counted either way.
+    const respondTo = (ack: unknown, event: string): Respond => (r) => {
+      if (typeof ack !== 'function') return r.ok ? undefined : link.error(r.code, `${r.message} (${event} needs an acknowledgement)`);
+      if (!r.ok) metrics.errors.inc({ code: r.code, side: 'server' });
+      (ack as (reply: unknown) => void)(r);
     };
+    // A refusal from the parser or a failed handler: the same, without the note (the event had no ack to miss).
+    const answer = (code: ErrorCode, message: string, ack: ((r: unknown) => void) | undefined) =>
+      ack ? respondTo(ack, '')(refusal(code, message)) : link.error(code, message);
     const on = (event: string, handler: (...args: never[]) => unknown) => guardedOn(socket, event, logger, answer, handler);
     on('state', (batch: unknown) => {
       if (isStateBatch(batch)) return this.d.state.fromServer(link, batch);
@@ -246,12 +249,9 @@ export class ServerGateway {
     });
     on('handoff', async (req: unknown, ack: unknown) => {
       const parsed = HandoffRequestSchema.safeParse(req);
-      const reply = typeof ack === 'function' ? (ack as (r: HandoffResult) => void) : () => {};
-      if (!parsed.success) {
-        link.error(ErrorCode.BadInput, 'handoff must be { player, area }');
-        return reply({ ok: false, code: ErrorCode.BadInput, message: 'handoff must be { player, area }' });
-      }
-      reply(await this.d.transfers.movePlayer(parsed.data.player, parsed.data.area, hs.serverId));
+      const respond = respondTo(ack, 'handoff');
+      if (!parsed.success) return respond(refusal(ErrorCode.BadInput, 'handoff must be { player, area }'));
+      respond(await this.d.transfers.movePlayer(parsed.data.player, parsed.data.area, hs.serverId));
     });
     on('area:watch', (w: unknown) => {
       const parsed = WatchRequestSchema.safeParse(w);
@@ -263,26 +263,16 @@ export class ServerGateway {
       if (!parsed.success) return link.error(ErrorCode.BadInput, 'area:unwatch must be { areas: [1..256 area ids] }');
       this.d.watches.unwatch(link, parsed.data.areas);
     });
-    on('rpc', async (req: unknown, ack: unknown) => {
-      const result = await this.d.rpc.call(link, req);
-      if (typeof ack === 'function') (ack as (r: RpcResult) => void)(result);
-      else if (!result.ok) link.error(result.code, `${result.message} (rpc needs an acknowledgement)`);
-    });
+    on('rpc', async (req: unknown, ack: unknown) => respondTo(ack, 'rpc')(await this.d.rpc.call(link, req)));
     on('message', (m: unknown) => this.d.rpc.send(link, m));
     for (const [event, handler] of this.handlers) {
       on(event, (...args: unknown[]) => {
-        const last = args.at(-1);
-        const ack = typeof last === 'function' ? (last as (answer: unknown) => void) : undefined;
-        const respond: Respond = (r) => {
-          if (!ack) return r.ok ? undefined : link.error(r.code, `${r.message} (${event} needs an acknowledgement)`);
-          if (!r.ok) metrics.errors.inc({ code: r.code, side: 'server' });
-          ack(r);
-        };
+        const respond = respondTo(args.at(-1), event);
         return handler(link, typeof args[0] === 'function' ? undefined : args[0], respond);
       });
     }
     on('drain', async (ack: unknown) => {
-      const reply = typeof ack === 'function' ? (ack as (r: DrainReply) => void) : () => {};
+      const reply = respondTo(ack, 'drain');
       const why = this.d.cannotDrain(hs.serverId);
       if (why) return reply({ ok: false, code: ErrorCode.NoServer, message: why });
       await this.d.control.add('drain', { server: hs.serverId, epoch }, `drain:${hs.serverId}:${epoch}`).then(

@@ -29,11 +29,10 @@ export class ServerRpc {
     bus.on('smsg', (m) => this.deliverMessage(m.s, m.from, m.topic, m.payload));
   }
 
-  /** A server's `rpc`: checked, then asked of the target through its node. */
+  /** A server's `rpc`: checked, then asked of the target through its node. Refusals are counted where they are answered. */
   async call(link: ServerLink, raw: unknown): Promise<RpcResult> {
     const fail = (code: ErrorCode, message: string): RpcResult => {
       this.metrics.rpcCalls.inc({ outcome: code });
-      this.metrics.errors.inc({ code, side: 'server' });
       return { ok: false, code, message };
     };
     const parsed = RpcRequestSchema.safeParse(raw);

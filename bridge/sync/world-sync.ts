@@ -184,10 +184,11 @@ export class WorldSync {
     const answer = (r: SyncGetReply) => respond(r);
     const parsed = ChunkGetSchema.safeParse(raw);
     if (!parsed.success) return answer(refusal(ErrorCode.BadInput, `sync:get must be { ids: [chunk ids] }: ${issueOf(parsed.error)}`));
-    const ids = [...new Set(parsed.data.ids)];
-    if (ids.length > config.maxSyncIds) {
-      return answer(refusal(ErrorCode.BadInput, `sync:get names ${ids.length} ids, over maxSyncIds (${config.maxSyncIds})`));
+    // The limit is on what was sent, before duplicates are removed: 10,000 copies of one id are 10,000 ids to parse.
+    if (parsed.data.ids.length > config.maxSyncIds) {
+      return answer(refusal(ErrorCode.BadInput, `sync:get names ${parsed.data.ids.length} ids, over maxSyncIds (${config.maxSyncIds})`));
     }
+    const ids = [...new Set(parsed.data.ids)];
     if (!this.registered(link)) return answer(this.notRegistered(link));
     const metas = await store.index(ids);
     if (metas.length < ids.length) {
