@@ -64,7 +64,9 @@ export class BridgeNode {
     const { io, clients: clientNsp, servers: serverNsp } = createSocketServer(this.http, c, metrics, edge);
     const links = new ServerLinks();
     const sessions = new ClientSessions();
-    const presence = new NodePresence(map, c.nodeHeartbeatMs, () => ({ clients: sessions.size, servers: links.size }));
+    const presence = new NodePresence(map, c.nodeHeartbeatMs, async () => ({
+      clients: sessions.size, servers: links.size, totals: { ...(await metrics.totals()) },
+    }));
     const keeper = new LinkKeeper(links, cache, map, bus, metrics, logger, c.handoffTimeoutMs);
     const inputs = new InputRouter(id, cache, links, bus, metrics);
     const channels = new AreaChannels(id, keys, redis, sub, metrics, logger);

@@ -136,7 +136,8 @@ describe('chat across the network', () => {
   });
 
   it('a client on a node that dies resumes on another and gets exactly the messages it missed, in order', async () => {
-    const { a, alice, bob } = await world();
+    // History deep enough for a slow resume on a loaded machine (bob posts every few ms meanwhile); its end is the next test's.
+    const { a, alice, bob } = await world({ chatHistory: 2000 });
     const ab = inbox(alice);
     await alice.chat.join('guild');
     await bob.chat.join('guild');

@@ -82,5 +82,19 @@ describe('dashboard (headless Chromium)', () => {
     expect(box.y + box.height).to.be.at.most(768);
     mkdirSync('artifacts', { recursive: true });
     await page.screenshot({ path: 'artifacts/dashboard.png' });
+    // A dead server shows no load; the header counts in words that agree with the numbers.
+    const deadRow = page.locator('#servers tr', { hasText: doomed.id });
+    expect(await deadRow.locator('td').nth(3).textContent()).to.equal('–');
+    expect(await page.locator('#world').textContent()).to.match(/: 6 players, 2 servers ready$/);
+    // 1024 px wide: nothing in the side pane is cut off.
+    await page.setViewportSize({ width: 1024, height: 768 });
+    await page.waitForTimeout(300);
+    const clipped = await page.evaluate(() => [...document.querySelectorAll('aside table')].map((t) => t.scrollWidth - t.clientWidth)
+      .concat([document.querySelector('aside')!.scrollWidth - document.querySelector('aside')!.clientWidth]));
+    const wide = await page.evaluate(() => [...document.querySelectorAll('aside *')].filter((e) => e.getBoundingClientRect().right > 1024)
+      .slice(0, 5).map((e) => `${e.tagName}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`));
+    expect(clipped.every((px) => px <= 0), `overflow in px: ${clipped.join(' ')}; ${wide.join(', ')}`).to.equal(true);
+    expect((await page.locator('#servers').boundingBox())!.x + (await page.locator('#servers').boundingBox())!.width).to.be.at.most(1024);
+    await page.screenshot({ path: 'artifacts/dashboard-1024.png' });
   });
 });

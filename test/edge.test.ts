@@ -248,6 +248,17 @@ describe('operator views', () => {
     expect((await get(`${url}/v1/admin/areas`, DASHBOARD_TOKEN)).status).to.equal(401);
   });
 
+  it('count for the whole network: behind a balancer, every node answers the dashboard with the same counters', async () => {
+    const [a, b] = [await mesh.addBridge({ dashboardOpen: true }), await mesh.addBridge({ dashboardOpen: true })];
+    await mesh.addServer(a, 's1');
+    const alice = await mesh.addClient(a, 'alice');
+    for (let i = 0; i < 20; i++) alice.send({ dx: 1 });
+    await waitFor(() => alice.ack === 20, 5000, 'served through a');
+    const inputs = async (n: BridgeNode) => ((await (await get(`${mesh.url(n)}/v1/dashboard`)).json()) as { counters: { inputs: number } })
+      .counters.inputs;
+    await waitFor(async () => (await inputs(a)) === 20 && (await inputs(b)) === 20, 3000, 'both nodes count the 20 inputs a routed');
+  });
+
   it('are disabled without any token, and open without one only where the operator says so', async () => {
     const closed = await mesh.addBridge();
     const res = await get(`${mesh.url(closed)}/v1/dashboard`);

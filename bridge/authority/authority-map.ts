@@ -23,6 +23,13 @@ export interface PlayerRecord {
   snapSeq?: number;
 }
 
+/** What a node reports with each heartbeat: its connections, and its running totals (the dashboard sums them mesh-wide). */
+export interface NodeReport {
+  clients: number;
+  servers: number;
+  totals: Record<string, number>;
+}
+
 export class AuthorityMap {
   constructor(
     private readonly redis: RedisClient,
@@ -323,7 +330,7 @@ export class AuthorityMap {
     return nodes.filter((_, i) => counts[i]! > 0);
   }
 
-  async heartbeat(ttlMs: number, info: { clients: number; servers: number }): Promise<void> {
+  async heartbeat(ttlMs: number, info: NodeReport): Promise<void> {
     const deadline = (await this.clock.now()) + ttlMs;
     await this.redis
       .multi()
@@ -333,17 +340,18 @@ export class AuthorityMap {
   }
 
   /** Every node the mesh knows of: alive (heartbeat deadline not passed), with what it last reported. */
-  async nodes(): Promise<{ id: string; alive: boolean; clients: number; servers: number }[]> {
+  async nodes(): Promise<({ id: string; alive: boolean } & NodeReport)[]> {
     const [now, scored, info] = await Promise.all([
       this.clock.now(),
       this.redis.zrange(this.keys.nodes, '0', '-1', 'WITHSCORES'),
       this.redis.hgetall(this.keys.nodeInfo),
     ]);
-    const out: { id: string; alive: boolean; clients: number; servers: number }[] = [];
+    const out: ({ id: string; alive: boolean } & NodeReport)[] = [];
     for (let i = 0; i < scored.length; i += 2) {
       const id = scored[i]!;
-      const reported = JSON.parse(info[id] ?? '{}') as { clients?: number; servers?: number };
-      out.push({ id, alive: Number(scored[i + 1]) > now, clients: reported.clients ?? 0, servers: reported.servers ?? 0 });
+      const reported = JSON.parse(info[id] ?? '{}') as Partial<NodeReport>;
+      const alive = Number(scored[i + 1]) > now;
+      out.push({ id, alive, clients: reported.clients ?? 0, servers: reported.servers ?? 0, totals: reported.totals ?? {} });
     }
     return out;
   }

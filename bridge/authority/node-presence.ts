@@ -1,6 +1,6 @@
 // This node's presence in the mesh: a heartbeat in Redis (deadline by Redis' clock, with what it
 // serves), which other nodes read to know it is alive. Parts that need a periodic write ride on it.
-import type { AuthorityMap } from './authority-map.js';
+import type { AuthorityMap, NodeReport } from './authority-map.js';
 
 export class NodePresence {
   private timer: NodeJS.Timeout | undefined;
@@ -9,7 +9,7 @@ export class NodePresence {
   constructor(
     private readonly map: AuthorityMap,
     private readonly intervalMs: number,
-    private readonly info: () => { clients: number; servers: number },
+    private readonly info: () => Promise<NodeReport>,
   ) {}
 
   /** Runs `fn` at every heartbeat (after the first). */
@@ -32,7 +32,7 @@ export class NodePresence {
     await this.map.expireNode().catch(() => {});
   }
 
-  private beat(): Promise<void> {
-    return this.map.heartbeat(this.intervalMs * 3, this.info());
+  private async beat(): Promise<void> {
+    await this.map.heartbeat(this.intervalMs * 3, await this.info());
   }
 }

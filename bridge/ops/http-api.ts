@@ -138,8 +138,10 @@ export function createHttpApi(d: HttpDeps): express.Express {
    */
   app.get('/v1/dashboard', operator, async (_req, res) => {
     dashboardInterest.touch();
-    const total = async (c: { get(): Promise<{ values: { value: number }[] }> }) => (await c.get()).values.reduce((s, v) => s + v.value, 0);
-    const m = d.metrics;
+    // Counters summed over the live nodes as of their last heartbeat: behind a balancer any node answers the same.
+    const nodes = await d.map.nodes();
+    const counters: Record<string, number> = { inputs: 0, state: 0, handoffs: 0, errors: 0, drops: 0 };
+    for (const n of nodes) if (n.alive) for (const k in counters) counters[k]! += n.totals[k] ?? 0;
     const players: Record<string, { id: string; x: number; y: number }[]> = {};
     let areaSize = 100;
     for (const [area, data] of d.latestAreaState) {
@@ -152,15 +154,9 @@ export function createHttpApi(d: HttpDeps): express.Express {
     res.json({
       node: c.nodeId,
       threshold: c.rebalanceThreshold,
-      nodes: await d.map.nodes(),
+      nodes: nodes.map(({ totals: _totals, ...n }) => n),
       areaLoads: Object.fromEntries(await d.map.loadAreaLoads()),
-      counters: {
-        inputs: await total(m.inputsRouted),
-        state: await total(m.stateItems),
-        handoffs: await total(m.handoffs),
-        errors: await total(m.errors),
-        drops: (await total(m.inputsDropped)) + (await total(m.stateDropped)),
-      },
+      counters,
       failures: d.transfers.recentFailures().slice(-10).reverse(),
       sync: await d.sync.summary(),
       players,

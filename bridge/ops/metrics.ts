@@ -1,6 +1,8 @@
 // Prometheus metrics of one bridge node (its own registry: several nodes can share a process).
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
+export interface NodeTotals { inputs: number; state: number; handoffs: number; errors: number; drops: number }
+
 export class Metrics {
   readonly registry = new Registry();
   /** Every refusal sent on the wire, by code and side. */
@@ -169,6 +171,18 @@ export class Metrics {
     player: this.stateItems.labels('player'),
     all: this.stateItems.labels('all'),
   };
+
+  /** This node's running totals the dashboard turns into rates (its heartbeat reports them, summed mesh-wide). */
+  async totals(): Promise<NodeTotals> {
+    const sum = async (c: { get(): Promise<{ values: { value: number }[] }> }) => (await c.get()).values.reduce((s, v) => s + v.value, 0);
+    return {
+      inputs: await sum(this.inputsRouted),
+      state: await sum(this.stateItems),
+      handoffs: await sum(this.handoffs),
+      errors: await sum(this.errors),
+      drops: (await sum(this.inputsDropped)) + (await sum(this.stateDropped)),
+    };
+  }
 
   constructor(nodeId: string) {
     this.registry.setDefaultLabels({ node: nodeId });
