@@ -75,6 +75,11 @@ export class WorldSyncClient extends EventEmitter<SyncEvents> {
     const next = version ?? (held?.version ?? 0) + 1;
     const hash = sha256(bytes);
     const reply = await this.ask<SyncPutReply>('sync:put', { id, version: next, hash, data: bytes });
+    if (!reply.ok && reply.code === ErrorCode.Throttled) {
+      // Over syncPutsPerSecond: the bridge says when the next upload is welcome.
+      await new Promise((resolve) => setTimeout(resolve, reply.retryAfterMs ?? 100));
+      return this.put(id, data, version);
+    }
     if (reply.ok) this.chunks.set(id, { version: next, hash, data: bytes });
     else if (reply.code === ErrorCode.StaleVersion && reply.version !== undefined && version === undefined) {
       // Someone stored a newer version meanwhile: ours goes on top of it.

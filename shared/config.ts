@@ -174,6 +174,10 @@ export const BridgeConfigSchema = z.object({
   syncBytesPerSecond: int(1024).default(8 * 1024 * 1024),
   /** Chunk ids one sync:get may name. */
   maxSyncIds: int(1).max(10_000).default(256),
+  /** Bytes one sync:get reply may carry (the chunks it names, summed): larger asks are refused; ask for fewer ids. */
+  maxSyncReplyBytes: int(1024).default(8 * 1024 * 1024),
+  /** Chunk uploads (sync:put) a server may make per second, burst 4× (over it: THROTTLED with a retry-after). */
+  syncPutsPerSecond: int(1).default(100),
   /** Where the network's leader node posts the public listing (JSON, POST); off when unset. */
   listingUrl: z.string().url().refine((u) => /^https?:\/\//.test(u), 'must start with http:// or https://').optional(),
   listingIntervalMs: int(100).default(30_000),
@@ -185,6 +189,8 @@ export const BridgeConfigSchema = z.object({
   publicUrl: z.string().url().optional(),
   /** Messages each chat channel keeps in Redis (history, and what a resuming client can recover). */
   chatHistory: int(1).max(100_000).default(100),
+  /** Chat rooms one client may be in at once (each is a channel its node listens to). */
+  maxRoomsPerClient: int(0).max(10_000).default(32),
   /** Chat messages a player may send per minute, and its burst: one budget per player, across connections and nodes. */
   chatPerMinute: int(1).default(30),
   chatBurst: int(1).default(5),

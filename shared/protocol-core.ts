@@ -62,6 +62,8 @@ export const ErrorCode = {
   BadChannel: 'BAD_CHANNEL',
   /** A chat message or history request for a room this client has not joined. */
   NotInRoom: 'NOT_IN_ROOM',
+  /** chat:join past maxRoomsPerClient rooms (each is a channel the client's node listens to): leave one first. */
+  TooManyRooms: 'TOO_MANY_ROOMS',
   /** The player was muted by a game server; the message says for how long still. */
   Muted: 'MUTED',
   /** The client left more than clientBufferBytes unread for slowClientMs: disconnected. */
@@ -356,7 +358,9 @@ export interface SyncManifest {
   chunks: ChunkMeta[];
   full: boolean;
 }
-export type SyncPutReply = { ok: true; stored: boolean } | { ok: false; code: ErrorCode; message: string; version?: number };
+export type SyncPutReply =
+  | { ok: true; stored: boolean }
+  | { ok: false; code: ErrorCode; message: string; version?: number; retryAfterMs?: number };
 export type SyncGetReply =
   | { ok: true; chunks: ChunkData[] }
   | { ok: false; code: ErrorCode; message: string; retryAfterMs?: number; ids?: string[] };

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { SignJWT, exportSPKI, generateKeyPair } from 'jose';
 import { MeshClient } from '../client-sdk/index.js';
 import { GameServerClient } from '../gameserver-stub/sdk.js';
+import { sha256 } from '../gameserver-stub/sdk-sync.js';
 import { CLIENT_NAMESPACE, PROTOCOL_VERSION, SERVER_NAMESPACE } from '../shared/protocol.js';
 import { parseArea } from '../shared/grid.js';
 import { Mesh, NETWORK_SECRET, waitFor } from './harness.js';
@@ -53,6 +54,37 @@ describe('refusals: bad peers get a coded error, are counted, and change nothing
     expect(await s1.sdk.handoff('alice', '0,00')).to.include({ ok: false, code: 'BAD_INPUT' });
     expect(await s1.sdk.postChat('area:00,0', 'hi').then(() => 'posted', (e: { code: string }) => e.code)).to.equal('BAD_CHANNEL');
     raw.close();
+  });
+
+  it('limits: rooms per client, uploads per server, the size of a sync:get reply and of an rpc result', async () => {
+    const node = await mesh.addBridge({ maxRoomsPerClient: 2, syncPutsPerSecond: 1, maxSyncReplyBytes: 2048, maxRpcBytes: 1024 });
+    const s1 = await mesh.addServer(node, 's1', { snapshotMs: 0, editEvery: 0 });
+    const s2 = await mesh.addServer(node, 's2', { snapshotMs: 0, editEvery: 0 });
+    const alice = await mesh.addClient(node, 'alice');
+    const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: { code: string }) => e.code);
+    expect([await code(alice.chat.join('a')), await code(alice.chat.join('b')), await code(alice.chat.join('c'))])
+      .to.deep.equal(['ok', 'ok', 'TOO_MANY_ROOMS']);
+    await alice.chat.leave('a');
+    expect(await code(alice.chat.join('c'))).to.equal('ok', 'room for one more once one is left');
+
+    const raw = rawSocket(mesh.url(node), SERVER_NAMESPACE, RAW_SERVER);
+    expect(await handshakeOutcome(raw)).to.equal('connected');
+    type Reply = { ok: boolean; code?: string; retryAfterMs?: number };
+    const ask = (event: string, p: unknown) => raw.timeout(3000).emitWithAck(event, p) as Promise<Reply>;
+    const chunk = (i: number) => Buffer.alloc(1500, i);
+    const puts: Reply[] = [];
+    for (let i = 0; i < 5; i++) puts.push(await ask('sync:put', { id: `c/${i}`, version: 1, hash: sha256(chunk(i)), data: chunk(i) }));
+    expect(puts.map((r) => r.code ?? 'ok')).to.deep.equal(['ok', 'ok', 'ok', 'ok', 'THROTTLED'], 'a burst of 4 at 1 a second');
+    expect(puts[4]!.retryAfterMs).to.be.within(1, 1000);
+    expect((await ask('sync:get', { ids: ['c/0', 'c/1'] })).code).to.equal('BAD_INPUT', '3,000 bytes over maxSyncReplyBytes');
+    expect((await ask('sync:get', { ids: ['c/0'] })).ok).to.equal(true);
+    raw.close();
+
+    s2.sdk.handle('big', () => 'x'.repeat(5000));
+    s2.sdk.handle('small', () => 'x'.repeat(100));
+    expect(await code(s1.sdk.call('s2', 'small'))).to.equal('ok');
+    expect(await code(s1.sdk.call('s2', 'big'))).to.equal('REMOTE_ERROR');
+    for (const c of ['TOO_MANY_ROOMS', 'THROTTLED', 'BAD_INPUT', 'REMOTE_ERROR']) expect(await errorCount(node, c), c).to.be.greaterThan(0);
   });
 
   it('refuses a client with a bad token', async () => {

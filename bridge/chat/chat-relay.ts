@@ -78,7 +78,8 @@ export class ChatRelay {
     const given = (s.socket.handshake.auth as ClientHandshake).chat ?? {};
     const member: Member = { channels: new Set(), cursors: new Map(Object.entries(given)), buffer: [] };
     this.members.set(s, member);
-    const rooms = Object.keys(given).filter((c) => ROOM.test(c));
+    // A resume rejoins the rooms it names, as many as a client may be in.
+    const rooms = Object.keys(given).filter((c) => ROOM.test(c)).slice(0, this.d.config.maxRoomsPerClient);
     const subscribed = ['global', `area:${s.area}`, `whisper:${s.player}`, ...rooms].map((c) => this.add(s, member, c));
     this.resume(s, member, rooms, subscribed)
       .catch((err: Error) => this.d.logger.warn('chat resume failed', { player: s.player, err: err.message }))
@@ -163,6 +164,10 @@ export class ChatRelay {
     }
     const channel = parsed.data.channel;
     if (!member.channels.has(channel)) {
+      const rooms = [...member.channels].filter((c) => ROOM.test(c)).length;
+      if (rooms >= this.d.config.maxRoomsPerClient) {
+        return respond(refusal(ErrorCode.TooManyRooms, `in ${rooms} rooms already (maxRoomsPerClient): leave one first`));
+      }
       await this.add(s, member, channel);
       await this.enterRoom(s, channel);
     }

@@ -87,7 +87,10 @@ export class ServerRpc {
       const answer: unknown = await link.socket.timeout(b.ms).emitWithAck('rpc', { from: b.from, method: b.method, payload: b.payload });
       const parsed = RpcAnswerSchema.safeParse(answer);
       if (!parsed.success) return { error: `malformed answer from ${b.s} (expected { result } or { error })` };
-      return 'error' in parsed.data ? { error: parsed.data.error } : { result: parsed.data.result };
+      if ('error' in parsed.data) return { error: parsed.data.error };
+      // A result is held to the same size as a request: one server cannot push megabytes through every node on its way.
+      const tooBig = this.oversized(parsed.data.result);
+      return tooBig ? { error: `result too large: ${tooBig}` } : { result: parsed.data.result };
     } catch {
       return { code: 'TIMEOUT' as const, message: `${b.s} did not answer ${b.method} within ${b.ms} ms` };
     }

@@ -44,6 +44,8 @@ export interface WorldSyncDeps {
 /** Per linked server: its byte budget, and the announcements waiting for its phase of the interval. */
 interface Peer {
   bucket: TokenBucket;
+  /** Its uploads per second (sync:put), so that no server fills the store faster than the others can follow. */
+  puts: TokenBucket;
   outbox: Map<string, Map<string, ChunkMeta>>;
   timers: NodeJS.Timeout[];
 }
@@ -95,9 +97,12 @@ export class WorldSync {
   }
 
   private linked(link: ServerLink, status: 'syncing' | 'ready'): void {
-    const { syncIntervalMs, syncBytesPerSecond } = this.d.config;
+    const { syncIntervalMs, syncBytesPerSecond, syncPutsPerSecond } = this.d.config;
     // Debt allowed (a request may be larger than the burst): a tenth of a second's worth up front.
-    const peer: Peer = { bucket: new TokenBucket(syncBytesPerSecond, syncBytesPerSecond / 10), outbox: new Map(), timers: [] };
+    const peer: Peer = {
+      bucket: new TokenBucket(syncBytesPerSecond, syncBytesPerSecond / 10), puts: new TokenBucket(syncPutsPerSecond, syncPutsPerSecond * 4),
+      outbox: new Map(), timers: [],
+    };
     this.peers.set(link, peer);
     // Each server's own phase within the interval, fixed by its id: not every server fetches at once.
     const start = setTimeout(() => {
@@ -160,6 +165,11 @@ export class WorldSync {
     }
     const c = parsed.data;
     if (!this.registered(link)) return answer(this.notRegistered(link));
+    const puts = this.peers.get(link)!.puts;
+    if (!puts.take()) {
+      const retryAfterMs = puts.waitMs(Date.now());
+      return answer({ ok: false, code: ErrorCode.Throttled, retryAfterMs, message: `over syncPutsPerSecond; retry in ${retryAfterMs} ms` });
+    }
     if (c.data.length > config.maxChunkBytes)
       return answer(refusal(ErrorCode.ChunkTooLarge, `chunk ${c.id}: ${c.data.length} bytes, over ${config.maxChunkBytes}`));
     const actual = createHash('sha256').update(c.data).digest('hex');
@@ -196,9 +206,14 @@ export class WorldSync {
       const unknown = ids.filter((id) => !known.has(id));
       return answer({ ok: false, code: ErrorCode.UnknownChunk, message: `no chunk ${unknown.slice(0, 5).join(', ')}`, ids: unknown });
     }
+    const bytes = metas.reduce((sum, m) => sum + m.size, 0);
+    if (bytes > config.maxSyncReplyBytes) {
+      const message = `sync:get of ${bytes} bytes, over maxSyncReplyBytes (${config.maxSyncReplyBytes}): ask for fewer ids`;
+      return answer(refusal(ErrorCode.BadInput, message));
+    }
     const bucket = this.peers.get(link)!.bucket;
     const now = Date.now();
-    if (!bucket.spend(now, metas.reduce((sum, m) => sum + m.size, 0))) {
+    if (!bucket.spend(now, bytes)) {
       const retryAfterMs = bucket.waitMs(now, 0);
       const message = `over syncBytesPerSecond; retry in ${retryAfterMs} ms`;
       return answer({ ok: false, code: ErrorCode.Throttled, retryAfterMs, message });
