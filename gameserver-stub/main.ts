@@ -13,7 +13,9 @@ const USAGE = `usage: npm run stub -- --id <server id> [options]
   --echo             answer every input at once (benchmarks)
   --journal FILE     append every applied input and attach to FILE (the chaos suite audits it)
   --exit-on-fenced   exit (status 3) when the bridge declares this session over, instead of registering afresh
-environment: MESHBRIDGE_NETWORK_SECRET (required; or this server's own key)`;
+environment: MESHBRIDGE_NETWORK_SECRET (required; or this server's own key)
+rpc methods it answers (other servers call them through the bridge):
+  playersNear { x, y, reach }  ->  [{ id, x, y }]   its players within reach world units of the point`;
 
 let values;
 try {

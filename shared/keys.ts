@@ -74,7 +74,7 @@ export class Keys {
 
   /** Channel: authority-map changes, published by the Lua scripts themselves. */
   get authorityChannel(): string { return `${this.base}:ch:authority`; }
-  /** Channel: traffic for every node (area and world state). */
+  /** Channel: node-bus traffic for every node (world state, one-to-all messages); area state has its own channels. */
   get broadcastChannel(): string { return `${this.base}:ch:all`; }
   /** Channel: traffic for one node (inputs for its server links, state for its clients). Its own hash tag, as areaChannel's. */
   nodeChannel(node: string): string { return `${this.prefix}:{${this.world}:node:${part(node)}}:ch`; }

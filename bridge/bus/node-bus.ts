@@ -1,6 +1,6 @@
 // Traffic between bridge nodes over Redis pub/sub (the contract is ./node-messages.ts). Messages
 // are queued per destination and published once per event-loop turn, so a burst of inputs or
-// state costs one PUBLISH per destination node, not one per message. Order is kept per (sender,
+// state costs one SPUBLISH per destination node, not one per message. Order is kept per (sender,
 // destination). Each part registers its own handlers: one per message type and one per request op.
 import type { Logger } from 'winston';
 import type { Keys } from '../../shared/keys.js';

@@ -1,7 +1,7 @@
 // Checks each state item a server pushes against the authority cache (owner and epoch), then
 // delivers it: area state on its area's channel (heard by the nodes interested in the area, this
 // one included at once), player state to the player's node, world state to every node (the bus
-// turns a turn's worth into one PUBLISH per destination).
+// turns a turn's worth into one SPUBLISH per destination).
 import { ErrorCode, type StateItem } from '../../shared/protocol.js';
 import type { AuthorityCache } from '../authority/authority-cache.js';
 import type { AreaChannels, AreaItem } from '../interest/area-channels.js';
