@@ -97,6 +97,8 @@ const serverIndex = (id: string) => mesh.servers.findIndex((s) => s.name === id)
 
 let stormOk = 0;
 let stormRefused = 0;
+/** Admin moves racing a fault must fail with a 409 and its code, never a 500. */
+const moveErrors: string[] = [];
 // The full run goes through every fault twice; the quick one (CI) once.
 for (let round = 0; round < ROUNDS; round++) {
   await fault('bridge node kill -9 (restarted)', async () => {
@@ -150,6 +152,44 @@ for (let round = 0; round < ROUNDS; round++) {
     }
     return performance.now();
   });
+  // Pages reloaded right after the node holding their server's link died: fresh clients (no ack, nothing kept)
+  // must be told the true ack, never a guess (a low one would have their inputs dropped as duplicates).
+  const reloaded = [...players.values()].filter((p) => p.active).slice(10 + round * 4, 14 + round * 4);
+  await fault('pages reloaded right after a bridge kill -9', async () => {
+    for (const p of reloaded) { p.active = false; p.client.close(); }
+    await mesh.bridges[1]!.proc.stop('SIGKILL');
+    const t = performance.now();
+    await sleep(300);
+    await Promise.all(reloaded.map((p, i) => connect(p.id, i)));
+    await mesh.startBridge(1);
+    return t;
+  }, () => reloaded.map((p) => players.get(p.id)!));
+  await fault('server kill -9 with handoffs in flight', async () => {
+    const ids = [...players.keys()];
+    const moves = Array.from({ length: 8 }, (_, i) => mesh.admin(`players/${ids[(i * 7 + round) % ids.length]!}/move`, {
+      area: AREAS[(i * 5 + round) % AREAS.length]!,
+    }));
+    await sleep(10);
+    await mesh.servers[0]!.stop('SIGKILL');
+    const t = performance.now();
+    for (const r of await Promise.all(moves.map((m) => m.catch(() => undefined)))) {
+      if (r?.status === 500) moveErrors.push(`handoff in flight answered 500: ${await r.text()}`);
+    }
+    await mesh.startServer(0);
+    return t;
+  });
+  await fault('bridge kill -9 during area moves', async () => {
+    const moves = AREAS.slice(0, 3).map((area, i) => mesh.admin(`areas/${area}/move`, { server: mesh.servers[(i + round) % 3]!.name }));
+    await sleep(10);
+    await mesh.bridges[2]!.proc.stop('SIGKILL');
+    const t = performance.now();
+    for (const r of await Promise.all(moves.map((m) => m.catch(() => undefined)))) {
+      if (r?.status === 500) moveErrors.push(`area move answered 500: ${await r.text()}`);
+    }
+    await sleep(300);
+    await mesh.startBridge(2);
+    return t;
+  });
   const leavers = [...players.values()].filter((p) => p.active).slice(round * 5, round * 5 + 5);
   await fault('players leave past the grace period, then rejoin', async () => {
     for (const p of leavers) { p.active = false; p.client.close(); }
@@ -184,15 +224,17 @@ log('\n| fault | clients | acks again p50 | p99 | max |\n| --- | --- | --- | ---
 for (const r of results) log(`| ${r.fault} | ${r.clients} | ${r.p50.toFixed(0)} ms | ${r.p99.toFixed(0)} ms | ${r.max.toFixed(0)} ms |`);
 log(`\ninputs acknowledged ${sent}, applications journaled ${applied}, rolled back and not applied again ${rolledBack} (must be 0)`);
 log(`storm: ${stormOk} moves done, ${stormRefused} refused (moves racing each other are refused, never half-done)`);
-log(`violations ${violations.length}, stuck clients ${stuck.length}, leaked keys ${leaks.length}, crashes ${crashes.length}`);
-for (const v of [...violations.slice(0, 20), ...stuck, ...leaks, ...crashes]) log(`  - ${v}`);
+log(`violations ${violations.length}, stuck clients ${stuck.length}, leaked keys ${leaks.length}, crashes ${crashes.length}, `
+  + `moves answered 500 ${moveErrors.length}`);
+for (const v of [...violations.slice(0, 20), ...stuck, ...leaks, ...crashes, ...moveErrors]) log(`  - ${v}`);
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('./results/latest.json', import.meta.url), JSON.stringify({
   at: new Date().toISOString(), quick, clients: CLIENTS, hz: HZ, faults: results, acknowledged: sent, applied, rolledBack,
-  violations: violations.length, stuck: stuck.length, leaks, crashes: crashes.length,
+  violations: violations.length, stuck: stuck.length, leaks, crashes: crashes.length, moveErrors,
 }, null, 2));
 // Zero loss (docs/mesh.md): every client stays up through the faults, so no input may stay rolled back.
-const ok = violations.length === 0 && stuck.length === 0 && leaks.length === 0 && crashes.length === 0 && rolledBack === 0;
+const ok = violations.length === 0 && stuck.length === 0 && leaks.length === 0 && crashes.length === 0 && rolledBack === 0
+  && moveErrors.length === 0;
 log(ok ? 'chaos: PASS' : 'chaos: FAIL');
 process.exit(ok ? 0 : 1);
 
