@@ -118,6 +118,8 @@ describe('interest: players see across borders, nodes hear only what they need',
     const node = await mesh.addBridge({ rpcPerSecond: 1, rpcBurst: 2 });
     const s1 = await mesh.addServer(node, 's1');
     const s2 = await mesh.addServer(node, 's2');
+    // s2's SDK is ready once its sync:ready is answered; the node's cache hears it a moment later.
+    await waitFor(() => node.testHook.cache.servers.get('s2')?.status === 'ready', 2000, 's2 ready on the node');
     let handled = 0;
     s2.sdk.handle('count', () => ++handled);
     const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: RpcError) => e.code);
