@@ -139,6 +139,14 @@ for (let round = 0; round < ROUNDS; round++) {
     await mesh.redis.start();
     return performance.now();
   });
+  // Hung, not dead (issue 27): Redis frozen for 3 s holds — nothing lost or applied twice; measured from its waking.
+  await fault('Redis frozen 3 s (SIGSTOP, then SIGCONT)', async () => {
+    const pid = mesh.redis.pid!;
+    process.kill(pid, 'SIGSTOP');
+    await sleep(3000);
+    process.kill(pid, 'SIGCONT');
+    return performance.now();
+  });
   await fault('handoff and area-move storm (admin API, 3 s)', async () => {
     const until = performance.now() + 3000;
     const ids = [...players.keys()];
