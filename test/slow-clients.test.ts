@@ -17,13 +17,18 @@ function stall(client: MeshClient): { resume(): void } {
 const slowNow = async (node: BridgeNode) => (await node.testHook.metrics.slowClientsNow.get()).values[0]?.value ?? 0;
 const BLOB = 'x'.repeat(64 * 1024);
 
-/** Pushes big area items (10 per batch: under the 1 MB frame limit) until the node finds a slow client (400 MB at most). */
-async function pushUntilSlow(node: BridgeNode, server: ReferenceServer, from: number): Promise<number> {
+/**
+ * Pushes big area items (10 per batch: under the 1 MB frame limit) until the node finds a slow client (400 MB at
+ * most). `reader`, when given, is a client that reads: each batch waits until it has it, so only the stalled one
+ * can fall behind, however loaded the machine.
+ */
+async function pushUntilSlow(node: BridgeNode, server: ReferenceServer, from: number, reader?: () => number | undefined): Promise<number> {
   let n = from;
   while ((await slowNow(node)) === 0) {
     if (n - from > 6400) throw new Error('no client became slow');
     for (let i = 0; i < 10; i++) server.sdk.pushArea('0,0', { big: ++n, blob: BLOB });
-    await sleep(5);
+    if (reader) await waitFor(() => reader() === n, 10_000, `the reading client has item ${n}`);
+    else await sleep(5);
   }
   return n;
 }
@@ -46,11 +51,13 @@ describe('slow clients (backpressure)', () => {
       });
     }
     const bobReading = stall(bob);
-    const slowAt = await pushUntilSlow(node, s1, 0);
+    const slowAt = await pushUntilSlow(node, s1, 0, () => seen.alice.at(-1));
     // Bob is slow: more goes out; alice gets each at once, bob's state is held as the latest.
     for (let i = 1; i <= 50; i++) {
       s1.sdk.pushArea('0,0', { big: slowAt + i, blob: BLOB });
-      if (i % 10 === 0) await sleep(5); // one state batch stays under the frame limit (1 MB)
+      // One state batch stays under the frame limit (1 MB); alice reads each before the next, so on a loaded machine
+      // her own unread bytes never pass clientBufferBytes: what is measured is that bob's stall does not hold her up.
+      if (i % 10 === 0) await waitFor(() => seen.alice.at(-1) === slowAt + i, 10_000, `alice has item ${slowAt + i}`);
     }
     const last = slowAt + 50;
     await waitFor(() => seen.alice.at(-1) === last, 10_000, 'alice has every item');
