@@ -47,6 +47,11 @@ export class Proc {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /** Freezes the process (SIGSTOP) or wakes it (SIGCONT): hung, not dead. */
+  freeze(frozen: boolean): void {
+    this.child?.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
+  }
+
   /** Sends the signal and waits for the exit (at most `ms`, then kill -9). */
   async stop(signal: NodeJS.Signals = 'SIGKILL', ms = 30_000): Promise<number | null> {
     const c = this.child;

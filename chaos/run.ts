@@ -147,6 +147,13 @@ for (let round = 0; round < ROUNDS; round++) {
     process.kill(pid, 'SIGCONT');
     return performance.now();
   });
+  await fault('bridge node frozen 6 s (SIGSTOP, then SIGCONT)', async () => {
+    mesh.bridges[1]!.proc.freeze(true);
+    const t = performance.now();
+    await sleep(6000);
+    mesh.bridges[1]!.proc.freeze(false);
+    return t;
+  });
   await fault('handoff and area-move storm (admin API, 3 s)', async () => {
     const until = performance.now() + 3000;
     const ids = [...players.keys()];
