@@ -20,6 +20,8 @@ export interface PlayerAudit {
   /** Inputs applied by a dead server after its last autosave and not re-applied (the rule's exception). */
   rolledBack: number;
   violations: string[];
+  /** When (journal time) each thing happened, so that a run can give figures per fault. */
+  times: { applied: number[]; replayed: number[]; rolledBack: number[]; violations: number[] };
 }
 
 export function parseJournal(text: string): JournalEvent[] {
@@ -42,8 +44,14 @@ export function auditPlayer(player: string, events: JournalEvent[], acked: numbe
   const violations: string[] = [];
   /** Seqs in the player's state, in order; `holes` were rolled back (applied, then lost in a crash). */
   const state: number[] = [];
-  const rolled = new Set<number>();
+  /** Seq rolled back (by the resync attach at that time) and not applied again yet. */
+  const rolled = new Map<number, number>();
   const everApplied = new Set<number>();
+  const times: PlayerAudit['times'] = { applied: [], replayed: [], rolledBack: [], violations: [] };
+  const violate = (at: number, v: string) => {
+    violations.push(v);
+    times.violations.push(at);
+  };
   let owner = '';
   let resumeFloor: number | undefined; // after a resync attach: the autosave seq
   let applied = 0;
@@ -51,34 +59,36 @@ export function auditPlayer(player: string, events: JournalEvent[], acked: numbe
     if (e.kind === 'attach') {
       owner = e.server;
       if (e.resync) {
-        while (state.length > 0 && state.at(-1)! > e.seq) state.pop();
+        while (state.length > 0 && state.at(-1)! > e.seq) rolled.set(state.pop()!, e.at);
         resumeFloor = e.seq;
       }
       continue;
     }
     applied++;
-    if (e.server !== owner && owner !== '') violations.push(`seq ${e.seq} applied by ${e.server} while ${owner} owned the player`);
+    times.applied.push(e.at);
+    if (e.server !== owner && owner !== '') violate(e.at, `seq ${e.seq} applied by ${e.server} while ${owner} owned the player`);
     const last = state.at(-1) ?? 0;
     if (resumeFloor !== undefined) {
       // The first input after a crash: anything in (floor, seq) must have been applied before.
       for (let q = Math.max(last, resumeFloor) + 1; q < e.seq; q++) {
-        if (everApplied.has(q)) rolled.add(q);
-        else violations.push(`seq ${q} lost: skipped after recovery but never applied`);
+        if (!everApplied.has(q)) violate(e.at, `seq ${q} lost: skipped after recovery but never applied`);
       }
       resumeFloor = undefined;
     } else if (e.seq <= last) {
-      violations.push(`seq ${e.seq} applied again (after ${last})`);
+      violate(e.at, `seq ${e.seq} applied again (after ${last})`);
       continue;
     } else if (e.seq !== last + 1) {
-      for (let q = last + 1; q < e.seq; q++) violations.push(`seq ${q} lost: seq ${e.seq} applied after ${last}`);
+      for (let q = last + 1; q < e.seq; q++) violate(e.at, `seq ${q} lost: seq ${e.seq} applied after ${last}`);
     }
-    rolled.delete(e.seq);
+    if (rolled.delete(e.seq)) times.replayed.push(e.at);
     state.push(e.seq);
     everApplied.add(e.seq);
   }
   const top = state.at(-1) ?? 0;
-  if (top < acked) violations.push(`acknowledged up to ${acked} but applied only up to ${top}`);
-  return { player, applied, rolledBack: rolled.size, violations };
+  if (top < acked) violate(sorted.at(-1)?.at ?? 0, `acknowledged up to ${acked} but applied only up to ${top}`);
+  // Rolled back for good: popped by a resync and skipped by the seqs applied after it.
+  for (const [q, at] of rolled) if (q <= top) times.rolledBack.push(at);
+  return { player, applied, rolledBack: times.rolledBack.length, violations, times };
 }
 
 export function auditAll(events: JournalEvent[], acked: Map<string, number>): PlayerAudit[] {

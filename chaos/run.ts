@@ -63,13 +63,24 @@ async function connect(id: string, i: number): Promise<Player> {
 }
 
 for (let i = 0; i < CLIENTS; i++) await connect(`c${i}`, i);
+let sentTotal = 0;
 const sender = setInterval(() => {
-  for (const p of players.values()) if (p.active) p.client.send({ dx: Math.random() * 2 - 1, dy: Math.random() * 2 - 1 });
+  for (const p of players.values()) {
+    if (!p.active) continue;
+    p.client.send({ dx: Math.random() * 2 - 1, dy: Math.random() * 2 - 1 });
+    sentTotal++;
+  }
 }, 1000 / HZ);
+/** The journals' clock (ms since the epoch, as the reference servers write it). */
+const wall = () => performance.timeOrigin + performance.now();
 log(`chaos: ${CLIENTS} clients at ${HZ} Hz, 3 bridge nodes, 3 servers, journals in ${dir}`);
 await sleep(2000);
 
-interface FaultResult { fault: string; clients: number; p50: number; p99: number; max: number }
+interface FaultResult {
+  fault: string; clients: number; p50: number; p99: number; max: number;
+  /** When the fault's window began (journal clock) and how many inputs had been sent by then. */
+  from: number; sentBefore: number;
+}
 const results: FaultResult[] = [];
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 
@@ -80,6 +91,8 @@ async function fault(
   who: () => Player[] = () => [...players.values()].filter((p) => p.active),
 ): Promise<void> {
   for (const p of players.values()) p.progress = [];
+  const from = wall();
+  const sentBefore = sentTotal;
   const t0 = await inject();
   const watched = who();
   const firstAfter = (p: Player) => p.progress.find((t) => t > t0);
@@ -87,7 +100,9 @@ async function fault(
     (err: Error) => log(`  ${err.message}`),
   );
   const times = watched.map((p) => (firstAfter(p) ?? Infinity) - t0).sort((a, b) => a - b);
-  const r = { fault: name, clients: watched.length, p50: quantile(times, 0.5), p99: quantile(times, 0.99), max: times.at(-1) ?? NaN };
+  const r = {
+    fault: name, clients: watched.length, p50: quantile(times, 0.5), p99: quantile(times, 0.99), max: times.at(-1) ?? NaN, from, sentBefore,
+  };
   results.push(r);
   log(`  ${name}: acks again after p50 ${r.p50.toFixed(0)} ms, p99 ${r.p99.toFixed(0)} ms, max ${r.max.toFixed(0)} ms`);
   await sleep(1000);
@@ -152,6 +167,15 @@ for (let round = 0; round < ROUNDS; round++) {
     const t = performance.now();
     await sleep(6000);
     mesh.bridges[1]!.proc.freeze(false);
+    return t;
+  });
+  // A game server frozen past the heartbeat and its grace: recovered elsewhere; woken, it applies nothing stale.
+  await fault('game server frozen 8 s (SIGSTOP, then SIGCONT)', async () => {
+    const frozen = mesh.servers[round % mesh.servers.length]!;
+    frozen.freeze(true);
+    const t = performance.now();
+    await sleep(8000);
+    frozen.freeze(false);
     return t;
   });
   await fault('handoff and area-move storm (admin API, 3 s)', async () => {
@@ -237,8 +261,27 @@ const violations = audits.flatMap((a) => a.violations.map((v) => `${a.player}: $
 const rolledBack = audits.reduce((s, a) => s + a.rolledBack, 0);
 const applied = audits.reduce((s, a) => s + a.applied, 0);
 
-log('\n| fault | clients | acks again p50 | p99 | max |\n| --- | --- | --- | --- | --- |');
-for (const r of results) log(`| ${r.fault} | ${r.clients} | ${r.p50.toFixed(0)} ms | ${r.p99.toFixed(0)} ms | ${r.max.toFixed(0)} ms |`);
+// Per fault: what happened from its start to the next fault's (the journals' clock). `replayed`: applied
+// again after a crash rewound the player to its autosave (zero loss); `lost or twice`: audit violations.
+const perFault = results.map((r, i) => {
+  const until = results[i + 1]?.from ?? Infinity;
+  const count = (pick: (a: (typeof audits)[number]) => number[]) =>
+    audits.reduce((n, a) => n + pick(a).filter((t) => t >= r.from && t < until).length, 0);
+  return {
+    ...r,
+    sent: (results[i + 1]?.sentBefore ?? sentTotal) - r.sentBefore,
+    applied: count((a) => a.times.applied),
+    replayed: count((a) => a.times.replayed),
+    rolledBack: count((a) => a.times.rolledBack),
+    violations: count((a) => a.times.violations),
+  };
+});
+log('\n| fault | clients | sent | applied | replayed | lost or twice | rolled back | acks again p50 | p99 | max |');
+log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+for (const r of perFault) {
+  log(`| ${r.fault} | ${r.clients} | ${r.sent} | ${r.applied} | ${r.replayed} | ${r.violations} | ${r.rolledBack} | `
+    + `${r.p50.toFixed(0)} ms | ${r.p99.toFixed(0)} ms | ${r.max.toFixed(0)} ms |`);
+}
 log(`\ninputs acknowledged ${sent}, applications journaled ${applied}, rolled back and not applied again ${rolledBack} (must be 0)`);
 log(`storm: ${stormOk} moves done, ${stormRefused} refused (moves racing each other are refused, never half-done)`);
 log(`violations ${violations.length}, stuck clients ${stuck.length}, leaked keys ${leaks.length}, crashes ${crashes.length}, `
@@ -246,7 +289,7 @@ log(`violations ${violations.length}, stuck clients ${stuck.length}, leaked keys
 for (const v of [...violations.slice(0, 20), ...stuck, ...leaks, ...crashes, ...moveErrors]) log(`  - ${v}`);
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('./results/latest.json', import.meta.url), JSON.stringify({
-  at: new Date().toISOString(), quick, clients: CLIENTS, hz: HZ, faults: results, acknowledged: sent, applied, rolledBack,
+  at: new Date().toISOString(), quick, clients: CLIENTS, hz: HZ, faults: perFault, acknowledged: sent, applied, rolledBack,
   violations: violations.length, stuck: stuck.length, leaks, crashes: crashes.length, moveErrors,
 }, null, 2));
 // Zero loss (docs/mesh.md): every client stays up through the faults, so no input may stay rolled back.

@@ -25,7 +25,8 @@ export interface ReferenceServerOptions extends GameServerOptions {
   snapshotMs?: number;
   /**
    * Appends every applied input and every attach to this file, unbuffered (a kill -9 loses no line):
-   * `I <ms> <server> <player> <seq>` and `A <ms> <server> <player> <seq> <resync 0|1>`. The chaos
+   * `I <ms> <server> <player> <seq>`, `A <ms> <server> <player> <seq> <resync 0|1>` and `S <ms> <server> <dropped>`
+   * (events dropped unapplied: they came while the lease was unconfirmed). The chaos
    * suite audits the whole mesh's journals with it.
    */
   journalFile?: string;
@@ -94,6 +95,11 @@ export class ReferenceServer {
       this.keepInside(a.player, a.area);
     });
     this.sdk.on('detach', (d) => this.positions.delete(d.player));
+    // Woken from a freeze with orders that may be stale: they were dropped unapplied (the SDK's lease gate).
+    this.sdk.on('stale', (dropped) => {
+      this.writeJournal(`S ${now()} ${this.id} ${dropped}`);
+      this.options.log?.(`${this.id}: ${dropped} events arrived while the lease was unconfirmed; dropped, not applied`);
+    });
     this.sdk.on('input', (player, seq, data) => this.apply(player, seq, data));
     this.sdk.on('area:assign', (a) => this.ghosts.delete(a.area));
     this.sdk.sync.on('chunk', (_id, c) => {

@@ -10,6 +10,7 @@ import {
   type OfferReply, type PlayerAttach, type PlayerDetach, type PresencePayload, type ServerToBridgeEvents, type Snapshot,
   type StateItem, type WelcomePayload, type ChatReply, type ChatSendReply,
 } from '../shared/protocol-core.js';
+import { LeaseGate } from './sdk-lease.js';
 import { WorldSyncClient, type WorldSyncOptions } from './sdk-sync.js';
 import * as parser from 'socket.io-parser';
 
@@ -78,6 +79,11 @@ interface SdkEvents {
   /** A handshake was refused (err.data.code says why); the SDK retries unless the code is final. */
   refused: [Error & { data?: { code?: string } }];
   disconnect: [reason: string];
+  /**
+   * Events that arrived while this server's lease was unconfirmed (it was frozen, or its node was) were dropped,
+   * never applied, with the connection that brought them: the bridge re-sends what is still ours.
+   */
+  stale: [dropped: number];
   /** Read-only state of areas you watch (owned by other servers). */
   ghost: [GhostItem[]];
   /** A one-way message from another server. */
@@ -129,6 +135,14 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
   private readonly incoming = new Map<string, { state: unknown; expires: number }>();
   private readonly rpcHandlers = new Map<string, RpcHandler>();
   private readonly watching = new Set<string>();
+  /** What the bridge sends is acted on only while our lease is confirmed (see ./sdk-lease.ts). */
+  private readonly gate = new LeaseGate((answer) => {
+    if (!this.socket.connected) return; // reset with the connection
+    this.socket.timeout(2000).emit('lease', (err: Error | null, reply?: { ms?: unknown }) =>
+      answer(!err && typeof reply?.ms === 'number' ? reply.ms : undefined));
+  });
+  /** When the current connection's registration was sent (performance.now()): the lease it got counts from then. */
+  private registrationSentAt = 0;
 
   constructor(readonly options: GameServerOptions) {
     super();
@@ -157,7 +171,8 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
         reconnection: false,
         parser: SYNC_PARSER,
         // Evaluated at connect: tells the bridge which players we already simulate.
-        auth: (cb) =>
+        auth: (cb) => {
+          this.registrationSentAt = performance.now();
           cb({
             serverId: options.serverId,
             secret: options.secret,
@@ -166,12 +181,19 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
             ...(this.epoch > 0
               ? { epoch: this.epoch, players: Object.fromEntries([...this.players].map(([id, p]) => [id, p.lastApplied])) }
               : {}),
-          }),
+          });
+        },
       },
     );
     this.sync.bind(socket);
+    // Every event that acts on the game waits behind the lease gate, in arrival order.
+    const gated = <E extends keyof BridgeToServerEvents>(event: E, handler: BridgeToServerEvents[E]) =>
+      (socket.on as (e: string, h: (...args: unknown[]) => void) => void)(event, (...args) =>
+        this.gate.run(() => (handler as (...a: unknown[]) => void)(...args)));
     socket.on('welcome', (w) => {
       this.attempts = 0;
+      this.gate.reset();
+      this.gate.confirmed(this.registrationSentAt, w.confirmMs);
       this.epoch = w.epoch;
       this.status = w.status;
       this.sync.welcomed(w.status);
@@ -196,7 +218,7 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
       if (FINAL_REFUSALS.has(code)) this.stopped = true;
       this.retry();
     });
-    socket.on('inputs', (batch) => {
+    gated('inputs', (batch) => {
       for (const { player, seq, data } of batch) {
         const p = this.players.get(player);
         if (!p || seq <= p.lastApplied) continue; // defence in depth: the bridge already dedupes
@@ -204,33 +226,33 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
         this.emit('input', player, seq, data);
       }
     });
-    socket.on('player:attach', (a) => {
+    gated('player:attach', (a) => {
       const handed = this.take(`p:${a.player}`);
       this.players.set(a.player, { area: a.area, epoch: a.epoch, lastApplied: a.seq });
       this.emit('attach', handed === undefined ? a : { ...a, snapshot: handed });
     });
-    socket.on('player:detach', (d) => {
+    gated('player:detach', (d) => {
       if (this.players.delete(d.player)) this.emit('detach', d);
     });
-    socket.on('area:assign', (a) => {
+    gated('area:assign', (a) => {
       this.areas.set(a.area, a.epoch);
       const state = this.take(`a:${a.area}`);
       this.emit('area:assign', state === undefined ? a : { ...a, state });
     });
-    socket.on('area:release', (a) => {
+    gated('area:release', (a) => {
       this.areas.delete(a.area);
       this.emit('area:release', a);
     });
-    socket.on('player:export', ({ player }, ack) => {
+    gated('player:export', ({ player }, ack) => {
       ack({ snapshot: this.hooks.exportPlayer(player) ?? null, seq: this.players.get(player)?.lastApplied ?? 0 });
     });
-    socket.on('player:import', ({ player, area, snapshot }, ack) => {
+    gated('player:import', ({ player, area, snapshot }, ack) => {
       const ok = this.hooks.acceptPlayer(player, area, snapshot);
       if (ok) this.hold(`p:${player}`, snapshot);
       ack({ ok });
     });
-    socket.on('area:offer', (offer, ack) => ack(this.hooks.offer(offer)));
-    socket.on('area:export', ({ area }, ack) => {
+    gated('area:offer', (offer, ack) => ack(this.hooks.offer(offer)));
+    gated('area:export', ({ area }, ack) => {
       const out = this.hooks.exportArea(area);
       const players: AreaExport['players'] = {};
       for (const [id, p] of this.players) {
@@ -238,7 +260,7 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
       }
       ack({ state: out.state ?? null, players });
     });
-    socket.on('area:import', ({ area, state, players, chunks }, ack) => {
+    gated('area:import', ({ area, state, players, chunks }, ack) => {
       const ok = this.hooks.acceptArea(area, state);
       if (ok) {
         for (const c of chunks ?? []) this.sync.adopt(c.id, c.version, c.hash, Buffer.from(c.data));
@@ -247,12 +269,12 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
       }
       ack({ ok });
     });
-    socket.on('player:resume', ({ player }) => this.emit('player:resume', player));
-    socket.on('area:resume', ({ area }) => this.emit('area:resume', area));
-    socket.on('presence', (p) => this.emit('presence', p));
-    socket.on('ghost', (batch) => this.emit('ghost', batch));
-    socket.on('message', (m) => this.emit('message', m));
-    socket.on('rpc', ({ from, method, payload }, ack) => {
+    gated('player:resume', ({ player }) => this.emit('player:resume', player));
+    gated('area:resume', ({ area }) => this.emit('area:resume', area));
+    gated('presence', (p) => this.emit('presence', p));
+    gated('ghost', (batch) => this.emit('ghost', batch));
+    gated('message', (m) => this.emit('message', m));
+    gated('rpc', ({ from, method, payload }, ack) => {
       const handler = this.rpcHandlers.get(method);
       if (!handler) return ack({ error: `no handler for ${method}` });
       Promise.resolve().then(() => handler(payload, from)).then(
@@ -268,15 +290,24 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
       // A newer registration of this server id replaced us: reconnecting would fence it in turn.
       if (e.code === ErrorCode.SessionReplaced) this.stopped = true;
       // Declared dead (or no longer current): what we hold is stale; the next registration is afresh.
-      if (e.code === ErrorCode.Fenced) this.forget();
+      if (e.code === ErrorCode.Fenced) {
+        this.dropHeld();
+        this.forget();
+      }
       this.emit('bridge-error', e);
     });
     socket.on('disconnect', (reason) => {
       this.status = 'offline';
+      this.dropHeld();
       this.emit('disconnect', reason);
       if (reason !== 'io client disconnect') this.retry();
     });
     return socket;
+  }
+
+  private dropHeld(): void {
+    const dropped = this.gate.reset();
+    if (dropped > 0) this.emit('stale', dropped);
   }
 
   /** Drops everything held: the next registration starts afresh (no epoch, no players). */
@@ -298,6 +329,11 @@ export class GameServerClient extends EventEmitter<SdkEvents> {
       this.socket = this.open();
       this.socket.connect();
     }, delay);
+  }
+
+  /** Events received and not acted on yet: they wait for the bridge to confirm this server's lease. */
+  get heldEvents(): number {
+    return this.gate.holding;
   }
 
   get connected(): boolean {

@@ -131,9 +131,18 @@ export const BridgeConfigSchema = z.object({
   serverLeaseMs: int(500).default(5000),
   /**
    * A server whose connection drops (without a drain) and does not reconnect within this is
-   * recovered: its players go to other servers. One that hangs while connected keeps its lease.
+   * recovered: its players go to other servers. One that hangs while connected stops answering the heartbeat, is
+   * closed after `pingIntervalMs + pingTimeoutMs`, and is then recovered in the same way.
    */
-  serverReconnectGraceMs: int(0).default(1000),
+  serverReconnectGraceMs: int(100).default(1000),
+  /**
+   * Socket.IO heartbeat of every connection (servers and clients): a ping each `pingIntervalMs`, closed after
+   * `pingTimeoutMs` without a pong. Both sides notice a frozen peer within their sum, which must stay well inside
+   * `serverLeaseMs`, so a server moves off a frozen node before it is declared dead. Unset: lease / 5 and
+   * 2 × lease / 5, within 100–1,000 and 1,000–2,000 ms (1,000 and 2,000 at the default lease).
+   */
+  pingIntervalMs: int(100).optional(),
+  pingTimeoutMs: int(100).optional(),
   sessionGraceMs: int(0).default(10_000),
   /** A client with more than this unread is slow: it gets the latest state only (coalesced). */
   clientBufferBytes: int(1024).default(1_048_576),
@@ -201,6 +210,17 @@ export const BridgeConfigSchema = z.object({
 });
 
 export type BridgeConfig = z.infer<typeof BridgeConfigSchema>;
+
+/** The Socket.IO heartbeat in force: as set, or derived from the lease. */
+export function heartbeat(c: Pick<BridgeConfig, 'serverLeaseMs' | 'pingIntervalMs' | 'pingTimeoutMs'>): {
+  pingInterval: number; pingTimeout: number;
+} {
+  const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, Math.floor(v)));
+  return {
+    pingInterval: c.pingIntervalMs ?? clamp(c.serverLeaseMs / 5, 100, 1000),
+    pingTimeout: c.pingTimeoutMs ?? clamp((c.serverLeaseMs * 2) / 5, 1000, 2000),
+  };
+}
 export type BridgeConfigInput = z.input<typeof BridgeConfigSchema>;
 
 /** Environment variable for each setting: nodeId -> MESHBRIDGE_NODE_ID. */
@@ -214,6 +234,8 @@ export class ConfigError extends Error {
   }
 }
 
+const num = (v: unknown): number | undefined => (v === undefined || v === '' ? undefined : Number(v));
+
 /** Rules that span settings; checked on the raw input so they are reported with all others. */
 function crossFieldProblems(input: Record<string, unknown>): string[] {
   const set = (k: string) => input[k] !== undefined && input[k] !== '' && !(Array.isArray(input[k]) && input[k].length === 0);
@@ -222,6 +244,14 @@ function crossFieldProblems(input: Record<string, unknown>): string[] {
   if (!set('jwtSecret') && !set('jwtPublicKey'))
     problems.push(`jwtSecret (${envName('jwtSecret')}): set it, or jwtPublicKey (${envName('jwtPublicKey')})`);
   if (devLogin && !set('jwtSecret')) problems.push(`devLogin (${envName('devLogin')}): needs jwtSecret to sign tokens`);
+  const lease = Number(input.serverLeaseMs ?? 5000);
+  if ((set('pingIntervalMs') || set('pingTimeoutMs')) && Number.isFinite(lease)) {
+    const hb = heartbeat({ serverLeaseMs: lease, pingIntervalMs: num(input.pingIntervalMs), pingTimeoutMs: num(input.pingTimeoutMs) });
+    if (hb.pingInterval + hb.pingTimeout >= lease) {
+      problems.push(`pingIntervalMs + pingTimeoutMs (${hb.pingInterval} + ${hb.pingTimeout} ms) must be below serverLeaseMs (${lease} ms):`
+        + ' servers must notice a frozen node before their lease runs out');
+    }
+  }
   if (set('redisClusterNodes') && set('redisSentinels'))
     problems.push(`redisClusterNodes (${envName('redisClusterNodes')}): a cluster has no sentinels; set one of it and redisSentinels`);
   return problems;

@@ -374,6 +374,7 @@ export interface SyncManifestRequest {
 export type SyncManifestReply =
   | { ok: true; full: boolean; at: number; chunks: ChunkMeta[] }
   | { ok: false; code: ErrorCode; message: string };
+export type LeaseReply = { ok: true; ms: number };
 export type SyncReadyReply = { ok: true } | { ok: false; code: ErrorCode; message: string };
 /** The owner of the `store`'s full manifests. */
 export const SYNC_FROM_STORE = 'store';
@@ -403,6 +404,11 @@ export interface WelcomePayload {
   world: { cols: number; rows: number };
   /** Report `load` at least three times per lease, or be declared dead. */
   leaseMs: number;
+  /**
+   * Apply what the bridge sends only within this many ms of sending your registration (and after, of sending
+   * a `lease` it answered): past it, hold what arrives and ask `lease` first (a frozen process's stale inputs).
+   */
+  confirmMs: number;
   areas: AreaGrant[];
   /** The players this server owns now; it drops any others it still holds. */
   players: string[];
@@ -467,6 +473,8 @@ export interface ServerToBridgeEvents {
   'sync:manifest': (r: SyncManifestRequest, ack: Ack<SyncManifestReply>) => void;
   /** Done syncing after registration: the server becomes `ready`. */
   'sync:ready': (ack: Ack<SyncReadyReply>) => void;
+  /** Is this link still current? Answered only while it is: apply what arrives until `ms` after you sent this. */
+  lease: (ack: Ack<LeaseReply>) => void;
   /** Post to any chat channel (as `system:<serverId>`). */
   chat: (m: { channel: string; text: string }, ack: Ack<ChatSendReply>) => void;
   /** Mute a player's chat for `seconds` (0 lifts it). */

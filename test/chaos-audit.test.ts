@@ -31,6 +31,15 @@ describe('chaos audit (the exactly-once rule)', () => {
     expect(r.rolledBack).to.equal(2); // 3 and 4: applied after the autosave, gone with s1
   });
 
+  it('zero loss: what the dead server applied after its autosave, applied again, is counted as replayed, with when', () => {
+    const r = run(6, attach('s1', 0), apply('s1', 1, 2, 3, 4), attach('s2', 2, true), apply('s2', 3, 4, 5, 6));
+    expect(r.violations).to.deep.equal([]);
+    expect(r.rolledBack).to.equal(0);
+    expect(r.times.replayed).to.have.length(2);
+    expect(r.times.applied).to.have.length(8);
+    expect(r.times.replayed[0]).to.be.above(r.times.applied[3]!); // after the dead server's applications
+  });
+
   it('catches a recovery that skips an input nobody applied', () => {
     const r = run(7, attach('s1', 0), apply('s1', 1, 2, 3), attach('s2', 2, true), apply('s2', 6, 7));
     expect(r.violations).to.deep.equal([

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { ConfigError, envName, loadBridgeConfig } from '../shared/config.js';
+import { ConfigError, envName, heartbeat, loadBridgeConfig } from '../shared/config.js';
 import { Mesh, RedisServer, waitFor } from './harness.js';
 import { sharedRedis } from './setup.js';
 
@@ -54,6 +54,23 @@ describe('configuration', () => {
     const warnings: string[] = [];
     loadBridgeConfig({ ...base, MESHBRIDGE_REDIS_UR: 'x', MESHBRIDGE_CONFIG: '' }, {}, (w) => warnings.push(w));
     expect(warnings).to.deep.equal(['MESHBRIDGE_REDIS_UR is not a setting; did you mean MESHBRIDGE_REDIS_URL?']);
+  });
+
+  it('derives the heartbeat from the lease, and refuses one a frozen node would outlast', () => {
+    const base = { MESHBRIDGE_NETWORK_SECRET: 'network-secret', MESHBRIDGE_JWT_SECRET: 'jwt-secret-0123456789' };
+    expect(heartbeat(loadBridgeConfig(base))).to.deep.equal({ pingInterval: 1000, pingTimeout: 2000 });
+    const withEnv = (env: Record<string, string>) => heartbeat(loadBridgeConfig({ ...base, ...env }));
+    expect(withEnv({ MESHBRIDGE_SERVER_LEASE_MS: '2000' })).to.deep.equal({ pingInterval: 400, pingTimeout: 1000 });
+    expect(withEnv({ MESHBRIDGE_PING_INTERVAL_MS: '500' })).to.deep.equal({ pingInterval: 500, pingTimeout: 2000 });
+    const err = (() => {
+      try {
+        loadBridgeConfig({ ...base, MESHBRIDGE_PING_INTERVAL_MS: '25000', MESHBRIDGE_PING_TIMEOUT_MS: '20000' });
+      } catch (e) {
+        return e as ConfigError;
+      }
+    })();
+    expect(err?.problems).to.have.length(1);
+    expect(err?.problems[0]).to.match(/^pingIntervalMs \+ pingTimeoutMs \(25000 \+ 20000 ms\) must be below serverLeaseMs \(5000 ms\)/);
   });
 });
 

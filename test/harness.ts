@@ -10,7 +10,7 @@ import { MeshClient, type MeshClientOptions } from '../client-sdk/index.js';
 import { ReferenceServer, type ReferenceServerOptions } from '../gameserver-stub/reference-server.js';
 import { parseBridgeConfig, type BridgeConfigInput } from '../shared/config.js';
 
-import type { RedisServer } from '../scripts/redis-process.js';
+import { freePort, waitFor, type RedisServer } from '../scripts/redis-process.js';
 
 export { LocalRedisCluster, RedisServer, freePort, sleep, waitFor } from '../scripts/redis-process.js';
 
@@ -99,6 +99,29 @@ export class Mesh {
       child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${id} exited (${code}): ${out}`)); });
     });
     return child;
+  }
+
+  /**
+   * A bridge node as its own process (bridge/main.ts) in this mesh's world, for faults only a process
+   * has (SIGSTOP): `env` sets its configuration. Resolves once it answers /readyz.
+   */
+  async spawnBridge(name: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string }> {
+    const port = await freePort();
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bridge/main.ts'], {
+      env: {
+        ...process.env, MESHBRIDGE_NODE_ID: `${name}-process-${this.world}`, MESHBRIDGE_HOST: '127.0.0.1', MESHBRIDGE_PORT: String(port),
+        MESHBRIDGE_REDIS_URL: this.redis.url, MESHBRIDGE_WORLD: this.world, MESHBRIDGE_NETWORK_SECRET: NETWORK_SECRET,
+        MESHBRIDGE_JWT_SECRET: JWT_SECRET, MESHBRIDGE_LOG_LEVEL: 'error', MESHBRIDGE_SESSION_GRACE_MS: '2000',
+        MESHBRIDGE_INPUTS_PER_SECOND: '100000', MESHBRIDGE_INPUT_BURST: '100000',
+        ...(this.clusterNodes.length > 0 ? { MESHBRIDGE_REDIS_CLUSTER_NODES: this.clusterNodes.join(',') } : {}),
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.children.push(child);
+    const url = `http://127.0.0.1:${port}`;
+    await waitFor(() => child.exitCode === null && fetch(`${url}/readyz`).then((r) => r.ok, () => false), 30_000, `${name} ready`);
+    return { child, url };
   }
 
   token(player: string): Promise<string> {

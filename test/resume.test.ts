@@ -102,6 +102,46 @@ describe('resume points: restarts, crashes and reconnecting servers', () => {
     console.log(`      crash recovery under a flood: ${replayed} inputs applied after the last autosave, applied again; 0 lost`);
   });
 
+  for (const move of ['handoff', 'area move'] as const) {
+    it(`a recovered player moved (${move}) before its first input: the next owner is owed the resync too`, async function () {
+      this.timeout(20_000);
+      // heldInputs 0: the client keeps nothing it saw acknowledged, so after the crash its next seq jumps past the autosave.
+      const node = await mesh.addBridge({ serverLeaseMs: 1000, leaseCheckMs: 200, heldInputs: 0 });
+      const journal: JournalEntry[] = [];
+      const s1 = await mesh.addServer(node, 's1', { journal, snapshotMs: 0 });
+      const others = [await mesh.addServer(node, 's2', { journal }), await mesh.addServer(node, 's3', { journal })];
+      await node.testHook.assignArea('0,0', 's1');
+      await node.testHook.assignArea('1,0', 's2');
+      await node.testHook.assignArea('2,0', 's3');
+      const attaches: (PlayerAttach & { server: string })[] = [];
+      for (const s of others) s.sdk.on('attach', (x) => attaches.push({ ...x, server: s.id }));
+      const alice = await mesh.addClient(node, 'alice');
+      for (let i = 0; i < 10; i++) alice.send({ dx: 1 });
+      await waitFor(() => alice.ack === 10, 3000, 'served by s1');
+      s1.stop();
+      await waitFor(() => others.some((s) => s.sdk.players.has('alice')), 5000, 'recovered');
+      const recovered = others.find((s) => s.sdk.players.has('alice'))!;
+      const next = others.find((s) => s !== recovered)!;
+      const rescued = attaches.at(-1)!;
+      expect(rescued).to.include({ server: recovered.id, resync: true });
+      expect(rescued.seq, 'attached at the join (no autosave): below what the client saw acknowledged').to.be.below(10);
+      if (move === 'handoff') expect((await node.testHook.handoff('alice', next.id === 's2' ? '1,0' : '2,0')).ok).to.equal(true);
+      else await node.testHook.moveArea('0,0', next.id);
+      await waitFor(() => next.sdk.players.has('alice'), 3000, 'moved');
+      const moved = attaches.at(-1)!;
+      expect(moved.server).to.equal(next.id);
+      expect(moved.resync, 'the move carried the resync the first input never cleared').to.equal(true);
+      alice.send({ dx: 1 });
+      await waitFor(() => alice.ack === 11, 3000, 'the next input applied by the new owner');
+      expect(journal.filter((e) => e.server === next.id).map((e) => e.seq)).to.deep.equal([11]);
+      // Positive control: once an input went through, a further move owes no resync.
+      if (move === 'handoff') expect((await node.testHook.handoff('alice', recovered.id === 's2' ? '1,0' : '2,0')).ok).to.equal(true);
+      else await node.testHook.moveArea('0,0', recovered.id);
+      await waitFor(() => attaches.at(-1)!.server === recovered.id, 3000, 'moved back');
+      expect(attaches.at(-1)!.resync).to.equal(undefined);
+    });
+  }
+
   it('a server reconnecting with an epoch it was never given, or seqs it was never sent, is refused', async () => {
     const node = await mesh.addBridge();
     const s1 = await mesh.addServer(node, 's1');

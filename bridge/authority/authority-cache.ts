@@ -10,6 +10,8 @@ export type AuthorityUpdate =
   | {
     t: 'player'; player: string; server: string; area: string; epoch: number; node: string; seq?: number;
     snapshot?: unknown; reason?: 'join' | 'handoff' | 'rebalance' | 'drain' | 'recover' | 'admin'; id: string; from: string;
+    /** The new owner gets the player at its saved seq and may see a jump past it (a crash lost what came after). */
+    resync?: boolean;
   }
   /** Marks the end of a multi-change script; acknowledged like an update. */
   | { t: 'mark'; id: string; from: string }

@@ -23,12 +23,12 @@ export type OwnershipChange =
   /** Attach a player to the owner of its (new) area, with the last seq that owner applied (and its state). */
   | {
     t: 'player'; player: string; expectedEpoch: number; area: string; server: string; currentServer: string; seq: number;
-    snapshot?: unknown; reason: 'join' | 'handoff';
+    snapshot?: unknown; reason: 'join' | 'handoff'; resync?: boolean;
   }
   /** Move an area and every listed player in it to `target` in one step. */
   | {
     t: 'migrate'; area: string; expectedEpoch: number; source: string; target: string; reason: MoveReason; state?: unknown;
-    players: { id: string; epoch: number; seq: number; snapshot?: unknown }[];
+    players: { id: string; epoch: number; seq: number; snapshot?: unknown; resync?: boolean }[];
   };
 
 /** Why a commit was not applied: `moving` is worth retrying shortly, the others mean "look again". */
@@ -133,6 +133,7 @@ export class AuthorityWriter {
           nodeId,
           json(c.snapshot),
           c.reason,
+          c.resync ? '1' : '',
         )) as [number, number];
       case 'migrate': {
         const keys = [
@@ -145,7 +146,7 @@ export class AuthorityWriter {
         ];
         const args = [
           c.area, c.expectedEpoch, c.source, c.target, k.authorityChannel, updateId, nodeId, c.reason, json(c.state),
-          ...c.players.flatMap((p) => [p.id, p.epoch, p.seq, json(p.snapshot)]),
+          ...c.players.flatMap((p) => [p.id, p.epoch, p.seq, json(p.snapshot), p.resync ? '1' : '']),
         ];
         return (await scripts.areaMigrate(keys.length, ...keys, ...args)) as [number, number];
       }

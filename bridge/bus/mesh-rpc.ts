@@ -14,6 +14,11 @@ import type { AuthorityCache } from '../authority/authority-cache.js';
 import { WireError } from '../relay/wire-error.js';
 import type { NodeBus } from './node-bus.js';
 
+/** Added by the bridge to an export's reply: the exported players still owed a `resync` (see ServerLink.awaitingResync). */
+export interface Resyncs {
+  resync?: string[];
+}
+
 export interface Located {
   id: string;
   node: string;
@@ -32,7 +37,7 @@ export class MeshRpc {
    * server's reply is never trusted as is. No answer (from the server, or from its link's node, which may
    * have died), or a malformed one, is HANDOFF_FAILED (the caller rolls back), with the reason.
    */
-  async ask<E extends AskedEvent>(server: string, event: E, payload: ServerEventPayload<E>): Promise<ServerReply<E>> {
+  async ask<E extends AskedEvent>(server: string, event: E, payload: ServerEventPayload<E>): Promise<ServerReply<E> & Resyncs> {
     const node = this.cache.servers.get(server)?.node;
     if (!node) throw new WireError(ErrorCode.NoServer, `server ${server} is not connected`);
     const answer = await this.bus.request(node, 'ask', { s: server, e: event, p: payload, ms: this.timeoutMs }, this.timeoutMs + 500)
@@ -47,7 +52,10 @@ export class MeshRpc {
         `${server} answered ${event} with a malformed reply: ${issue ? `${issue.path.join('.')}: ${issue.message}` : '?'}`,
       );
     }
-    return parsed.data;
+    // Every asked reply's schema is an object (a zod copy): the bridge's own note goes beside the server's fields.
+    const reply = parsed.data as ServerReply<E> & Resyncs;
+    if (answer.resync) Object.assign(reply as object, { resync: answer.resync });
+    return reply;
   }
 
   tell<E extends keyof BridgeToServerEvents>(server: string, event: E, payload: ServerEventPayload<E>): void {

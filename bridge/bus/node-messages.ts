@@ -30,8 +30,11 @@ export interface NodeMessages {
 
 /** Requests, by op: what is asked and what the answer is (null when the receiver has no handler). */
 export interface NodeRequests {
-  /** Emit an event with an acknowledgement to a server linked there. */
-  ask: { body: { s: string; e: string; p: unknown; ms: number }; reply: { reply: unknown } | { error: string } };
+  /**
+   * Emit an event with an acknowledgement to a server linked there. An export's answer names the exported
+   * players still owed a resync (recovered, no input since), which the move passes on to the next owner.
+   */
+  ask: { body: { s: string; e: string; p: unknown; ms: number }; reply: { reply: unknown; resync?: string[] } | { error: string } };
   /**
    * A session starts: the last seq the server's link there delivered to the player (0 when not attached yet), or
    * null when that node holds no link of the server.

@@ -13,7 +13,7 @@ import {
 import type { AuthorityCache } from '../authority/authority-cache.js';
 import type { AuthorityMap } from '../authority/authority-map.js';
 import type { AuthorityWriter, MoveReason } from '../authority/authority-writer.js';
-import type { Located, MeshRpc } from '../bus/mesh-rpc.js';
+import type { Located, MeshRpc, Resyncs } from '../bus/mesh-rpc.js';
 import type { Metrics } from '../ops/metrics.js';
 import { WireError } from '../relay/wire-error.js';
 import type { ChunkStore } from '../sync/chunk-store.js';
@@ -112,7 +112,7 @@ export class Transfers {
     const from = rec.server;
     const owner = await placement.ownerOf(area);
     if (!owner) throw new WireError(ErrorCode.NoServer, `no server can load area ${area}`);
-    const flip = (server: string, taken: PlayerState) =>
+    const flip = (server: string, taken: PlayerState & Resyncs) =>
       writer.commit({
         t: 'player',
         player,
@@ -123,17 +123,18 @@ export class Transfers {
         seq: taken.seq,
         snapshot: taken.snapshot,
         reason: 'handoff',
+        resync: taken.resync?.includes(player) === true,
       });
     if (owner.server === from) {
       // Same server: only the player's area changes; inputs keep flowing, and its own state is newer than any save.
       return { server: from, area, epoch: await flip(from, { seq: rec.seq, snapshot: undefined }) };
     }
     const started = process.hrtime.bigint();
-    const epoch = await this.transfer<PlayerState>({
+    const epoch = await this.transfer<PlayerState & Resyncs>({
       players: [{ id: player, node: rec.node }],
       status: 'transferring',
       take: () => rpc.ask(from, 'player:export', { player, area, to: owner.server }),
-      load: (taken) => rpc.ask(owner.server, 'player:import', { player, area, from, ...taken }),
+      load: (taken) => rpc.ask(owner.server, 'player:import', { player, area, from, seq: taken.seq, snapshot: taken.snapshot }),
       commit: (taken) => flip(owner.server, taken),
       resumeSource: () => rpc.tell(from, 'player:resume', { player }),
       what: `${owner.server} declined ${player}`,
@@ -152,9 +153,11 @@ export class Transfers {
       return { snapshot: r.snapshot ?? null, seq: r.snapSeq ?? r.seq };
     };
     // Each player's state: as exported, else (not in the export, or a dead source) its saved one.
-    const playersOf = (taken: AreaExport) => [...records].map(([id, r]) => ({ id, epoch: r.epoch, ...(taken.players[id] ?? saved(id)) }));
     const recovering = reason === 'recover';
-    const epoch = await this.transfer<AreaExport>({
+    const playersOf = (taken: AreaExport & Resyncs) => [...records].map(([id, r]) => ({
+      id, epoch: r.epoch, ...(taken.players[id] ?? saved(id)), resync: recovering || taken.resync?.includes(id) === true,
+    }));
+    const epoch = await this.transfer<AreaExport & Resyncs>({
       players: [...records].map(([id, r]) => ({ id, node: r.node })),
       status: recovering ? 'recovering' : 'transferring',
       take: async () =>

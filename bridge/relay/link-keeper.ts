@@ -8,6 +8,7 @@ import { ErrorCode, type ServerInfo } from '../../shared/protocol.js';
 import type { AuthorityCache } from '../authority/authority-cache.js';
 import type { AuthorityMap } from '../authority/authority-map.js';
 import type { NodeBus } from '../bus/node-bus.js';
+import type { NodeRequests } from '../bus/node-messages.js';
 import type { Metrics } from '../ops/metrics.js';
 import { sealedBy, type ServerLink, type ServerLinks } from './server-link.js';
 
@@ -31,7 +32,7 @@ export class LinkKeeper {
             epoch: rec.epoch,
             seq: change.seq ?? 0,
             ...(change.snapshot === undefined ? {} : { snapshot: change.snapshot }),
-            ...(change.reason === 'recover' ? { resync: true } : {}),
+            ...(change.resync ? { resync: true } : {}),
           });
         }
         if (rec.server === '') link.socket.emit('presence', { player, status: 'left' });
@@ -121,7 +122,7 @@ export class LinkKeeper {
   }
 
   /** A coordinator asks a server linked here; inputs already delivered go first (an export must include them). */
-  private async ask(req: { s: string; e: string; p: unknown; ms: number }): Promise<{ reply: unknown } | { error: string }> {
+  private async ask(req: NodeRequests['ask']['body']): Promise<NodeRequests['ask']['reply']> {
     const link = this.links.get(req.s);
     if (!link) return { error: 'not linked here' };
     link.flush();
@@ -129,8 +130,10 @@ export class LinkKeeper {
     // let an input reach the source after its export); resumed on *:resume, ended by the move.
     const exported = sealedBy(req.e, req.p);
     if (exported) link.seal(exported, this.handoffTimeoutMs * 4);
+    const resync = exported && req.e.endsWith(':export') ? link.awaitingResync(exported) : [];
     try {
-      return { reply: await (link.socket.timeout(req.ms) as unknown as AskSocket).emitWithAck(req.e, req.p) };
+      const reply: unknown = await (link.socket.timeout(req.ms) as unknown as AskSocket).emitWithAck(req.e, req.p);
+      return resync.length > 0 ? { reply, resync } : { reply };
     } catch (err) {
       return { error: (err as Error).message };
     }

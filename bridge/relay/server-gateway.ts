@@ -33,7 +33,7 @@ import type { StateRouter } from './state-router.js';
 import { WireError, guardHandshake, refusal, type Respond } from './wire-error.js';
 import { guardedOn } from './wire-guard.js';
 
-const SERVER_EVENTS = new Set(['state', 'load', 'snapshot', 'handoff', 'drain', 'area:watch', 'area:unwatch', 'rpc', 'message']);
+const SERVER_EVENTS = new Set(['state', 'load', 'snapshot', 'handoff', 'drain', 'area:watch', 'area:unwatch', 'rpc', 'message', 'lease']);
 
 /** A server event that another part handles: its payload (undefined when none), and how to answer it. */
 export type ServerEventHandler = (link: ServerLink, payload: unknown, respond: Respond) => unknown;
@@ -47,6 +47,8 @@ interface Registered {
   areas: AreaGrant[];
   /** A fresh process under a known id: the previous session's areas to restore from autosave. */
   recover?: { epoch: number; areas: Record<string, number> };
+  /** When the registration (which starts the lease) was sent to Redis (performance.now()). */
+  leaseFrom: number;
 }
 
 export interface ServerGatewayDeps {
@@ -120,6 +122,7 @@ export class ServerGateway {
     if (hs.epoch !== undefined) await this.checkResume(hs);
     // A fresh process knows nothing of the world: it syncs before it takes work. A reconnect holds it already.
     const fresh = hs.epoch === undefined;
+    const leaseFrom = performance.now();
     const { epoch, before, status } = await map.registerServer(hs.serverId, hs.power, config.serverLeaseMs, fresh ? 'syncing' : 'ready');
     if (fresh && before !== '') {
       // A fresh process under a known id: what the previous session held died with it. Its areas
@@ -127,11 +130,11 @@ export class ServerGateway {
       // included), exactly as if it had crashed; nothing of it is handed to this session as is.
       const areas = Object.fromEntries(cache.areasOf(hs.serverId).map((a) => [a.area, a.epoch]));
       const recover = { epoch: epoch - 1, areas };
-      socket.data.registered = { hs, epoch, status, players: new Map(), areas: [], recover } satisfies Registered;
+      socket.data.registered = { hs, epoch, status, players: new Map(), areas: [], recover, leaseFrom } satisfies Registered;
       return;
     }
     const players = await map.loadPlayers(await map.serverPlayers(hs.serverId));
-    socket.data.registered = { hs, epoch, status, players, areas: cache.areasOf(hs.serverId) } satisfies Registered;
+    socket.data.registered = { hs, epoch, status, players, areas: cache.areasOf(hs.serverId), leaseFrom } satisfies Registered;
   }
 
   /** The network secret, or the server's own key when `serverKeys` lists its id. */
@@ -178,8 +181,9 @@ export class ServerGateway {
 
   private onConnection(socket: ServerSocket): void {
     const { cache, links, metrics, logger, nodeId } = this.d;
-    const { hs, epoch, status, players, areas, recover } = socket.data.registered as Registered;
+    const { hs, epoch, status, players, areas, recover, leaseFrom } = socket.data.registered as Registered;
     const link = new ServerLink(hs.serverId, epoch, socket, metrics);
+    link.leaseRenewed(leaseFrom, this.d.config.serverLeaseMs);
     const old = links.add(link);
     if (old) this.d.keeper.evict(old, ErrorCode.SessionReplaced, `server ${old.serverId} registered again (epoch > ${old.epoch})`);
     metrics.servers.set(links.size);
@@ -197,6 +201,7 @@ export class ServerGateway {
       node: nodeId,
       world: { cols: this.d.config.worldCols, rows: this.d.config.worldRows },
       leaseMs: this.d.config.serverLeaseMs,
+      confirmMs: link.confirmWindow(this.d.config.serverReconnectGraceMs),
       areas,
       players: owned.map(([id]) => id),
       servers: [...cache.servers.values()],
@@ -265,6 +270,8 @@ export class ServerGateway {
     });
     on('rpc', async (req: unknown, ack: unknown) => respondTo(ack, 'rpc')(await this.d.rpc.call(link, req)));
     on('message', (m: unknown) => this.d.rpc.send(link, m));
+    // Answered only while this link is current (an evicted one is closed): the server's proof that it still owns what it holds.
+    on('lease', (ack: unknown) => respondTo(ack, 'lease')({ ok: true, ms: link.confirmWindow(this.d.config.serverReconnectGraceMs) }));
     for (const [event, handler] of this.handlers) {
       on(event, (...args: unknown[]) => {
         const respond = respondTo(args.at(-1), event);
@@ -311,9 +318,11 @@ export class ServerGateway {
     }
     const load = r.load ?? Object.values(areaLoads).reduce((a, b) => a + b, 0);
     const power = r.power ?? (r.metrics ? model.serverPower(r.metrics) : undefined);
+    const sentAt = performance.now();
     this.d.map.reportLoad(link.serverId, link.epoch, load, power, this.d.config.serverLeaseMs, areaLoads).then(
       (current) => {
-        if (!current) this.d.keeper.evict(link, ErrorCode.Fenced, `server ${link.serverId} epoch ${link.epoch} is no longer current`);
+        if (current) link.leaseRenewed(sentAt, this.d.config.serverLeaseMs);
+        else this.d.keeper.evict(link, ErrorCode.Fenced, `server ${link.serverId} epoch ${link.epoch} is no longer current`);
       },
       (err: unknown) => this.d.logger.warn('load report failed', { server: link.serverId, err: String(err) }),
     );

@@ -25,6 +25,11 @@ export interface LinkedPlayer {
   /** The seq its owner's latest stored autosave covers, and the last such seq stamped on its state (`saved`). */
   saved?: number;
   savedSent?: number;
+  /**
+   * Attached with `resync` and given no input since: the server may still be told of a jump past its seq.
+   * A move before the first input carries it to the next owner (else that one would see a gap).
+   */
+  resync?: boolean;
 }
 
 /** What an export covers: one player (player:export / player:resume) or one area (area:export / area:resume). */
@@ -40,6 +45,8 @@ export function sealedBy(event: string, payload: unknown): Sealed | undefined {
 
 export class ServerLink {
   readonly players = new Map<string, LinkedPlayer>();
+  /** Until when (performance.now()) the server's lease surely runs: the send time of its last renewal that held, plus the lease. */
+  private leaseUntil = 0;
   private queue: InputItem[] = [];
   private scheduled = false;
   private readonly flushNow = () => this.flush();
@@ -69,6 +76,7 @@ export class ServerLink {
     if (seq <= last) return void this.metrics.inputsDropped.inc({ reason: 'duplicate' });
     if (seq !== last + 1) return void this.metrics.inputsDropped.inc({ reason: 'gap' });
     p.lastSeq = seq;
+    delete p.resync;
     this.queue.push({ player, seq, data });
     if (!this.scheduled) {
       this.scheduled = true;
@@ -86,6 +94,19 @@ export class ServerLink {
     this.socket.emit('inputs', batch);
   }
 
+  /** A renewal of the lease sent at `sentAt` (performance.now()) held: it runs at least `leaseMs` from then. */
+  leaseRenewed(sentAt: number, leaseMs: number): void {
+    this.leaseUntil = Math.max(this.leaseUntil, sentAt + leaseMs);
+  }
+
+  /**
+   * How long from now the server may apply what it is sent: no recovery can start sooner. One that
+   * disconnects is recovered `graceMs` after it (at the earliest); one whose lease lapses, when it does.
+   */
+  confirmWindow(graceMs: number): number {
+    return Math.max(0, Math.min(graceMs, Math.floor(this.leaseUntil - performance.now())));
+  }
+
   /** Autosaves stored for these players: never above what was delivered, never backwards. */
   noteSaved(players: Record<string, number>): void {
     for (const id in players) {
@@ -100,10 +121,11 @@ export class ServerLink {
     this.flush();
     const cur = this.players.get(a.player);
     if (cur && cur.epoch >= a.epoch) return;
-    // Same server, new epoch: it has applied what it has applied; never go back.
+    // Same server, new epoch: it has applied what it has applied; never go back, and a resync still pending stays.
     const seq = cur ? Math.max(cur.lastSeq, a.seq) : a.seq;
-    this.players.set(a.player, { area: a.area, epoch: a.epoch, lastSeq: seq });
-    this.socket.emit('player:attach', { ...a, seq });
+    const resync = a.resync === true || cur?.resync === true;
+    this.players.set(a.player, { area: a.area, epoch: a.epoch, lastSeq: seq, ...(resync ? { resync } : {}) });
+    this.socket.emit('player:attach', { ...a, seq, ...(resync ? { resync } : {}) });
   }
 
   /** Attaches a player as its Redis record stands (a resumed session, or after missed announcements). */
@@ -131,6 +153,12 @@ export class ServerLink {
       return p ? [p] : [];
     }
     return [...this.players.values()].filter((p) => p.area === what.area);
+  }
+
+  /** Of what an export covers, the players attached with `resync` that have had no input since. */
+  awaitingResync(what: Sealed): string[] {
+    const ids = 'player' in what ? [what.player] : [...this.players].filter(([, p]) => p.area === what.area).map(([id]) => id);
+    return ids.filter((id) => this.players.get(id)?.resync === true);
   }
 
   /** The last seq delivered per attached player. */

@@ -2,7 +2,7 @@
 // from allowed origins only, and no default namespace: /client and /server speak the protocol.
 import type { Server as HttpServer } from 'node:http';
 import { Server as IoServer, type Namespace } from 'socket.io';
-import type { BridgeConfig } from '../../shared/config.js';
+import { heartbeat, type BridgeConfig } from '../../shared/config.js';
 import {
   CLIENT_NAMESPACE, ErrorCode, SERVER_NAMESPACE,
   type BridgeToClientEvents, type BridgeToServerEvents, type ClientToBridgeEvents, type ServerToBridgeEvents,
@@ -31,7 +31,7 @@ export function createSocketServer(
   const frameBytes = Math.max(config.maxMessageBytes, config.maxChunkBytes + SYNC_FRAME_SLACK_BYTES);
   const origins = new Set(config.corsOrigins?.split(' ') ?? []);
   const io = new IoServer(http, {
-    transports: ['websocket'], maxHttpBufferSize: frameBytes, serveClient: false, parser,
+    transports: ['websocket'], maxHttpBufferSize: frameBytes, serveClient: false, parser, ...heartbeat(config),
     // engine.io calls this before anything else of ours; whatever it throws would end the process (guarded).
     allowRequest: (req, done) => edge.run('allowRequest', () => {
       const why = originRefusal(req.headers.origin, req.headers.host, origins);

@@ -5,7 +5,8 @@
 -- ARGV[1] area id     ARGV[2] expected area epoch     ARGV[3] source server     ARGV[4] target server
 -- ARGV[5] authority channel     ARGV[6] update id     ARGV[7] calling node
 -- ARGV[8] reason (rebalance|drain|recover|admin)     ARGV[9] area state as JSON ('' = keep)
--- ARGV[10..] per player, in KEYS order: id, expected player epoch, last applied seq, state JSON ('' = keep)
+-- ARGV[10..] per player, in KEYS order: id, expected player epoch, last applied seq, state JSON ('' = keep),
+--   '1' when its new owner is owed a resync (recovered from an autosave, or recovered and given no input since)
 -- Returns {1, area epoch} when applied; {0, area epoch} when the area changed meanwhile; {-1, i}
 -- when player i (1-based) changed meanwhile; {-2, 0} when the target is not ready.
 -- Invariant: after it, the area and all the listed players belong to the target, each epoch one
@@ -19,7 +20,7 @@ if o.epoch ~= tonumber(ARGV[2]) or o.server ~= ARGV[3] then return {0, o.epoch} 
 if redis.call('HGET', KEYS[4], 'status') ~= 'ready' then return {-2, 0} end
 local n = #KEYS - 5
 for i = 1, n do
-  local base = 10 + (i - 1) * 4
+  local base = 10 + (i - 1) * 5
   local r = redis.call('HMGET', KEYS[5 + i], 'epoch', 'server', 'area')
   if tonumber(r[1] or '0') ~= tonumber(ARGV[base + 1]) or r[2] ~= ARGV[3] or r[3] ~= ARGV[1] then return {-1, i} end
 end
@@ -29,7 +30,7 @@ redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({server = ARGV[4], epoch = epo
 if ARGV[9] ~= '' then redis.call('HSET', KEYS[5], ARGV[1], ARGV[9]) end
 announce_area(ARGV[5], ARGV[1], ARGV[4], epoch, ARGV[3], '', ARGV[7])
 for i = 1, n do
-  local base = 10 + (i - 1) * 4
+  local base = 10 + (i - 1) * 5
   local key, player = KEYS[5 + i], ARGV[base]
   local pe = tonumber(ARGV[base + 1]) + 1
   redis.call('SREM', KEYS[2], player)
@@ -38,7 +39,7 @@ for i = 1, n do
   if ARGV[base + 3] ~= '' then redis.call('HSET', key, 'snapshot', ARGV[base + 3], 'snapSeq', ARGV[base + 2]) end
   announce_player(ARGV[5], key, {
     player = player, server = ARGV[4], area = ARGV[1], epoch = pe, seq = tonumber(ARGV[base + 2]),
-    with_snapshot = true, reason = ARGV[8], from = ARGV[7],
+    with_snapshot = true, reason = ARGV[8], from = ARGV[7], resync = ARGV[base + 4] == '1',
   })
 end
 -- One acknowledged marker after every change, so one barrier covers them all.

@@ -6,6 +6,7 @@
 -- ARGV[4] server id     ARGV[5] current server id ('' if none)     ARGV[6] last applied input seq
 -- ARGV[7] authority channel     ARGV[8] update id ('' = nobody waits)     ARGV[9] calling node
 -- ARGV[10] the player's state as JSON ('' = keep the saved one)     ARGV[11] reason (join|handoff)
+-- ARGV[12] '1' when the new owner is owed a resync (the player was recovered and had no input since)
 -- Returns {1, epoch} when applied; {0, epoch} when the expected epoch or server is stale; {-1, epoch}
 -- when the server does not own the area; {-2, epoch} while the area is being moved (retry shortly).
 -- A move reads the area's players, then flips them with the area; the marker keeps anyone from
@@ -32,5 +33,6 @@ if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'snapshot', ARGV[10], 'snapSe
 announce_player(ARGV[7], KEYS[1], {
   player = ARGV[1], server = ARGV[4], area = ARGV[3], epoch = epoch, seq = tonumber(ARGV[6]),
   with_snapshot = ARGV[4] ~= ARGV[5], reason = ARGV[11], id = ARGV[8], from = ARGV[9],
+  resync = ARGV[12] == '1',
 })
 return {1, epoch}
