@@ -10,7 +10,8 @@ import { LoadModel } from '../shared/load-model.js';
 import { ChatRelay, ChatStore } from './chat/index.js';
 import { AreaChannels, ClientInterest, ServerWatches } from './interest/index.js';
 import {
-  AuthorityCache, AuthorityMap, AuthorityWriter, CatchUp, loadScripts, NodePresence, RedisClock, redisDeployment, type RedisClient,
+  AuthorityCache, AuthorityMap, AuthorityWriter, CatchUp, loadScripts, loadWorldScripts, NodePresence, RedisClock, redisDeployment,
+  WorldIncarnation, type RedisClient,
 } from './authority/index.js';
 import {
   ClientGateway, createSocketServer, InputRouter, LinkKeeper, ServerGateway, ServerLinks, StateRouter, TokenVerifier,
@@ -50,7 +51,11 @@ export class BridgeNode {
     this.redisAt = deployment.where;
     const sub = (this.sub = new Subscriber(deployment.connect('subscriber', logger, { subscriber: true }), metrics, logger));
     const isReady = () => this.ready && redis.status === 'ready' && sub.ready;
-    const scripts = loadScripts(redis);
+    const world = new WorldIncarnation({
+      scripts: loadWorldScripts(redis), keys, nodeId: id, serverLeaseMs: c.serverLeaseMs, logger,
+      restoreMs: Math.min(500, c.nodeHeartbeatMs),
+    });
+    const scripts = loadScripts(redis, world);
     const clock = new RedisClock(scripts.clock, keys);
     const map = new AuthorityMap(redis, scripts.records, keys, id, clock, deployment);
     const cache = new AuthorityCache(map);
@@ -106,14 +111,30 @@ export class BridgeNode {
       config, verifier, cache, metrics, transfers, control, planner, map, logger, isReady, recent, channels, listing, sync, chat, edge,
       latestAreaState: state.latestAreaState,
     }));
+    catchUp.onCheck(() => world.check());
     catchUp.onReconcile(() => keeper.reconcile());
     catchUp.onReconnect(() => watch.redisCameBack());
     catchUp.onCaughtUp(() => { holds.resendAll(); keeper.announceLinks(); });
     presence.everyBeat(() => keeper.recordDelivered());
+    presence.everyBeat(() => world.checkSoon());
+    world.restoreServersFrom(() => keeper.liveServers());
+    world.restoreSessionsFrom(() => sessions.live());
+    bus.on('world', () => world.checkSoon());
+    world.onRebuilt((started, restoredAt) => {
+      if (started) bus.broadcast({ t: 'world', n: world.number });
+      metrics.worldRebuilds.inc({ started: String(started) });
+      keeper.leasesRestored(restoredAt, c.serverLeaseMs);
+      watch.redisCameBack(); // leases were rewritten just now: no server is declared dead before it reports again
+      keeper.recordDelivered();
+      presence.beatNow();
+      control.schedule().catch((err: Error) => logger.warn('control schedules not restored', { err: err.message }));
+    });
     this.testHook = new TestHook({ cache, map, writer, transfers, links, sessions, metrics, channels, watches, chunks, edge });
 
     this.parts = {
-      start: async () => { await sub.start(); await catchUp.run(); await presence.start(); await control.start(); await listing.start(); },
+      start: async () => {
+        await sub.start(); await world.start(); await catchUp.run(); await presence.start(); await control.start(); await listing.start();
+      },
       stop: async () => {
         slow.close(); listing.stop(); sync.close(); lifecycle.close();
         await control.close(); bus.flush(); await io.close(); await presence.stop();

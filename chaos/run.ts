@@ -110,6 +110,16 @@ async function fault(
 
 const serverIndex = (id: string) => mesh.servers.findIndex((s) => s.name === id);
 
+/** A player new to the world joins right after a loss; resolves with `t` once its first input is acknowledged. */
+const newPlayers: { fault: string; ms: number }[] = [];
+async function newcomer(fault: string, t: number, round: number): Promise<number> {
+  const p = await connect(`new-${round}-${newPlayers.length}`, newPlayers.length);
+  await waitFor(() => p.client.ack > 0, 30_000, `a new player served after ${fault}`);
+  newPlayers.push({ fault, ms: performance.now() - t });
+  log(`  ${fault}: a new player's first input acknowledged ${(performance.now() - t).toFixed(0)} ms after the loss`);
+  return t;
+}
+
 let stormOk = 0;
 let stormRefused = 0;
 /** Admin moves racing a fault must fail with a 409 and its code, never a 500. */
@@ -177,6 +187,26 @@ for (let round = 0; round < ROUNDS; round++) {
     await sleep(8000);
     frozen.freeze(false);
     return t;
+  });
+  // Redis loses the world's data (issue 26): the map is rebuilt from the live parties. Measured per fault: from the
+  // loss to a new player's first acknowledged input.
+  const olderData = await mesh.redis.snapshot();
+  const snapshotAt = performance.now();
+  await fault('Redis FLUSHALL under load', async () => {
+    const conn = new Redis(mesh.redis.url);
+    await conn.flushall();
+    conn.disconnect();
+    return newcomer('Redis FLUSHALL under load', performance.now(), round);
+  });
+  await fault('Redis restarted without persistence', async () => {
+    await mesh.redis.restart();
+    return newcomer('Redis restarted without persistence', performance.now(), round);
+  });
+  await sleep(Math.max(0, 10_000 - (performance.now() - snapshotAt))); // the issue's case: a snapshot at least 10 s old
+  const age = ((performance.now() - snapshotAt) / 1000).toFixed(0);
+  await fault(`Redis restored from a snapshot ${age} s old`, async () => {
+    await mesh.redis.restart(olderData);
+    return newcomer(`Redis restored from a snapshot ${age} s old`, performance.now(), round);
   });
   await fault('handoff and area-move storm (admin API, 3 s)', async () => {
     const until = performance.now() + 3000;
@@ -284,13 +314,14 @@ for (const r of perFault) {
 }
 log(`\ninputs acknowledged ${sent}, applications journaled ${applied}, rolled back and not applied again ${rolledBack} (must be 0)`);
 log(`storm: ${stormOk} moves done, ${stormRefused} refused (moves racing each other are refused, never half-done)`);
+for (const n of newPlayers) log(`${n.fault}: a new player served ${n.ms.toFixed(0)} ms after the loss`);
 log(`violations ${violations.length}, stuck clients ${stuck.length}, leaked keys ${leaks.length}, crashes ${crashes.length}, `
   + `moves answered 500 ${moveErrors.length}`);
 for (const v of [...violations.slice(0, 20), ...stuck, ...leaks, ...crashes, ...moveErrors]) log(`  - ${v}`);
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('./results/latest.json', import.meta.url), JSON.stringify({
   at: new Date().toISOString(), quick, clients: CLIENTS, hz: HZ, faults: perFault, acknowledged: sent, applied, rolledBack,
-  violations: violations.length, stuck: stuck.length, leaks, crashes: crashes.length, moveErrors,
+  violations: violations.length, stuck: stuck.length, leaks, crashes: crashes.length, moveErrors, newPlayers,
 }, null, 2));
 // Zero loss (docs/mesh.md): every client stays up through the faults, so no input may stay rolled back.
 const ok = violations.length === 0 && stuck.length === 0 && leaks.length === 0 && crashes.length === 0 && rolledBack === 0
@@ -314,7 +345,7 @@ async function keyLeaks(): Promise<string[]> {
     const out: string[] = [];
     for (const key of keys) {
       const rest = key.slice(base.length);
-      if (/^(areas|servers|leases|area-state|area-load|nodes|node-info|nodes-by-age|chunks|chunk-refs)$/.test(rest)) continue;
+      if (/^(areas|servers|leases|area-state|area-load|nodes|node-info|nodes-by-age|chunks|chunk-refs|incarnation)$/.test(rest)) continue;
       const bytes = /^chunk:([0-9a-f]{64})$/.exec(rest);
       if (bytes) {
         // World data is kept by design, but only bytes some chunk still refers to.

@@ -1,7 +1,7 @@
 // A redis-server child process on a free loopback port, for tests and benchmarks: started
 // and stopped (kill -9) at will, optionally with an fsync-always append-only file.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,8 +73,12 @@ export class RedisServer {
     return r;
   }
 
-  async start(): Promise<void> {
-    const persistence = this.dataDir ? ['--dir', this.dataDir, '--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+  /** `fromSnapshot`: load the data directory's dump.rdb (Redis ignores it while the append-only file is on), then turn that on. */
+  async start(fromSnapshot = false): Promise<void> {
+    const appendOnly = this.dataDir && !fromSnapshot ? 'yes' : 'no';
+    const persistence = this.dataDir
+      ? ['--dir', this.dataDir, '--appendonly', appendOnly, '--appendfsync', 'always']
+      : ['--appendonly', 'no'];
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence, ...this.extraArgs];
     const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: this.detached });
     this.proc = proc;
@@ -92,9 +96,41 @@ export class RedisServer {
       }, 5000, 'redis-server to answer');
     } catch (err) {
       throw new Error(`${(err as Error).message}; redis-server said: ${said.trim().split('\n').slice(-3).join(' | ')}`, { cause: err });
+      if (fromSnapshot && this.dataDir) await probe.config('SET', 'appendonly', 'yes');
     } finally {
       probe.disconnect();
     }
+  }
+
+  /**
+   * A copy of the data as it stands now (SAVE: an RDB snapshot), to come back from later with
+   * `restart(copy)`, as an operator restoring a backup or a replica that had not caught up would.
+   */
+  async snapshot(): Promise<string> {
+    if (!this.dataDir) throw new Error('snapshot: this redis-server keeps no data');
+    const conn = new Redis(this.url);
+    try {
+      await conn.save();
+    } finally {
+      conn.disconnect();
+    }
+    const copy = join(mkdtempSync(join(tmpdir(), 'meshbridge-snapshot-')), 'dump.rdb');
+    copyFileSync(join(this.dataDir, 'dump.rdb'), copy);
+    return copy;
+  }
+
+  /**
+   * Stops it (kill -9) and starts it again on the same port with only the snapshot `from` (its
+   * append-only file is dropped), or with no data at all (no snapshot: a restart without persistence).
+   */
+  async restart(from?: string): Promise<void> {
+    await this.stop('SIGKILL');
+    if (this.dataDir) {
+      rmSync(this.dataDir, { recursive: true, force: true });
+      mkdirSync(this.dataDir, { recursive: true });
+      if (from !== undefined) copyFileSync(from, join(this.dataDir, 'dump.rdb'));
+    }
+    await this.start(from !== undefined);
   }
 
   /** kill -9 by default; SIGTERM lets Redis shut down as an operator's restart would. */

@@ -19,6 +19,11 @@ export class Keys {
    */
   areaChannel(area: string): string { return `${this.prefix}:{${this.world}:${part(area)}}:state`; }
 
+  /**
+   * hash: the world's incarnation marker — id, n (one more at every rebuild), rev (counted up at every node heartbeat),
+   * restoringUntil (ms): which map the nodes serve, and whether it lost data (bridge/authority/world-incarnation.ts).
+   */
+  get incarnation(): string { return `${this.base}:incarnation`; }
   /** hash: area id -> JSON {server, epoch}. The epoch survives release, so it only grows. */
   get areas(): string { return `${this.base}:areas`; }
   /** hash: server, area, epoch, node, session, seq (last applied input seq at last attach/leave). */

@@ -141,6 +141,9 @@ describe('interest: players see across borders, nodes hear only what they need',
       await mesh.addServer(b, 's3'),
       await mesh.addServer(a, 's4'),
     ];
+    // "Ready" is each node's view: a server's sync:ready reaches the other node's cache a moment after its SDK hears it.
+    await waitFor(() => [a, b].every((n) => servers.every((s) => n.testHook.cache.servers.get(s.id)?.status === 'ready')), 3000,
+      'every node sees the four servers ready');
     const got = new Map<string, string[]>();
     for (const s of servers) s.sdk.on('message', (m) => got.set(s.id, [...(got.get(s.id) ?? []), `${m.from}:${m.topic}`]));
     servers[0]!.sdk.send('*', 'hello', { n: 1 });

@@ -2,7 +2,10 @@
 // announces, and the invariant its header states.
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { loadScripts, scriptSource, type OwnershipScripts, type RecordScripts } from '../bridge/authority/lua-scripts.js';
+import {
+  loadScripts, loadWorldScripts, scriptSource, type OwnershipScripts, type RecordScripts, type WorldScripts,
+} from '../bridge/authority/lua-scripts.js';
+import { WireError } from '../bridge/relay/wire-error.js';
 import { Keys } from '../shared/keys.js';
 import { sharedRedis } from './setup.js';
 
@@ -14,15 +17,22 @@ describe('lua scripts, each on its own', () => {
   let k: Keys;
   let heard: Record<string, unknown>[];
   let world = 0;
+  let worldScripts: WorldScripts;
+  /** The guarded scripts serve incarnation 'inc-1' of each test's world; `lost` records what they refused. */
+  const lost: string[] = [];
+  const guard = { get markerKey() { return k.incarnation; }, incarnation: 'inc-1', lost: (why: string) => lost.push(why) };
 
   before(async () => {
     redis = new Redis(sharedRedis().url);
     sub = new Redis(sharedRedis().url);
-    ({ ownership: own, records: rec } = loadScripts(redis));
+    ({ ownership: own, records: rec } = loadScripts(redis, guard));
+    worldScripts = loadWorldScripts(redis);
   });
   after(() => { redis.disconnect(); sub.disconnect(); });
   beforeEach(async () => {
     k = new Keys('lua', `w${++world}`);
+    await redis.hset(k.incarnation, 'id', 'inc-1', 'n', 1, 'rev', 0);
+    lost.length = 0;
     heard = [];
     await sub.ssubscribe(k.authorityChannel);
     sub.removeAllListeners('smessage');
@@ -195,5 +205,69 @@ describe('lua scripts, each on its own', () => {
     expect(await rec.snapshotStore(keys.length, ...keys, ...later)).to.deep.equal([0, 0, 0]);
     expect(await redis.hget(k.player('p'), 'snapSeq')).to.equal('4');
     expect(await redis.hgetall(k.areaState)).to.deep.equal({ '0,0': '"a"' });
+  });
+
+  it('world_guard: nothing is written into a map that lost its data, or while it is restored; NOT_READY; the node is told', async () => {
+    await register('s1');
+    await redis.del(k.incarnation); // FLUSHALL, or a restart without persistence
+    const err = await register('s2').then(() => undefined, (e: unknown) => e);
+    expect(err).to.be.instanceOf(WireError);
+    expect((err as WireError).code).to.equal('NOT_READY');
+    expect(lost).to.have.length(1);
+    expect(await redis.exists(k.server('s2'))).to.equal(0, 'nothing written');
+    // Restoring: refused too, until the window ends.
+    await redis.hset(k.incarnation, 'id', 'inc-1', 'n', 2, 'restoringUntil', Date.now() + 60_000);
+    expect(await assignArea('0,0', 0, 's1').then(() => 'ok', (e: WireError) => e.code)).to.equal('NOT_READY');
+    await redis.hdel(k.incarnation, 'restoringUntil');
+    // Positive control, and the epoch base: incarnation 2 issues epochs above every epoch of incarnation 1.
+    const [code, , epoch] = (await assignArea('0,0', 0, 's1')) as [number, string, number];
+    expect(code).to.equal(1);
+    expect(epoch).to.equal(2 ** 32 + 1);
+    expect(((await register('s1')) as number[])[0]).to.equal(2 ** 32 + 1, 'a server epoch too');
+  });
+
+  it('world_mark / world_rebuild: a new world gets n = 1; a loss, a change or a rev gone back is seen; n only grows', async () => {
+    const m = worldScripts;
+    await redis.del(k.incarnation);
+    expect(await m.worldMark(k.incarnation, '', 'first')).to.deep.equal(['first', 1, 0], 'a starting node creates the marker');
+    expect(await m.worldMark(k.incarnation, 'first', 'x')).to.deep.equal(['first', 1, 1], 'each look counts rev up');
+    expect(await m.worldMark(k.incarnation, 'first', 'x')).to.deep.equal(['first', 1, 2]);
+    await redis.hset(k.incarnation, 'rev', 1); // an older snapshot came back: rev went back
+    const [, , rev] = (await m.worldMark(k.incarnation, 'first', 'x')) as number[];
+    expect(rev).to.equal(2, 'not above the last seen: the node rebuilds');
+    expect(await m.worldRebuild(k.incarnation, 'first', 1, 'second', 1000)).to.deep.equal(['second', 2, 1]);
+    // A node that served the same lost map joins the incarnation already started instead of starting a third.
+    expect(await m.worldRebuild(k.incarnation, 'first', 1, 'third', 1000)).to.deep.equal(['second', 2, 0]);
+    await redis.del(k.incarnation);
+    expect(await m.worldMark(k.incarnation, 'second', 'x')).to.deep.equal(['', 0, 0], 'a serving node never creates one');
+    expect((await m.worldRebuild(k.incarnation, 'second', 2, 'fourth', 1000) as number[]).slice(1)).to.deep.equal([3, 1]);
+  });
+
+  it('world_restore: writes back what a node holds live, never over anything newer', async () => {
+    await redis.hset(k.incarnation, 'id', 'inc-2', 'n', 2);
+    // Redis still holds an older record of one area (a snapshot) and a newer one of another.
+    await redis.hset(k.areas, '0,0', JSON.stringify({ server: 'old', epoch: 3 }));
+    await redis.hset(k.areas, '1,0', JSON.stringify({ server: 's9', epoch: 9 }));
+    const live = {
+      servers: [{
+        id: 's1', epoch: 4, power: 2, status: 'ready', load: 3, areas: [['0,0', 5], ['1,0', 7]], players: [['p', '0,0', 6, 41]],
+      }],
+      sessions: [['p', 'sess-p', 3]],
+    };
+    const keys = [k.incarnation, k.areas, k.servers, k.leases, k.nodePlayers('n1'), k.server('s1'), k.serverPlayers('s1'), k.player('p'),
+      k.player('p')];
+    const restore = (inc: string) =>
+      worldScripts.worldRestore(keys.length, ...keys, inc, 'n1', 5000, k.authorityChannel, JSON.stringify(live));
+    expect(await restore('inc-1')).to.equal(0, 'another incarnation: look again');
+    expect(await restore('inc-2')).to.equal(1);
+    expect(JSON.parse((await redis.hget(k.areas, '0,0'))!)).to.deep.equal({ server: 's1', epoch: 5 });
+    expect(JSON.parse((await redis.hget(k.areas, '1,0'))!)).to.deep.equal({ server: 's9', epoch: 9 }, 'the newer record stays');
+    expect(await redis.hgetall(k.player('p'))).to.deep.include({
+      server: 's1', area: '0,0', epoch: '6', seq: '41', node: 'n1', session: 'sess-p',
+    });
+    expect(await redis.hmget(k.server('s1'), 'status', 'epoch', 'node')).to.deep.equal(['ready', '4', 'n1']);
+    expect(await redis.zscore(k.leases, 's1')).to.not.equal(null);
+    expect(await redis.smembers(k.serverPlayers('s1'))).to.deep.equal(['p']);
+    expect((await announced(2)).map((a) => a.t)).to.include.members(['server', 'area']);
   });
 });

@@ -12,6 +12,7 @@ export class CatchUp {
   private readonly reconcilers: (() => Promise<void>)[] = [];
   private readonly afterwards: (() => void)[] = [];
   private readonly reconnects: (() => void)[] = [];
+  private readonly checks: (() => Promise<void>)[] = [];
 
   constructor(
     private readonly cache: AuthorityCache,
@@ -51,9 +52,15 @@ export class CatchUp {
     this.reconnects.push(fn);
   }
 
+  /** `fn` runs before the map is re-read (the map may have lost data: it is rebuilt first). */
+  onCheck(fn: () => Promise<void>): void {
+    this.checks.push(fn);
+  }
+
   /** Re-reads the map and reconciles; the node is in sync afterwards if its subscriber is up. */
   async run(): Promise<void> {
     this.cache.inSync = false;
+    for (const fn of this.checks) await fn();
     await this.cache.reload();
     for (const fn of this.reconcilers) await fn();
     if (this.sub.ready) this.cache.inSync = true;

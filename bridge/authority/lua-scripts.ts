@@ -1,8 +1,12 @@
 // Loads the Lua scripts of ./lua onto a connection with ioredis' defineCommand, after resolving
 // their `--- @include "name"` lines from ./lua/includes (the pieces several scripts share, written
 // once, as BullMQ does). Each group goes to its one user: only the AuthorityWriter gets the scripts
-// that change who owns what; the world-data store and the listing have their own.
+// that change who owns what; the world-data store and the listing have their own. The scripts that
+// write ownership, servers or sessions are guarded (world_guard.lua): each call is given the world
+// marker as its last key and this node's incarnation as its last argument, here and nowhere else.
 import { readFileSync } from 'node:fs';
+import { ErrorCode } from '../../shared/protocol.js';
+import { WireError } from '../relay/wire-error.js';
 import type { RedisClient } from './redis-connection.js';
 
 type Call = (...args: (string | number | Buffer)[]) => Promise<unknown>;
@@ -37,6 +41,21 @@ export interface ListingScripts {
   listingLease: Call;
 }
 
+/** The world's incarnation marker: its look, a rebuild, a node's restore (the WorldIncarnation's). */
+export interface WorldScripts {
+  worldMark: Call;
+  worldRebuild: Call;
+  /** Variadic: the first argument is the number of keys. */
+  worldRestore: Call;
+}
+
+/** What a guarded call needs: the marker's key, the incarnation this node serves, whom to tell when the map is lost. */
+export interface WorldGuard {
+  readonly markerKey: string;
+  readonly incarnation: string;
+  lost(reason: string): void;
+}
+
 /** The world's clock (the RedisClock's). */
 export interface ClockScripts {
   worldTime: Call;
@@ -67,6 +86,11 @@ const CHUNKS: [keyof ChunkScripts, string, number][] = [['chunkPut', 'chunk_put.
 const LISTING: [keyof ListingScripts, string, number][] = [['listingLease', 'listing_lease.lua', 3]];
 
 const CHAT: [keyof ChatScripts, string, number][] = [['chatPost', 'chat_post.lua', 4]];
+const WORLD: [keyof WorldScripts, string, number | undefined][] = [
+  ['worldMark', 'world_mark.lua', 1],
+  ['worldRebuild', 'world_rebuild.lua', 1],
+  ['worldRestore', 'world_restore.lua', undefined],
+];
 const CLOCK: [keyof ClockScripts, string, number][] = [['worldTime', 'world_time.lua', 1]];
 
 const INCLUDE = /^--- @include "([a-z_]+)"$/gm;
@@ -82,14 +106,36 @@ export function scriptSource(file: string): string {
   });
 }
 
-function define<T>(redis: RedisClient, list: [keyof T & string, string, number | undefined][]): T {
-  for (const [name, file, numberOfKeys] of list) {
-    redis.defineCommand(name, numberOfKeys === undefined ? { lua: scriptSource(file) } : { numberOfKeys, lua: scriptSource(file) });
+function define<T>(redis: RedisClient, list: [keyof T & string, string, number | undefined][], guard?: WorldGuard): T {
+  const extra = guard ? 1 : 0;
+  for (const [name, file, keys] of list) {
+    redis.defineCommand(name, keys === undefined ? { lua: scriptSource(file) } : { numberOfKeys: keys + extra, lua: scriptSource(file) });
   }
   const out = {} as Record<string, Call>;
   const commands = redis as unknown as Record<string, Call>;
-  for (const [name] of list) out[name] = commands[name]!.bind(redis);
+  for (const [name, , keys] of list) {
+    const call = commands[name]!.bind(redis);
+    out[name] = guard ? guarded(call, keys, guard) : call;
+  }
   return out as T;
+}
+
+/** The call with the marker after its keys and the incarnation after its arguments; WORLD_LOST is NOT_READY. */
+function guarded(call: Call, keys: number | undefined, guard: WorldGuard): Call {
+  return async (...args) => {
+    const variadic = keys === undefined;
+    const n = variadic ? Number(args[0]) : keys;
+    const rest = variadic ? args.slice(1) : args;
+    const withMarker = [...rest.slice(0, n), guard.markerKey, ...rest.slice(n), guard.incarnation];
+    try {
+      return await call(...(variadic ? [n + 1, ...withMarker] : withMarker));
+    } catch (err) {
+      const message = (err as Error).message ?? '';
+      if (!message.startsWith('WORLD_LOST')) throw err;
+      guard.lost(message);
+      throw new WireError(ErrorCode.NotReady, 'the world map lost data and is being rebuilt from the live parties; retry shortly');
+    }
+  };
 }
 
 export interface Scripts {
@@ -101,10 +147,15 @@ export interface Scripts {
   clock: ClockScripts;
 }
 
-export function loadScripts(redis: RedisClient): Scripts {
+/** The incarnation marker's own scripts, unguarded (they are how a node learns its map was lost). */
+export function loadWorldScripts(redis: RedisClient): WorldScripts {
+  return define<WorldScripts>(redis, WORLD);
+}
+
+export function loadScripts(redis: RedisClient, guard: WorldGuard): Scripts {
   return {
-    ownership: define<OwnershipScripts>(redis, OWNERSHIP),
-    records: define<RecordScripts>(redis, RECORDS),
+    ownership: define<OwnershipScripts>(redis, OWNERSHIP, guard),
+    records: define<RecordScripts>(redis, RECORDS, guard),
     chunks: define<ChunkScripts>(redis, CHUNKS),
     listing: define<ListingScripts>(redis, LISTING),
     chat: define<ChatScripts>(redis, CHAT),

@@ -26,6 +26,11 @@ export class NodePresence {
     }, this.intervalMs);
   }
 
+  /** Beats at once (after the map was rebuilt: the node is alive in it again without waiting for the interval). */
+  beatNow(): void {
+    this.beat().catch(() => {});
+  }
+
   /** Stops beating and marks this node's heartbeat as run out, so its sessions are ended after the grace period. */
   async stop(): Promise<void> {
     clearInterval(this.timer);

@@ -24,6 +24,8 @@ export interface NodeMessages {
   smsg: { s: string; from: string; topic: string; payload: unknown };
   /** A server's autosave was stored: per player, the seq it covers (its link stamps it on the player's next state). */
   saved: { s: string; p: Record<string, number> };
+  /** The sending node started a new incarnation of the map (it lost data): look at the marker and restore now. */
+  world: { n: number };
   /** Chunks a server uploaded through the sending node in the last sync interval, for every other server. */
   manifest: { from: string; chunks: ChunkMeta[] };
 }

@@ -55,6 +55,11 @@ export class ControlPlane {
     );
     this.worker.on('failed', (job, err) => this.logger.warn('control job failed', { job: job?.name, id: job?.id, err: err.message }));
     this.worker.on('error', (err) => this.logger.warn('control worker error', { err: err.message }));
+    await this.schedule();
+  }
+
+  /** The mesh-wide schedules (idempotent): at start, and again after the map lost its data (they lived in it). */
+  async schedule(): Promise<void> {
     const template = { opts: { removeOnComplete: true, removeOnFail: 100 } };
     await this.queue.upsertJobScheduler(
       'rebalance',

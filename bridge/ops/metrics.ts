@@ -19,6 +19,13 @@ export class Metrics {
     labelNames: ['where'],
     registers: [this.registry],
   });
+  /** The map lost data and this node restored into a new incarnation (`started`: it began that incarnation). */
+  readonly worldRebuilds = new Counter({
+    name: 'meshbridge_world_rebuilds_total',
+    help: 'Times Redis lost the world map and this node restored what it holds live into a new incarnation',
+    labelNames: ['started'],
+    registers: [this.registry],
+  });
   readonly inputsRouted = new Counter({
     name: 'meshbridge_inputs_routed_total',
     help: 'Client inputs accepted and routed',

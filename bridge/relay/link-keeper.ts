@@ -7,6 +7,7 @@ import type { Logger } from 'winston';
 import { ErrorCode, type ServerInfo } from '../../shared/protocol.js';
 import type { AuthorityCache } from '../authority/authority-cache.js';
 import type { AuthorityMap } from '../authority/authority-map.js';
+import type { LiveServer } from '../authority/world-incarnation.js';
 import type { NodeBus } from '../bus/node-bus.js';
 import type { NodeRequests } from '../bus/node-messages.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -109,6 +110,28 @@ export class LinkKeeper {
   }
 
   /** This node's links serve again: clients elsewhere whose re-send met them catching up re-send once more. */
+  /** The servers linked here with their areas and players, as a rebuilt map gets them back (world-incarnation.ts). */
+  liveServers(): LiveServer[] {
+    return [...this.links.values()].map((link) => {
+      const info = this.cache.servers.get(link.serverId);
+      const status = info?.status === 'syncing' || info?.status === 'draining' ? info.status : 'ready';
+      return {
+        id: link.serverId,
+        epoch: link.epoch,
+        power: info?.power ?? 1,
+        status,
+        load: info?.load ?? 0,
+        areas: this.cache.areasOf(link.serverId).map((a) => [a.area, a.epoch] as [string, number]),
+        players: [...link.players].map(([id, p]) => [id, p.area, p.epoch, p.lastSeq] as [string, string, number, number]),
+      };
+    });
+  }
+
+  /** The map was rebuilt with a full lease for every server linked here, as of `sentAt` (performance.now()). */
+  leasesRestored(sentAt: number, leaseMs: number): void {
+    for (const link of this.links.values()) link.leaseRenewed(sentAt, leaseMs);
+  }
+
   announceLinks(): void {
     for (const link of this.links.values()) this.bus.broadcast({ t: 'linked', s: link.serverId });
   }

@@ -3,6 +3,7 @@
 import type { Socket } from 'socket.io';
 import type { BridgeToClientEvents, ClientToBridgeEvents, ErrorCode } from '../../shared/protocol.js';
 import { TokenBucket } from '../../shared/token-bucket.js';
+import type { LiveSession } from '../authority/world-incarnation.js';
 import type { Metrics } from '../ops/metrics.js';
 import { Registry } from '../relay/registry.js';
 
@@ -108,5 +109,10 @@ export class ClientSession {
 export class ClientSessions extends Registry<ClientSession> {
   constructor() {
     super((s) => s.player);
+  }
+
+  /** The sessions held here, as a rebuilt map gets them back (bridge/authority/world-incarnation.ts). */
+  live(): LiveSession[] {
+    return [...this.values()].map((s) => [s.player, s.id, s.gen]);
   }
 }

@@ -9,8 +9,10 @@
 --   '1' when its new owner is owed a resync (recovered from an autosave, or recovered and given no input since)
 -- Returns {1, area epoch} when applied; {0, area epoch} when the area changed meanwhile; {-1, i}
 -- when player i (1-based) changed meanwhile; {-2, 0} when the target is not ready.
--- Invariant: after it, the area and all the listed players belong to the target, each epoch one
--- higher, and the invariant "a player belongs to its area's owner" holds throughout.
+-- Invariant: after it, the area and all the listed players belong to the target, each epoch
+-- higher (next_epoch), and the invariant "a player belongs to its area's owner" holds throughout.
+-- Last key and last argument: the world marker and the incarnation this node serves (world_guard).
+--- @include "world_guard"
 --- @include "announce_area"
 --- @include "announce_player"
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
@@ -18,13 +20,13 @@ if not cur then return {0, 0} end
 local o = cjson.decode(cur)
 if o.epoch ~= tonumber(ARGV[2]) or o.server ~= ARGV[3] then return {0, o.epoch} end
 if redis.call('HGET', KEYS[4], 'status') ~= 'ready' then return {-2, 0} end
-local n = #KEYS - 5
+local n = #KEYS - 6 -- the last key is the world marker
 for i = 1, n do
   local base = 10 + (i - 1) * 5
   local r = redis.call('HMGET', KEYS[5 + i], 'epoch', 'server', 'area')
   if tonumber(r[1] or '0') ~= tonumber(ARGV[base + 1]) or r[2] ~= ARGV[3] or r[3] ~= ARGV[1] then return {-1, i} end
 end
-local epoch = o.epoch + 1
+local epoch = next_epoch(o.epoch)
 if ARGV[3] ~= ARGV[4] then redis.call('HINCRBY', KEYS[4], 'pending', n) end
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({server = ARGV[4], epoch = epoch}))
 if ARGV[9] ~= '' then redis.call('HSET', KEYS[5], ARGV[1], ARGV[9]) end
@@ -32,7 +34,7 @@ announce_area(ARGV[5], ARGV[1], ARGV[4], epoch, ARGV[3], '', ARGV[7])
 for i = 1, n do
   local base = 10 + (i - 1) * 5
   local key, player = KEYS[5 + i], ARGV[base]
-  local pe = tonumber(ARGV[base + 1]) + 1
+  local pe = next_epoch(tonumber(ARGV[base + 1]))
   redis.call('SREM', KEYS[2], player)
   redis.call('SADD', KEYS[3], player)
   redis.call('HSET', key, 'server', ARGV[4], 'epoch', pe, 'seq', ARGV[base + 2])

@@ -11,9 +11,11 @@
 -- when the server does not own the area; {-2, epoch} while the area is being moved (retry shortly).
 -- A move reads the area's players, then flips them with the area; the marker keeps anyone from
 -- joining the area in between and being left behind on the old owner.
--- Invariant: a player is attached to the owner of its area, under a player epoch that grows by
--- exactly one per change, and sits in exactly one server's player set. The announcement carries
+-- Invariant: a player is attached to the owner of its area, under a player epoch that grows with
+-- every change (next_epoch), and sits in exactly one server's player set. The announcement carries
 -- what the new owner's link needs to attach it (seq and state), so links follow the map.
+-- Last key and last argument: the world marker and the incarnation this node serves (world_guard).
+--- @include "world_guard"
 --- @include "announce_player"
 local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0')
 if epoch ~= tonumber(ARGV[2]) then return {0, epoch} end
@@ -21,7 +23,7 @@ if (redis.call('HGET', KEYS[1], 'server') or '') ~= ARGV[5] then return {0, epoc
 if redis.call('EXISTS', KEYS[5]) == 1 then return {-2, epoch} end
 local a = redis.call('HGET', KEYS[2], ARGV[3])
 if not a or cjson.decode(a).server ~= ARGV[4] then return {-1, epoch} end
-epoch = epoch + 1
+epoch = next_epoch(epoch)
 if ARGV[5] ~= '' then redis.call('SREM', KEYS[3], ARGV[1]) end
 redis.call('SADD', KEYS[4], ARGV[1])
 -- Players a server got since its last load report: placement counts them (reports lag).

@@ -5,6 +5,8 @@
 -- followed by this join's generation.
 -- Invariant: one session holds a player at a time. Each join gets a greater generation; the
 -- announcement tells any node holding an older generation to disconnect that session.
+-- Last key and last argument: the world marker and the incarnation this node serves (world_guard).
+--- @include "world_guard"
 local r = redis.call('HMGET', KEYS[1], 'server', 'area', 'epoch', 'seq', 'node', 'session')
 local gen = redis.call('HINCRBY', KEYS[1], 'gen', 1)
 redis.call('HSET', KEYS[1], 'node', ARGV[2], 'session', ARGV[3])

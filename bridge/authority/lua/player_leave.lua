@@ -6,11 +6,13 @@
 -- Returns 1 when applied; 0 when another session holds the player; -1 when the server differs.
 -- Invariant: only the session that holds a player can end it. The area (last known area) and
 -- seq stay, so the next join lands there and numbers inputs after the last applied one.
+-- Last key and last argument: the world marker and the incarnation this node serves (world_guard).
+--- @include "world_guard"
 --- @include "announce_player"
 local r = redis.call('HMGET', KEYS[1], 'session', 'server', 'epoch', 'area')
 if r[1] ~= ARGV[2] then return 0 end
 if (r[2] or '') ~= ARGV[3] then return -1 end
-local epoch = tonumber(r[3] or '0') + 1
+local epoch = next_epoch(tonumber(r[3] or '0'))
 if ARGV[3] ~= '' then redis.call('SREM', KEYS[2], ARGV[1]) end
 redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('HDEL', KEYS[1], 'server', 'node', 'session')

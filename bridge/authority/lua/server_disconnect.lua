@@ -6,6 +6,8 @@
 -- Returns 1 when applied; 0 when a newer session exists (nothing to do).
 -- Invariant: a closing stale connection never marks the current session disconnected nor touches
 -- its lease; a dead or gone server stays so, and a syncing one stays syncing (it takes no work).
+-- Last key and last argument: the world marker and the incarnation this node serves (world_guard).
+--- @include "world_guard"
 --- @include "now_ms"
 --- @include "announce_server"
 if tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0') ~= tonumber(ARGV[2]) then return 0 end

@@ -6,11 +6,14 @@
 -- Returns {new session epoch, status before ('' if the server was never registered), status now}.
 -- Invariant: every registration gets a strictly greater epoch; reports and state stamped with an
 -- older one are fenced. The first registration time is kept, so the join order is stable.
+-- Last key and last argument: the world marker and the incarnation this node serves (world_guard).
+--- @include "world_guard"
 --- @include "now_ms"
 --- @include "announce_server"
 local now = now_ms()
 local before = redis.call('HGET', KEYS[1], 'status') or ''
-local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+local epoch = next_epoch(tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0'))
+redis.call('HSET', KEYS[1], 'epoch', epoch)
 -- A session that reconnects before it finished syncing is still syncing.
 local status = ARGV[6]
 if before == 'syncing' then status = 'syncing' end

@@ -6,12 +6,15 @@
 -- Invariant: only the current session of a server that is alive (ready or draining) can extend
 -- its lease; a server declared dead stays dead. The report counts every player the server holds,
 -- so the players assigned since the last one (`pending`) start again from 0.
+-- Last key and last argument: the world marker and the incarnation this node serves (world_guard).
+--- @include "world_guard"
 --- @include "now_ms"
 --- @include "announce_server"
 if tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0') ~= tonumber(ARGV[2]) then return 0 end
 local status = redis.call('HGET', KEYS[1], 'status')
 if status == 'dead' or status == 'gone' then return 0 end
-for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+-- The last argument is the world's incarnation, not an area.
+for i = 7, #ARGV - 1, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
 local now = now_ms()
 redis.call('HSET', KEYS[1], 'load', ARGV[3], 'pending', 0)
 if status == 'disconnected' then redis.call('HSET', KEYS[1], 'status', 'ready') end

@@ -7,6 +7,8 @@
 -- 'ready': a cancelled or abandoned drain) the server is not draining, (for 'synced') not syncing.
 -- Invariant: only the current session's status changes; a dead or gone server holds no lease, and
 -- its epoch is never current again (a reconnect registers a new, greater one).
+-- Last key and last argument: the world marker and the incarnation this node serves (world_guard).
+--- @include "world_guard"
 --- @include "now_ms"
 --- @include "announce_server"
 if tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0') ~= tonumber(ARGV[2]) then return 0 end

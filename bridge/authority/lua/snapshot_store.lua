@@ -7,6 +7,8 @@
 -- (a late autosave from a server that lost them is ignored), nor anything once the server is declared
 -- dead or gone: recovery reads the autosaves after that, so no autosave newer than the one it restores
 -- can be stored, and none can be told to a client as covering inputs (zero-loss rule, docs/mesh.md).
+-- Last key and last argument: the world marker and the incarnation this node serves (world_guard).
+--- @include "world_guard"
 local status = redis.call('HGET', KEYS[3], 'status')
 local out = {0}
 local refused = status == 'dead' or status == 'gone'
@@ -22,7 +24,7 @@ if not refused then
   end
 end
 local base = 3 + 2 * n
-for i = 4, #KEYS do
+for i = 4, #KEYS - 1 do -- the last key is the world marker
   local j = base + (i - 4) * 2
   if not refused and redis.call('HGET', KEYS[i], 'server') == ARGV[1] then
     redis.call('HSET', KEYS[i], 'snapshot', ARGV[j], 'snapSeq', ARGV[j + 1])
