@@ -5,7 +5,7 @@ import stylistic from '@stylistic/eslint-plugin';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'artifacts/', '.mesh/', 'reports/', '.stryker-tmp/', 'client-sdk/dist/'] },
+  { ignores: ['dist/', 'node_modules/', 'artifacts/', '.mesh/', 'reports/', '.stryker-tmp/', 'client-sdk/dist/', 'sdk-cpp/build*/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -84,6 +84,13 @@ export class TestHook {
     this.p.edge.inject(where);
   }
 
+  /** Cuts a server's connection held here as a network fault would (the transport closes; no drain, no error). */
+  dropLink(server: string): boolean {
+    const link = this.p.links.get(server);
+    link?.socket.conn.close();
+    return link !== undefined;
+  }
+
   /** The id of the player's session on this node, if it is connected here. */
   sessionId(player: string): string | undefined {
     return this.p.sessions.get(player)?.id;

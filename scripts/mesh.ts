@@ -1,10 +1,11 @@
-// `npm start [-- --fresh | --cluster]`: a whole local mesh — Redis (started if none is reachable, its
+// `npm start [-- --fresh | --cluster | --cpp]`: a whole local mesh — Redis (started if none is reachable, its
 // data in .mesh/redis; --fresh starts from an empty one; --cluster starts a local Redis Cluster
 // instead, and MESHBRIDGE_REDIS_CLUSTER_NODES names an existing one), two bridge nodes, three reference servers and bot
-// players. Prints the URLs; Ctrl-C (or a signal to npm alone) stops everything it started, in order.
+// players (--cpp: a fourth server, the C++ reference server, when it is built). Prints the URLs; Ctrl-C (or a signal to
+// npm alone) stops everything it started, in order.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { LocalRedisCluster } from './redis-process.js';
 
@@ -29,10 +30,11 @@ function reachable(url: string): Promise<boolean> {
   });
 }
 
-function run(name: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+/** Runs a TypeScript entry point (or, with `native`, that executable) as a child of the mesh. */
+function run(name: string, args: string[], env: Record<string, string> = {}, native?: string): ChildProcess {
   // Own process group: the terminal's Ctrl-C reaches only this script, which stops the rest in order
   // (a game server that got SIGINT too would start draining while the mesh is torn down).
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+  const child = spawn(native ?? process.execPath, native ? args : ['--import', 'tsx', ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
@@ -167,6 +169,15 @@ const servers = [['s1', '1', bridges[0]!], ['s2', '2', bridges[1]!], ['s3', '1',
 for (const [id, power, url] of servers) {
   const args = ['gameserver-stub/main.ts', '--id', id, '--power', power, '--url', url, '--roam'];
   gameServers.add(run(id, args, { MESHBRIDGE_NETWORK_SECRET: networkSecret }));
+}
+const CPP_SERVER = 'sdk-cpp/build/reference-server';
+if (process.argv.includes('--cpp')) {
+  if (existsSync(CPP_SERVER)) {
+    const args = ['--id', 'c1', '--url', bridges.join(','), '--tick', '10'];
+    gameServers.add(run('c1', args, { MESHBRIDGE_NETWORK_SECRET: networkSecret }, CPP_SERVER));
+  } else {
+    process.stdout.write('[mesh] --cpp: the C++ reference server is not built; build it with `npm run cpp:build` (docs/sdk-cpp.md)\n');
+  }
 }
 await new Promise((r) => setTimeout(r, 1000));
 botsChild = run('bots', ['scripts/bots.ts', '--count', String(BOTS), '--urls', bridges.join(',')]);
