@@ -3,7 +3,7 @@
 // servers, the direct server, load generators), and each one's CPU is sampled so the table shows
 // who the bottleneck is. Writes bench/results/latest.json.
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -227,6 +227,10 @@ try {
   }
   const cpuRatio = Math.max(...cpuPerRt.map((r) => r.ratio));
 
+  // Game servers (issue 21): the C++ reference server against the Node one, each in echo mode behind one node. The C++
+  // one gets a node and a world of its own; its clients reach it only through that node.
+  const gameServers = await compareGameServers(bLoad, bWatch, bMax.max, echo.pid!);
+
   // P8: the same per-client rate with and without 5 % more clients that send but stop reading.
   log(`slow clients: ${SLOW_CLIENTS} more clients on A (5 %) stop reading, all sending; the others' p99 at the same per-client rate`);
   const slowBase = await probe(bLoad, moderateRate, PROBE_S * 2, bWatch);
@@ -438,7 +442,8 @@ try {
       cross_node: { max_rate: round(xMax.max), moderate: xModerate, at_max: xMax.at, probes: xMax.probes, checks: xMax.checks },
       peer: { max_rate: round(pMax.max), moderate: pModerate, at_max: pMax.at, probes: pMax.probes, checks: pMax.checks },
       idle: { clients: IDLE_CLIENTS, rss_before: rssBefore, rss_after: rssAfter },
-      cpu_per_round_trip: cpuPerRt, handoff, handoff_processes: handoffP, failover, fanout, rpc, sync, chat: chatRuns, slow_clients: slow,
+      cpu_per_round_trip: cpuPerRt, game_servers: gameServers,
+      handoff, handoff_processes: handoffP, failover, fanout, rpc, sync, chat: chatRuns, slow_clients: slow,
       cluster: { moderate: kModerate, spublish_per_master: shardSplit },
     },
     machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? '', node: process.version, at: new Date().toISOString() },
@@ -534,6 +539,45 @@ process.exit(0);
  * through the admin API while everyone sends; a pause is the time from the last input the source
  * applied to the first the target applied, from the journals.
  */
+/**
+ * The C++ reference server (sdk-cpp/build, when built) against the Node one: the highest rate through one node
+ * (p99 <= 50 ms), and each server process' CPU per input at the same rates below both maxima.
+ */
+async function compareGameServers(nodeLoad: Load, nodeWatch: Record<string, number>, nodeMax: number, nodePid: number) {
+  const binary = 'sdk-cpp/build/reference-server';
+  if (!existsSync(binary)) {
+    log('game servers: the C++ reference server is not built (npm run cpp:build); skipped');
+    return undefined;
+  }
+  log('game servers: the C++ reference server (echo) behind a node of its own, against the Node one (echo) behind node A');
+  const c = await bridge('bench-c', { MESHBRIDGE_WORLD: 'bench-cpp' });
+  const cpp = spawn(binary, ['--id', 'c1', '--url', c.url, '--echo'], {
+    env: { ...process.env, MESHBRIDGE_NETWORK_SECRET: NETWORK_SECRET }, stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(cpp);
+  await new Promise<void>((resolve) => cpp.stdout.on('data', (d: Buffer) => { if (d.toString().includes('registered')) resolve(); }));
+  const cLoad = new Load();
+  await cLoad.ask({ cmd: 'connect', url: `${c.url}/client`, count: CLIENTS, jwtSecret: JWT_SECRET, prefix: 'c' });
+  const cWatch = { bridge: c.child.pid!, server: cpp.pid!, load: cLoad.pid };
+  const cMax = await trustedMax('bridge + C++ server', cLoad, cWatch);
+  const rates = [0.3, 0.6].map((f) => Math.max(1000, Math.round((f * Math.min(cMax.max, nodeMax)) / 500) * 500));
+  const rows: { rate: number; node_server_us: number; cpp_server_us: number; ratio: number }[] = [];
+  for (const rate of rates) {
+    const n = await probe(nodeLoad, rate, PROBE_S, { ...nodeWatch, server: nodePid });
+    const k = await probe(cLoad, rate, PROBE_S, cWatch);
+    const us = (cores: number | undefined, p: Probe) => round(((cores ?? 0) * 1e6) / Math.max(1, p.achieved));
+    const row = { rate, node_server_us: us(n.cpu.server, n), cpp_server_us: us(k.cpu.server, k), ratio: 0 };
+    row.ratio = ratio(row.cpp_server_us, row.node_server_us);
+    rows.push(row);
+    log(`  ${rate}/s: Node server ${row.node_server_us} µs, C++ server ${row.cpp_server_us} µs of CPU per input (${row.ratio}x)`);
+  }
+  await cLoad.ask({ cmd: 'close' });
+  cpp.kill('SIGKILL');
+  c.child.kill('SIGKILL');
+  log(`  through one node: Node server ${fmt(nodeMax)}/s, C++ server ${fmt(cMax.max)}/s (p99 <= 50 ms)`);
+  return { node_max_rate: round(nodeMax), cpp_max_rate: round(cMax.max), cpp_checks: cMax.checks, cpu_per_input: rows };
+}
+
 async function measureHandoffPausesProcesses(handoffs: number) {
   const env = { MESHBRIDGE_WORLD: 'bench-handoff', MESHBRIDGE_ADMIN_TOKEN: 'bench-admin-token-0123456789' };
   const nodes = [await bridge('handoff-a', env), await bridge('handoff-b', env), await bridge('handoff-c', env)];

@@ -4,7 +4,7 @@
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'winston';
-import type { BridgeConfig } from '../shared/config.js';
+import { moveHoldMs, type BridgeConfig } from '../shared/config.js';
 import { Keys } from '../shared/keys.js';
 import { LoadModel } from '../shared/load-model.js';
 import { ChatRelay, ChatStore } from './chat/index.js';
@@ -72,7 +72,7 @@ export class BridgeNode {
     const presence = new NodePresence(map, c.nodeHeartbeatMs, async () => ({
       clients: sessions.size, servers: links.size, totals: { ...(await metrics.totals()) },
     }));
-    const keeper = new LinkKeeper(links, cache, map, bus, metrics, logger, c.handoffTimeoutMs);
+    const keeper = new LinkKeeper(links, cache, map, bus, metrics, logger, moveHoldMs(c));
     const inputs = new InputRouter(id, cache, links, bus, metrics);
     const channels = new AreaChannels(id, keys, redis, sub, metrics, logger);
     const interest = new ClientInterest(channels, config);
@@ -129,7 +129,7 @@ export class BridgeNode {
       presence.beatNow();
       control.schedule().catch((err: Error) => logger.warn('control schedules not restored', { err: err.message }));
     });
-    this.testHook = new TestHook({ cache, map, writer, transfers, links, sessions, metrics, channels, watches, chunks, edge });
+    this.testHook = new TestHook({ cache, map, writer, transfers, links, keeper, sessions, metrics, channels, watches, chunks, edge });
 
     this.parts = {
       start: async () => {

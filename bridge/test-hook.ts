@@ -10,6 +10,7 @@ import type { ServerWatches } from './interest/server-watches.js';
 import type { Transfers } from './mesh/transfer.js';
 import type { EdgeGuard, EdgePoint } from './ops/edge-guard.js';
 import type { Metrics } from './ops/metrics.js';
+import type { LinkKeeper } from './relay/link-keeper.js';
 import type { ServerLinks } from './relay/server-link.js';
 import type { ClientSessions } from './sessions/client-session.js';
 import type { ChunkStore } from './sync/chunk-store.js';
@@ -20,6 +21,7 @@ export interface TestHookParts {
   writer: AuthorityWriter;
   transfers: Transfers;
   links: ServerLinks;
+  keeper: LinkKeeper;
   sessions: ClientSessions;
   metrics: Metrics;
   channels: AreaChannels;
@@ -82,6 +84,11 @@ export class TestHook {
   /** The next request through this entry point throws, as a bug there would: the guard's catch path, for real. */
   injectFault(where: Exclude<EdgePoint, 'uncaught'>): void {
     this.p.edge.inject(where);
+  }
+
+  /** Makes this node's links match the map in Redis, as it does after missing announcements (a reconnect). */
+  reconcileLinks(): Promise<void> {
+    return this.p.keeper.reconcile();
   }
 
   /** Cuts a server's connection held here as a network fault would (the transport closes; no drain, no error). */

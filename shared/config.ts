@@ -211,6 +211,16 @@ export const BridgeConfigSchema = z.object({
 
 export type BridgeConfig = z.infer<typeof BridgeConfigSchema>;
 
+/**
+ * How long a move may stop a player's inputs — held where its client connects (the freeze) and refused at
+ * the source's link once exported (the seal) — before the move is presumed dead and the player is released
+ * to its old owner. One bound for both: a move's steps (export, import, commit) are each bounded by
+ * handoffTimeoutMs, so four of them outlast any move still alive.
+ */
+export function moveHoldMs(c: Pick<BridgeConfig, 'handoffTimeoutMs'>): number {
+  return c.handoffTimeoutMs * 4;
+}
+
 /** The Socket.IO heartbeat in force: as set, or derived from the lease. */
 export function heartbeat(c: Pick<BridgeConfig, 'serverLeaseMs' | 'pingIntervalMs' | 'pingTimeoutMs'>): {
   pingInterval: number; pingTimeout: number;

@@ -117,4 +117,33 @@ describe('Redis loses the world\'s data: the map is rebuilt from the live partie
         + `${p1.ack + p2.ack} inputs of the players connected throughout applied once, in order`);
     });
   }
+
+  it('a record older than what a node heard (an older snapshot, not restored yet) never attaches a player twice', async () => {
+    const [a, b] = [await mesh.addBridge(), await mesh.addBridge()];
+    await mesh.addServer(a, 's1');
+    const s2 = await mesh.addServer(b, 's2');
+    await a.testHook.assignArea('0,0', 's1');
+    await a.testHook.assignArea('1,0', 's2');
+    const p = await mesh.addClient(a, 'p');
+    const moved = await a.testHook.handoff('p', '1,0');
+    expect(moved.ok).to.equal(true);
+    await a.testHook.handoff('p', '0,0');
+    await waitFor(() => b.testHook.cache.players.get('p')?.server === 's1', 3000, 'p back on s1, as node b heard');
+    // What an older snapshot holds: p on s2, under an epoch below the one every node heard since.
+    const conn = new Redis(redis.url);
+    const key = `mb:{${mesh.world}}:player:p`;
+    await conn.hset(key, 'server', 's2', 'area', '1,0', 'epoch', 1);
+    await conn.sadd(`mb:{${mesh.world}}:server:s2:players`, 'p');
+    const attaches: number[] = [];
+    s2.sdk.on('attach', (x) => attaches.push(x.epoch));
+    await b.testHook.reconcileLinks();
+    // Positive control, behind it on the same connection: a record newer than what the node heard does attach.
+    const newer = b.testHook.cache.players.get('p')!.epoch + 1;
+    await conn.hset(key, 'epoch', newer);
+    conn.disconnect();
+    await b.testHook.reconcileLinks();
+    await waitFor(() => attaches.length > 0 && attaches.at(-1) === newer, 3000, 'attached from the newer record');
+    expect(attaches, 'no attach from the stale record before it').to.deep.equal([newer]);
+    p.close();
+  });
 });

@@ -139,6 +139,8 @@ export class WorldIncarnation implements WorldGuard {
       why, incarnation: this.n, started: created === 1, servers: servers.length, sessions: sessions.length, ms: Date.now() - started,
     });
     for (const fn of this.rebuiltHooks) fn(created === 1, restoredAt);
+    // Whoever waits for this look (a reconnect, before it re-reads the map) waits for the others' restores too.
+    await new Promise((resolve) => setTimeout(resolve, this.d.restoreMs));
   }
 
   private async mark(id: string): Promise<[string, number, number]> {

@@ -21,7 +21,8 @@ export class LinkKeeper {
     private readonly bus: NodeBus,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
-    private readonly handoffTimeoutMs: number,
+    /** How long an export seals its players at this link before the move is presumed dead (moveHoldMs). */
+    private readonly holdMs: number,
   ) {
     cache.on('player', (player, rec, _prev, change) => {
       for (const link of links.values()) {
@@ -102,6 +103,9 @@ export class LinkKeeper {
       const records = await this.map.loadPlayers(await this.map.serverPlayers(link.serverId));
       for (const [player, rec] of records) {
         if (rec.server !== link.serverId || link.players.has(player)) continue;
+        // Never attach from a record older than what this node heard (an older snapshot came back, and the node
+        // that holds the player has not restored it yet): that would give one player two owners.
+        if ((this.cache.players.get(player)?.epoch ?? 0) > rec.epoch) continue;
         this.cache.rememberPlayer(player, rec);
         link.attachRecord(player, rec);
       }
@@ -109,7 +113,6 @@ export class LinkKeeper {
     }
   }
 
-  /** This node's links serve again: clients elsewhere whose re-send met them catching up re-send once more. */
   /** The servers linked here with their areas and players, as a rebuilt map gets them back (world-incarnation.ts). */
   liveServers(): LiveServer[] {
     return [...this.links.values()].map((link) => {
@@ -132,6 +135,7 @@ export class LinkKeeper {
     for (const link of this.links.values()) link.leaseRenewed(sentAt, leaseMs);
   }
 
+  /** This node's links serve again: clients elsewhere whose re-send met them catching up re-send once more. */
   announceLinks(): void {
     for (const link of this.links.values()) this.bus.broadcast({ t: 'linked', s: link.serverId });
   }
@@ -152,7 +156,7 @@ export class LinkKeeper {
     // Nothing more is delivered for what is being exported (a freeze that missed a node must not
     // let an input reach the source after its export); resumed on *:resume, ended by the move.
     const exported = sealedBy(req.e, req.p);
-    if (exported) link.seal(exported, this.handoffTimeoutMs * 4);
+    if (exported) link.seal(exported, this.holdMs);
     const resync = exported && req.e.endsWith(':export') ? link.awaitingResync(exported) : [];
     try {
       const reply: unknown = await (link.socket.timeout(req.ms) as unknown as AskSocket).emitWithAck(req.e, req.p);

@@ -2,7 +2,7 @@
 // where their clients are connected, and thaws them once the change is committed or rolled back;
 // the held inputs then go to the owner, in order. Also the re-send requests: when a server's new
 // link comes up (or Redis was away), inputs in flight may be lost, so clients re-send.
-import type { BridgeConfig } from '../../shared/config.js';
+import { moveHoldMs, type BridgeConfig } from '../../shared/config.js';
 import type { NodeBus } from '../bus/node-bus.js';
 import type { InputRouter } from '../relay/input-router.js';
 import type { ClientSession, ClientSessions } from './client-session.js';
@@ -59,7 +59,7 @@ export class InputHolds {
       const s = this.sessions.get(player);
       if (!s) continue;
       // A thaw that never comes (its coordinator died) must not hold a player forever.
-      s.freeze(token, status, this.config.handoffTimeoutMs * 4, () => this.thaw([player], token));
+      s.freeze(token, status, moveHoldMs(this.config), () => this.thaw([player], token));
       n++;
     }
     return n;

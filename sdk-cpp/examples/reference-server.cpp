@@ -57,6 +57,7 @@ const char* kUsage = R"(usage: reference-server --id <server id> [options]
   --tick HZ          simulation ticks per second (default 10)
   --snapshot-ms MS   autosave period, 0 = off (default 1000)
   --journal FILE     append every applied input and attach to FILE
+  --echo             answer every input at once with a player item (benchmarks)
 environment: MESHBRIDGE_NETWORK_SECRET (required; or this server's own key))";
 
 }  // namespace
@@ -67,6 +68,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "-h" || a == "--help") { std::cout << kUsage << "\n"; return 0; }
+    if (a == "--echo") { flags[a] = "1"; continue; }
     if (i + 1 >= argc || a.rfind("--", 0) != 0) { std::cerr << "reference-server: bad argument " << a << "\n" << kUsage << "\n"; return 2; }
     flags[a] = argv[++i];
   }
@@ -76,6 +78,7 @@ int main(int argc, char** argv) {
   const double tick_hz = std::max(1.0, std::atof(flags["--tick"].c_str()));
   const int snapshot_ms = std::atoi(flags["--snapshot-ms"].c_str());
   const double area_size = 100, speed = 1;
+  const bool echo = flags.count("--echo") > 0;
 
   meshbridge::GameServerOptions opts;
   std::stringstream urls(flags["--url"]);
@@ -131,6 +134,7 @@ int main(int argc, char** argv) {
   server.on_detach = [&](const std::string& player, const std::string&) { positions.erase(player); };
   server.on_input = [&](const std::string& player, std::uint64_t seq, const meshbridge::Json& data) {
     journal.line("I " + now_ms() + " " + id + " " + player + " " + std::to_string(seq));
+    if (echo) server.push_player(player, {{"seq", seq}, {"data", data}});
     auto it = positions.find(player);
     auto owned = server.players().find(player);
     if (it == positions.end() || owned == server.players().end() || !data.is_object()) return;
@@ -184,7 +188,7 @@ int main(int argc, char** argv) {
       });
     }
     if (g_stop && !registered) return 0;
-    if (registered && now >= next_tick) {
+    if (registered && !echo && now >= next_tick) {
       next_tick += tick_every;
       ++ticks;
       std::map<std::string, meshbridge::Json> rows;
@@ -217,7 +221,9 @@ int main(int argc, char** argv) {
       }
       server.snapshot({{"areas", areas}, {"players", players}});
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    // Idle until the bridge sends something or the next tick is due (at most 5 ms: signals are checked here).
+    const auto due = std::min({next_tick, next_load, next_save, now + std::chrono::milliseconds(5)});
+    server.wait(std::chrono::duration_cast<std::chrono::milliseconds>(std::max(due - Clock::now(), Clock::duration::zero())));
   }
   server.poll();  // sends what is queued
   std::cout << id << ": drained" << std::endl;

@@ -48,6 +48,8 @@ class Connection {
   /** Answers an event that asked for a reply. */
   void ack(std::uint64_t id, Json args);
   void close();
+  /** Waits until the transport has something, or `max` passes. */
+  void wait(std::chrono::milliseconds max) { transport_->wait(max); }
   bool connected() const { return connected_; }
   /** When the auth was sent (the namespace connect), on the steady clock. */
   Clock::time_point auth_sent_at() const { return auth_sent_at_; }

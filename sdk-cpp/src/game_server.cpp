@@ -4,6 +4,7 @@
 
 #include <random>
 #include <set>
+#include <thread>
 
 #include "connection.hpp"
 #include "lease_gate.hpp"
@@ -277,6 +278,11 @@ void GameServer::close() {
 
 bool GameServer::connected() const {
   return impl_->conn && impl_->conn->connected();
+}
+
+void GameServer::wait(std::chrono::milliseconds max) {
+  if (impl_->conn) impl_->conn->wait(max);
+  else std::this_thread::sleep_for(std::min(max, std::chrono::duration_cast<std::chrono::milliseconds>(impl_->retry_at - Clock::now())));
 }
 
 std::size_t GameServer::held_events() const {

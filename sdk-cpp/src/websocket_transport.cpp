@@ -3,6 +3,7 @@
 // and read the event queue under a mutex. The destructor stops the io_context and joins the thread
 // before anything it owns is destroyed, so no handler ever runs on a freed transport.
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -58,10 +59,18 @@ class WebSocketTransport final : public Transport {
     events_.clear();
   }
 
+  void wait(std::chrono::milliseconds max) override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    arrived_.wait_for(lock, max, [this] { return !events_.empty(); });
+  }
+
  private:
   void push(TransportEvent::Kind kind, std::string data) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    events_.push_back({kind, std::move(data)});
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      events_.push_back({kind, std::move(data)});
+    }
+    arrived_.notify_one();
   }
 
   /** Reports the end once, whatever ended it. */
@@ -143,6 +152,7 @@ class WebSocketTransport final : public Transport {
   bool writing_ = false;
   bool finished_ = false;
   std::mutex mutex_;
+  std::condition_variable arrived_;
   std::vector<TransportEvent> events_;
   std::thread thread_;  // last: started once everything above exists
 };

@@ -6,6 +6,7 @@
 // on_error. Destroying a GameServer in any state is safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -62,6 +63,11 @@ class GameServer {
   void poll();
   /** Leaves at once (no drain): the bridge recovers what it held after its grace. */
   void close();
+  /**
+   * Blocks until something arrived from the bridge or `max` passed: a dedicated server's main loop can
+   * idle here instead of sleeping (an engine's tick just calls poll()).
+   */
+  void wait(std::chrono::milliseconds max);
 
   // What the game hears (set before connect()).
   std::function<void(const Json& welcome)> on_welcome;

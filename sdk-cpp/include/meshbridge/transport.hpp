@@ -4,6 +4,7 @@
 // the owner's poll() takes it, on the owner's (the game's) thread.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,8 @@ class Transport {
   virtual void close() = 0;
   /** Moves what arrived since the last call into `out`, in order (from any thread). */
   virtual void take(std::vector<TransportEvent>& out) = 0;
+  /** Blocks the caller until something arrived or `max` passed (a server's main loop idles here). */
+  virtual void wait(std::chrono::milliseconds max) = 0;
 };
 
 /**
