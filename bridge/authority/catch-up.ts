@@ -22,16 +22,23 @@ export class CatchUp {
     private readonly serving: () => boolean,
   ) {
     sub.onLost(() => { cache.inSync = false; });
-    const back = () => {
-      // The first connection, while the node starts, is no reconnect.
-      if (!this.serving()) return;
-      for (const fn of this.reconnects) fn();
+    // A failed catch-up (Redis still loading, or gone again) is tried again: a node must not stay out of sync.
+    const attempt = () => {
       this.run().then(
         () => {
           for (const fn of this.afterwards) fn();
         },
-        (err: Error) => logger.warn('cache reload failed', { err: err.message }),
+        (err: Error) => {
+          logger.warn('cache reload failed; trying again', { err: err.message });
+          if (this.serving()) setTimeout(attempt, 250);
+        },
       );
+    };
+    const back = () => {
+      // The first connection, while the node starts, is no reconnect.
+      if (!this.serving()) return;
+      for (const fn of this.reconnects) fn();
+      attempt();
     };
     sub.onBack(back);
     redis.on('ready', back);
