@@ -86,6 +86,11 @@ export class TestHook {
     this.p.edge.inject(where);
   }
 
+  /** The server's link here forgets a player as if its attach announcement had been missed (the server is not told). */
+  forgetAttach(server: string, player: string): boolean {
+    return this.p.links.get(server)?.players.delete(player) ?? false;
+  }
+
   /** Makes this node's links match the map in Redis, as it does after missing announcements (a reconnect). */
   reconcileLinks(): Promise<void> {
     return this.p.keeper.reconcile();

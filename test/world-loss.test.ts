@@ -146,4 +146,20 @@ describe('Redis loses the world\'s data: the map is rebuilt from the live partie
     expect(attaches, 'no attach from the stale record before it').to.deep.equal([newer]);
     p.close();
   });
+
+  it('after a catch-up, a link that missed a player\'s attach attaches it from the record at its next input', async () => {
+    const node = await mesh.addBridge();
+    const journal: JournalEntry[] = [];
+    const s1 = await mesh.addServer(node, 's1', { journal });
+    const alice = await mesh.addClient(node, 'alice', { maxUnacked: 100_000 });
+    await waitFor(() => s1.sdk.players.has('alice'), 3000, 'attached');
+    await node.testHook.reconcileLinks(); // a catch-up, as after a Redis reconnect: announcements may have been missed
+    // As if the attach had never reached the link nor the server (its announcement missed).
+    expect(node.testHook.forgetAttach('s1', 'alice')).to.equal(true);
+    s1.sdk.players.delete('alice');
+    for (let i = 0; i < 5; i++) alice.send({ dx: 1 });
+    await waitFor(() => alice.ack === 5, 5000, 'served after the link attached alice from her record');
+    expect(s1.sdk.players.has('alice')).to.equal(true);
+    inOrder(journal, alice);
+  });
 });

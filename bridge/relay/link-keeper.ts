@@ -14,6 +14,10 @@ import type { Metrics } from '../ops/metrics.js';
 import { sealedBy, type ServerLink, type ServerLinks } from './server-link.js';
 
 export class LinkKeeper {
+  /** When each (server, player) was last looked up by heal(). */
+  private readonly healed = new Map<string, number>();
+  /** Until when (ms) heal() may attach from records: a few seconds after the last reconcile. */
+  private healUntil = 0;
   constructor(
     private readonly links: ServerLinks,
     private readonly cache: AuthorityCache,
@@ -97,8 +101,33 @@ export class LinkKeeper {
     }
   }
 
+  /**
+   * An input reached a link for a player it does not hold. If the map gives the player to this server
+   * (an attach announcement missed while the subscriber was coming back, e.g. after Redis restarted), the
+   * link attaches it from the record, as reconcile would; the client's next re-send is then delivered.
+   * Only for a short while after a catch-up (when announcements may have been missed): otherwise a player
+   * not attached yet is one whose attach is on its way (e.g. recovery onto a restarted server), and its old
+   * record must not be used. At most one look per player and link every 500 ms.
+   */
+  heal(link: ServerLink, player: string): void {
+    if (Date.now() > this.healUntil) return;
+    const key = `${link.serverId}\u0000${player}`;
+    const now = Date.now();
+    if ((this.healed.get(key) ?? 0) > now - 500) return;
+    this.healed.set(key, now);
+    if (this.healed.size > 10_000) this.healed.clear();
+    this.map.loadPlayers([player]).then((records) => {
+      const rec = records.get(player);
+      if (!rec || rec.server !== link.serverId || link.players.has(player) || this.links.get(link.serverId) !== link) return;
+      if ((this.cache.players.get(player)?.epoch ?? 0) > rec.epoch) return;
+      this.cache.rememberPlayer(player, rec);
+      link.attachRecord(player, rec);
+    }, (err: Error) => this.logger.warn('attach from the record failed', { player, err: err.message }));
+  }
+
   /** Makes every link hold exactly the players the map gives its server (after missed announcements). */
   async reconcile(): Promise<void> {
+    if (this.links.size > 0) this.healUntil = Date.now() + 3000; // a catch-up while serving (not the node's start)
     for (const link of this.links.values()) {
       const records = await this.map.loadPlayers(await this.map.serverPlayers(link.serverId));
       for (const [player, rec] of records) {

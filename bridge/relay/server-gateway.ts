@@ -183,6 +183,7 @@ export class ServerGateway {
     const { cache, links, metrics, logger, nodeId } = this.d;
     const { hs, epoch, status, players, areas, recover, leaseFrom } = socket.data.registered as Registered;
     const link = new ServerLink(hs.serverId, epoch, socket, metrics);
+    link.onUnattached = (player) => this.d.keeper.heal(link, player);
     link.leaseRenewed(leaseFrom, this.d.config.serverLeaseMs);
     const old = links.add(link);
     if (old) this.d.keeper.evict(old, ErrorCode.SessionReplaced, `server ${old.serverId} registered again (epoch > ${old.epoch})`);

@@ -50,6 +50,8 @@ export class ServerLink {
   private queue: InputItem[] = [];
   private scheduled = false;
   private readonly flushNow = () => this.flush();
+  /** Told of an input for a player not attached here: its attach may have been missed (LinkKeeper.heal). */
+  onUnattached: ((player: string) => void) | undefined;
 
   constructor(
     readonly serverId: string,
@@ -67,7 +69,10 @@ export class ServerLink {
    */
   deliver(player: string, seq: number, data: unknown, acked: number): void {
     const p = this.players.get(player);
-    if (!p) return void this.metrics.inputsDropped.inc({ reason: 'not_attached' });
+    if (!p) {
+      this.onUnattached?.(player);
+      return void this.metrics.inputsDropped.inc({ reason: 'not_attached' });
+    }
     if (p.sealedUntil !== undefined) {
       if (Date.now() < p.sealedUntil) return void this.metrics.inputsDropped.inc({ reason: 'exported' });
       delete p.sealedUntil;
