@@ -15,21 +15,7 @@ import { ReferenceServer, type JournalEntry } from '../gameserver-stub/reference
 import { MeshClient } from '../client-sdk/index.js';
 import { Mesh, NETWORK_SECRET, RedisServer, sleep, waitFor } from './harness.js';
 import { sharedRedis } from './setup.js';
-
-/** Sends at 50 inputs/s per client until stopped. */
-function steady(clients: MeshClient[]): () => Promise<void> {
-  let running = true;
-  const loop = (async () => {
-    for (let i = 0; running && i < 10_000; i++) {
-      for (const c of clients) c.send({ dx: 1 });
-      await sleep(20);
-    }
-  })();
-  return async () => {
-    running = false;
-    await loop;
-  };
-}
+import { steady } from './helpers.js';
 
 const freeze = (child: ChildProcess, frozen: boolean) => child.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
 

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import type { MeshClient } from '../client-sdk/index.js';
 import type { JournalEntry } from '../gameserver-stub/reference-server.js';
 import type { Mesh } from './harness.js';
-import { waitFor } from '../scripts/redis-process.js';
+import { sleep, waitFor } from '../scripts/redis-process.js';
 import { Keys } from '../shared/keys.js';
 import type { ErrorPayload, StateItem } from '../shared/protocol.js';
 
@@ -85,4 +85,19 @@ export async function seedLastArea(mesh: Mesh, player: string, area: string): Pr
   const redis = await mesh.connect();
   await redis.hset(new Keys('mb', mesh.world).player(player), 'area', area);
   redis.disconnect();
+}
+
+/** Sends at 50 inputs/s per client until stopped (at most 10,000 rounds). */
+export function steady(clients: MeshClient[]): () => Promise<void> {
+  let running = true;
+  const loop = (async () => {
+    for (let i = 0; running && i < 10_000; i++) {
+      for (const c of clients) c.send({ dx: 1 });
+      await sleep(20);
+    }
+  })();
+  return async () => {
+    running = false;
+    await loop;
+  };
 }

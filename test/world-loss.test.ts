@@ -10,22 +10,7 @@ import type { JournalEntry } from '../gameserver-stub/reference-server.js';
 import type { MeshClient } from '../client-sdk/index.js';
 import { PROTOCOL_VERSION, SERVER_NAMESPACE } from '../shared/protocol.js';
 import { Mesh, NETWORK_SECRET, RedisServer, sleep, waitFor } from './harness.js';
-import { handshakeOutcome, rawSocket } from './helpers.js';
-
-/** Sends at 50 inputs/s per client until stopped. */
-function steady(clients: MeshClient[]): () => Promise<void> {
-  let running = true;
-  const loop = (async () => {
-    for (let i = 0; running && i < 10_000; i++) {
-      for (const c of clients) c.send({ dx: 1 });
-      await sleep(20);
-    }
-  })();
-  return async () => {
-    running = false;
-    await loop;
-  };
-}
+import { handshakeOutcome, rawSocket, steady } from './helpers.js';
 
 const inOrder = (journal: JournalEntry[], c: MeshClient) => {
   expect(journal.filter((e) => e.player === c.player).map((e) => e.seq), `${c.player}: once each, in order`)

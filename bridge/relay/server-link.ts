@@ -81,7 +81,7 @@ export class ServerLink {
     if (seq <= last) return void this.metrics.inputsDropped.inc({ reason: 'duplicate' });
     if (seq !== last + 1) return void this.metrics.inputsDropped.inc({ reason: 'gap' });
     p.lastSeq = seq;
-    delete p.resync;
+    if (p.resync) p.resync = false; // assigned, not deleted: the hot path keeps one object shape
     this.queue.push({ player, seq, data });
     if (!this.scheduled) {
       this.scheduled = true;

@@ -32,6 +32,21 @@ struct ConnEvent {
 /** Called with the reply's arguments, or nullopt when none came (timeout, connection closed). */
 using AckCallback = std::function<void(std::optional<Json>)>;
 
+/** The code of a refused handshake ({message, data: {code}}), or "". */
+inline std::string refusal_code(const Json& refused) {
+  const Json data = refused.value("data", Json::object());
+  return data.is_object() ? data.value("code", "") : "";
+}
+
+/** An AckCallback handing `done` the reply's first argument, or {ok: false, code: TIMEOUT} when none came. */
+inline AckCallback first_reply(std::function<void(const Json&)> done, const std::string& what) {
+  return [done = std::move(done), what](std::optional<Json> r) {
+    if (!done) return;
+    if (r && r->is_array() && !r->empty()) return done((*r)[0]);
+    done({{"ok", false}, {"code", "TIMEOUT"}, {"message", "no answer to " + what}});
+  };
+}
+
 class Connection {
  public:
   Connection(std::unique_ptr<Transport> transport, std::string nsp, std::function<Json()> auth);

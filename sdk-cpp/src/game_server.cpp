@@ -302,8 +302,7 @@ void GameServer::poll() {
       case ConnEvent::Kind::Connected:
         break;
       case ConnEvent::Kind::Refused: {
-        const Json data = e.args.value("data", Json::object());
-        const std::string code = data.is_object() ? data.value("code", "") : "";
+        const std::string code = detail::refusal_code(e.args);
         if (code == "FENCED") d.forget();
         if (code == "BAD_SECRET" || code == "PROTOCOL_MISMATCH" || code == "BAD_HANDSHAKE") d.stopped = true;
         d.error(code, e.args.value("message", ""));
@@ -357,30 +356,22 @@ void GameServer::snapshot(Json autosave) {
   if (connected()) impl_->conn->emit("snapshot", Json::array({std::move(autosave)}));
 }
 
-namespace {
-detail::AckCallback reply_to(std::function<void(const Json&)> done, const std::string& what) {
-  return [done = std::move(done), what](std::optional<Json> r) {
-    if (!done) return;
-    if (r && r->is_array() && !r->empty()) return done((*r)[0]);
-    done({{"ok", false}, {"code", "TIMEOUT"}, {"message", "no answer to " + what}});
-  };
-}
-}  // namespace
+using detail::first_reply;
 
 void GameServer::handoff(const std::string& player, const std::string& area, std::function<void(const Json&)> done) {
-  if (!connected()) return reply_to(std::move(done), "handoff")(std::nullopt);
-  impl_->conn->emit("handoff", Json::array({{{"player", player}, {"area", area}}}), reply_to(std::move(done), "handoff"), 10000);
+  if (!connected()) return first_reply(std::move(done), "handoff")(std::nullopt);
+  impl_->conn->emit("handoff", Json::array({{{"player", player}, {"area", area}}}), first_reply(std::move(done), "handoff"), 10000);
 }
 
 void GameServer::drain(std::function<void(const Json&)> done) {
-  if (!connected()) return reply_to(std::move(done), "drain")(std::nullopt);
-  impl_->conn->emit("drain", Json::array(), reply_to(std::move(done), "drain"), 10000);
+  if (!connected()) return first_reply(std::move(done), "drain")(std::nullopt);
+  impl_->conn->emit("drain", Json::array(), first_reply(std::move(done), "drain"), 10000);
 }
 
 void GameServer::call(const std::string& to, const std::string& method, Json payload, int timeout_ms, std::function<void(const Json&)> done) {
-  if (!connected()) return reply_to(std::move(done), "rpc")(std::nullopt);
+  if (!connected()) return first_reply(std::move(done), "rpc")(std::nullopt);
   Json req = {{"to", to}, {"method", method}, {"payload", std::move(payload)}, {"timeoutMs", timeout_ms}};
-  impl_->conn->emit("rpc", Json::array({std::move(req)}), reply_to(std::move(done), "rpc"), timeout_ms + 1000);
+  impl_->conn->emit("rpc", Json::array({std::move(req)}), first_reply(std::move(done), "rpc"), timeout_ms + 1000);
 }
 
 void GameServer::handle(const std::string& method, std::function<Json(const Json&, const std::string&)> fn) {
@@ -392,8 +383,8 @@ void GameServer::send_message(const std::string& to, const std::string& topic, J
 }
 
 void GameServer::chat(const std::string& channel, const std::string& text, std::function<void(const Json&)> done) {
-  if (!connected()) return reply_to(std::move(done), "chat")(std::nullopt);
-  impl_->conn->emit("chat", Json::array({{{"channel", channel}, {"text", text}}}), reply_to(std::move(done), "chat"));
+  if (!connected()) return first_reply(std::move(done), "chat")(std::nullopt);
+  impl_->conn->emit("chat", Json::array({{{"channel", channel}, {"text", text}}}), first_reply(std::move(done), "chat"));
 }
 
 void GameServer::watch(const std::vector<std::string>& areas) {

@@ -173,11 +173,7 @@ struct PlayerClient::Impl {
       if (done) done({{"ok", false}, {"code", "DISCONNECTED"}, {"message", "not connected"}});
       return;
     }
-    conn->emit(event, Json::array({std::move(payload)}), [done = std::move(done), event](std::optional<Json> r) {
-      if (!done) return;
-      if (r && r->is_array() && !r->empty()) return done((*r)[0]);
-      done({{"ok", false}, {"code", "TIMEOUT"}, {"message", "no answer to " + event}});
-    }, 10000);
+    conn->emit(event, Json::array({std::move(payload)}), detail::first_reply(std::move(done), event), 10000);
   }
 };
 
@@ -221,8 +217,7 @@ void PlayerClient::poll() {
       case ConnEvent::Kind::Connected:
         break;
       case ConnEvent::Kind::Refused: {
-        const Json data = e.args.value("data", Json::object());
-        const std::string code = data.is_object() ? data.value("code", "") : "";
+        const std::string code = detail::refusal_code(e.args);
         if (code == "BAD_TOKEN" || code == "PLAYER_MISMATCH" || code == "BAD_HANDSHAKE") d.stopped = true;
         if (on_error) on_error(code, e.args.value("message", ""));
         break;
