@@ -22,6 +22,8 @@ struct GameServer::Impl {
   int attempts = 0;
   bool stopped = true;
   Clock::time_point retry_at{};
+  /** When to send sync:ready again after it failed (zero: not pending). */
+  Clock::time_point ready_again_at{};
   detail::LeaseGate gate;
   std::vector<Json> queue;
   std::map<std::string, std::function<Json(const Json&, const std::string&)>> rpc_handlers;
@@ -116,17 +118,24 @@ struct GameServer::Impl {
     gate.confirmed(conn->auth_sent_at(), w.value("confirmMs", 0LL));
     if (!watching.empty()) conn->emit("area:watch", Json::array({{{"areas", Json(watching)}}}));
     if (self.on_welcome) self.on_welcome(w);
-    if (self.status_ == "syncing") {
-      // This server keeps no world data of its own: it holds what it needs at once (docs/sdk-cpp.md).
-      conn->emit("sync:ready", Json::array(), [this](std::optional<Json> r) {
-        if (r && !r->empty() && (*r)[0].value("ok", false)) {
-          self.status_ = "ready";
-          if (self.on_ready) self.on_ready();
-        }
-      });
-    } else if (self.on_ready) {
-      self.on_ready();
-    }
+    if (self.status_ == "syncing") send_ready();
+    else if (self.on_ready) self.on_ready();
+  }
+
+  /**
+   * This server keeps no world data of its own: it holds what it needs at once (docs/sdk-cpp.md). A
+   * refused or unanswered sync:ready is sent again (poll() does it), or the session would never take work.
+   */
+  void send_ready() {
+    ready_again_at = Clock::time_point{};
+    conn->emit("sync:ready", Json::array(), [this](std::optional<Json> r) {
+      if (r && !r->empty() && (*r)[0].value("ok", false)) {
+        self.status_ = "ready";
+        if (self.on_ready) self.on_ready();
+      } else {
+        ready_again_at = Clock::now() + std::chrono::milliseconds(500);
+      }
+    });
   }
 
   /** One event from the bridge, behind the lease gate (except the session's own: welcome, error, drained). */
@@ -322,6 +331,8 @@ void GameServer::poll() {
     }
     if (!d.conn) return;
   }
+  const bool ready_due = d.ready_again_at != Clock::time_point{} && Clock::now() >= d.ready_again_at;
+  if (status_ == "syncing" && ready_due && connected()) d.send_ready();
   d.gate.tick();
   d.flush();
 }
