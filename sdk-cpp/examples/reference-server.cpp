@@ -73,7 +73,10 @@ int main(int argc, char** argv) {
     flags[a] = argv[++i];
   }
   const char* secret = std::getenv("MESHBRIDGE_NETWORK_SECRET");
-  if (flags["--id"].empty() || !secret) { std::cerr << "reference-server: --id and MESHBRIDGE_NETWORK_SECRET are required\n" << kUsage << "\n"; return 2; }
+  if (flags["--id"].empty() || !secret) {
+    std::cerr << "reference-server: --id and MESHBRIDGE_NETWORK_SECRET are required\n" << kUsage << "\n";
+    return 2;
+  }
   const std::string id = flags["--id"];
   const double tick_hz = std::max(1.0, std::atof(flags["--tick"].c_str()));
   const int snapshot_ms = std::atoi(flags["--snapshot-ms"].c_str());
@@ -208,7 +211,9 @@ int main(int argc, char** argv) {
       next_load = now + std::chrono::seconds(1);
       meshbridge::Json areas = meshbridge::Json::object();
       for (const auto& [area, epoch] : server.areas()) { (void)epoch; areas[area] = {{"players", 0}}; }
-      for (const auto& [pid, p] : server.players()) if (areas.contains(p.area)) areas[p.area]["players"] = areas[p.area]["players"].get<int>() + 1;
+      for (const auto& [pid, p] : server.players()) {
+        if (areas.contains(p.area)) areas[p.area]["players"] = areas[p.area]["players"].get<int>() + 1;
+      }
       server.report_load({{"areas", areas}});
     }
     if (registered && snapshot_ms > 0 && now >= next_save) {

@@ -379,7 +379,8 @@ void GameServer::drain(std::function<void(const Json&)> done) {
   impl_->conn->emit("drain", Json::array(), first_reply(std::move(done), "drain"), 10000);
 }
 
-void GameServer::call(const std::string& to, const std::string& method, Json payload, int timeout_ms, std::function<void(const Json&)> done) {
+void GameServer::call(const std::string& to, const std::string& method, Json payload, int timeout_ms,
+                      std::function<void(const Json&)> done) {
   if (!connected()) return first_reply(std::move(done), "rpc")(std::nullopt);
   Json req = {{"to", to}, {"method", method}, {"payload", std::move(payload)}, {"timeoutMs", timeout_ms}};
   impl_->conn->emit("rpc", Json::array({std::move(req)}), first_reply(std::move(done), "rpc"), timeout_ms + 1000);
